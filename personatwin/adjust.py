@@ -1,0 +1,134 @@
+"""Auto-adjust: the privacy loop. Escalate the policy until every target holds, or release nothing.
+
+Each iteration is recorded (parameters -> risks -> utility). The ladder step taken is the first,
+in order of utility cost, that acts on a target still missed; an exhausted ladder raises
+``PrivacyTargetError`` naming the targets missed and by how much.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from personatwin.keys import ReleaseKey
+from personatwin.merge import Grouping
+from personatwin.personas import start_levels
+from personatwin.policy import LadderStep, PrivacyPolicy, escalate
+from personatwin.protect import PreparedData, Protection, protect
+
+# Which ladder steps can lower which missed target.
+_ACTS_ON = {
+    "population": ("coarser age bands", "generalize location", "raise k", "generalize rare"),
+    "linkage": ("coarser age bands", "generalize location", "raise k", "coarsen dates", "generalize rare"),
+    "l-diversity": ("raise k", "stronger PRAM"),
+    "k-anonymity": ("raise k",),
+}
+
+
+class PrivacyTargetError(RuntimeError):
+    """The ladder is exhausted and a target still fails: nothing is released."""
+
+    def __init__(self, message: str, history: tuple["Iteration", ...], best: Protection | None):
+        super().__init__(message)
+        self.history = history
+        self.best = best
+
+
+class UtilityGateError(RuntimeError):
+    """The privacy targets hold but a blocking utility gate fails: nothing is released."""
+
+    def __init__(self, message: str, history: tuple["Iteration", ...]):
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One turn of the privacy loop."""
+
+    number: int
+    step: str
+    parameters: dict
+    risk: dict
+    utility: dict
+    failures: tuple[str, ...]
+
+    @property
+    def meets_targets(self) -> bool:
+        return not self.failures
+
+    def row(self) -> dict:
+        r = self.risk
+        return {"iteration": self.number, "step": self.step, **{k: v for k, v in self.parameters.items() if k != "qi_levels"},
+                "qi_levels": ",".join(f"{k}={v}" for k, v in self.parameters.get("qi_levels", {}).items()),
+                "k_anonymity": r["k_anonymity"], "population_average_risk": r["population_average_risk"],
+                "external_linkage_risk": r["external_linkage_risk"], "release_risk": r["release_risk"],
+                "l_diversity": r["l_diversity_distinct"], "information_loss": self.utility["information_loss"],
+                "max_rate_diff_pp": self.utility["max_rate_diff_pp"], "meets_targets": self.meets_targets}
+
+
+def history_frame(history: tuple[Iteration, ...]) -> pd.DataFrame:
+    """The loop as a table: one row per iteration."""
+    return pd.DataFrame([it.row() for it in history])
+
+
+def _missed_kinds(failures: tuple[str, ...]) -> set[str]:
+    kinds = set()
+    for f in failures:
+        if f.startswith("population"):
+            kinds.add("population")
+        elif f.startswith("external linkage"):
+            kinds.add("linkage")
+        elif f.startswith("l-diversity"):
+            kinds.add("l-diversity")
+        elif f.startswith("k-anonymity"):
+            kinds.add("k-anonymity")
+    return kinds
+
+
+def choose_step(steps: list[LadderStep], failures: tuple[str, ...]) -> LadderStep | None:
+    """The cheapest ladder step that acts on a missed target."""
+    kinds = _missed_kinds(failures)
+    for step in steps:
+        if any(step.name.startswith(prefix) for kind in kinds for prefix in _ACTS_ON[kind]):
+            return step
+    return None
+
+
+def auto_adjust(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+                max_iterations: int = 25, generalizable: tuple[str, ...] | None = None) -> tuple[Protection, tuple[Iteration, ...]]:
+    """Run the privacy loop; return the first pass meeting every target and the iteration history."""
+    domain = data.domain
+    max_levels = {q: domain.hierarchy(q).n_levels for q in domain.qis}
+    loc_levels = domain.hierarchy(domain.location_qi).n_levels if domain.location_qi else 1
+    rare = tuple(domain.bias_attributes[::-1]) if generalizable is None else generalizable
+    history: list[Iteration] = []
+    cache: dict[tuple, Grouping] = {}
+    step_name = "start"
+    best: Protection | None = None
+    for number in range(1, max_iterations + 1):
+        gkey = (policy.k, tuple(sorted(start_levels(domain, policy).items())))
+        result = protect(data, policy, key, salt, grouping=cache.get(gkey))
+        cache[gkey] = result.grouping
+        failures = result.failures()
+        history.append(Iteration(number, step_name, policy.parameters(), result.risk.as_dict(),
+                                 result.utility.as_dict(), failures))
+        if best is None or result.risk.release_risk < best.risk.release_risk:
+            best = result
+        if not failures:
+            if not result.utility.gates_passed:
+                raise UtilityGateError(
+                    "privacy targets hold but utility gates fail, so nothing is released: "
+                    + "; ".join(result.utility.gate_failures), tuple(history))
+            return result, tuple(history)
+        step = choose_step(escalate(policy, max_levels, loc_levels, rare), failures)
+        if step is None:
+            break
+        policy, step_name = step.policy, step.name
+    last = history[-1]
+    raise PrivacyTargetError(
+        f"no configuration meets every target after {len(history)} iterations (ladder exhausted or "
+        f"iteration limit reached); nothing is released. Best release risk {best.risk.release_risk:.4f} "
+        f"at {best.policy.parameters()}; last configuration misses: " + "; ".join(last.failures),
+        tuple(history), best)

@@ -1,0 +1,214 @@
+"""Merge: microaggregation of people into personas of k..2k-1 members (DESIGN §4).
+
+People are stratified exactly on the bias-analysis attributes (rare strata generalized up their
+hierarchy, never dropped), then each stratum is cut by Mondrian-style median splits along the
+widest feature until every leaf holds fewer than 2k people. A split of a node of size s >= 2k gives
+halves of floor(s/2) and ceil(s/2) >= k, so every leaf, and every persona, has k..2k-1 members.
+All work is vectorized: one stable sort per tree level, O(n log n) per level, log2(n/k) levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from personatwin.domains import Domain
+from personatwin.schema import EVENT_DATE, EVENT_TYPE, OUTCOME, PERSON_ID
+
+EVENT_FEATURE_WEIGHT = 0.5
+
+
+class TooFewPeopleError(ValueError):
+    """Fewer than k people: no persona of k members can exist, so nothing is released."""
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Persona membership: ``persona_index[i]`` is the persona (0..n_personas-1) of person i."""
+
+    persona_index: np.ndarray
+    n_personas: int
+    information_loss: float  # 100 * SSE / SST over the standardized feature vectors
+    n_strata: int
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and categories of a column, missing values kept as their own category."""
+    codes, cats = pd.factorize(values, use_na_sentinel=False, sort=True)
+    return codes.astype(np.int64), pd.Index(cats)
+
+
+def person_features(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> np.ndarray:
+    """Standardized feature matrix: QIs (ordinal) plus an event-pattern summary per person.
+
+    The summary holds log counts per event type, the share of adverse outcomes and the mean event
+    time, so people grouped together also have similar histories.
+    """
+    n = len(people)
+    cols: list[np.ndarray] = []
+    weights: list[float] = []
+    for qi in domain.qis:
+        if qi in people.columns:
+            cols.append(domain.hierarchy(qi).ordinal(people[qi]))
+            weights.append(1.0)
+    if len(events):
+        idx = pd.Index(people[PERSON_ID]).get_indexer(events[PERSON_ID])
+        ok = idx >= 0
+        idx = idx[ok]
+        types = events[EVENT_TYPE].to_numpy()[ok]
+        for t in domain.event_types:
+            counts = np.bincount(idx[types == t], minlength=n)
+            cols.append(np.log1p(counts))
+            weights.append(EVENT_FEATURE_WEIGHT)
+        total = np.bincount(idx, minlength=n)
+        if domain.adverse_outcomes:
+            adverse = np.isin(events[OUTCOME].to_numpy()[ok], list(domain.adverse_outcomes))
+            share = np.bincount(idx, weights=adverse, minlength=n) / np.maximum(total, 1)
+            cols.append(share)
+            weights.append(EVENT_FEATURE_WEIGHT)
+        days = events[EVENT_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)[ok].astype(np.float64)
+        mean_day = np.bincount(idx, weights=days, minlength=n) / np.maximum(total, 1)
+        mean_day[total == 0] = np.nan
+        cols.append(mean_day)
+        weights.append(EVENT_FEATURE_WEIGHT)
+    if not cols:
+        return np.zeros((n, 1))
+    X = np.column_stack(cols).astype(np.float64)
+    mean = np.nanmean(X, axis=0) if n else np.zeros(X.shape[1])
+    mean = np.where(np.isnan(mean), 0.0, mean)
+    X = np.where(np.isnan(X), mean, X)
+    std = X.std(axis=0)
+    std[std == 0] = 1.0
+    return (X - mean) / std * np.asarray(weights)
+
+
+def stratification_order(domain: Domain, columns) -> list[str]:
+    """QIs to stratify on, in the order they give way: location first, bias attributes last."""
+    bias = [a for a in domain.bias_attributes if a in columns]
+    others = [q for q in domain.qis if q in columns and q not in bias and q != domain.location_qi]
+    loc = [domain.location_qi] if domain.location_qi in columns and domain.location_qi not in bias else []
+    return bias + others + loc  # generalized from the end
+
+
+def strata(people: pd.DataFrame, domain: Domain, levels: dict[str, int], k: int) -> np.ndarray:
+    """Stratum id per person: QIs at their policy level, rare strata generalized via hierarchies.
+
+    Strata with fewer than k people move the last QI in ``stratification_order`` one hierarchy
+    level up (location first, bias attributes last) until every stratum holds k people; a
+    remainder below k joins the smallest stratum (its personas publish the common generalization).
+    Personas never cross strata, so published QIs stay as specific as k allows.
+    """
+    n = len(people)
+    attrs = stratification_order(domain, people.columns)
+    if not attrs or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    codes, luts, level = {}, {}, {}
+    for a in attrs:
+        c, cats = factorize(people[a])
+        h = domain.hierarchy(a)
+        tables, offset = [], 0
+        for lv in range(h.n_levels):
+            lab = h.generalize(pd.Series(cats, dtype="object"), lv).astype(str).to_numpy()
+            lut = pd.factorize(lab)[0].astype(np.int64)
+            tables.append(lut + offset)
+            offset += int(lut.max()) + 1 if len(lut) else 1
+        codes[a], luts[a] = c, (tables, offset)
+        level[a] = np.full(n, min(levels.get(a, 0), h.n_levels - 1), dtype=np.int64)
+
+    def gen(a: str) -> np.ndarray:
+        tables, _ = luts[a]
+        out = np.empty(n, dtype=np.int64)
+        for lv in np.unique(level[a]):
+            sel = level[a] == lv
+            out[sel] = tables[lv][codes[a][sel]]
+        return out
+
+    parts = {a: gen(a) for a in attrs}
+
+    def labels() -> np.ndarray:
+        key = np.zeros(n, dtype=np.int64)
+        for a in attrs:
+            key = key * luts[a][1] + parts[a]
+        return np.unique(key, return_inverse=True)[1].reshape(-1)
+
+    lab = labels()
+    for a in reversed(attrs):
+        top = domain.hierarchy(a).n_levels - 1
+        while True:
+            rare = np.bincount(lab)[lab] < k
+            if not rare.any():
+                return lab
+            movable = rare & (level[a] < top)
+            if not movable.any():
+                break
+            level[a][movable] += 1
+            parts[a] = gen(a)
+            lab = labels()
+    sizes = np.bincount(lab)
+    rare = sizes[lab] < k
+    big = np.flatnonzero(sizes >= k)
+    if len(big) == 0:
+        return np.zeros(n, dtype=np.int64)
+    target = big[np.argmin(sizes[big])]
+    lab = np.where(rare, target, lab)
+    return np.unique(lab, return_inverse=True)[1]
+
+
+def microaggregate(X: np.ndarray, stratum: np.ndarray, k: int) -> np.ndarray:
+    """Leaf index per row after median splits inside each stratum until leaves are < 2k rows."""
+    n = X.shape[0]
+    if n < k:
+        raise TooFewPeopleError(f"{n} people, fewer than k={k}: no release is possible")
+    ranks = np.empty(X.shape[::-1], dtype=np.int64)
+    for j in range(X.shape[1]):
+        ranks[j, np.argsort(X[:, j], kind="stable")] = np.arange(n)
+    order = np.argsort(stratum, kind="stable")
+    node = np.unique(stratum[order], return_inverse=True)[1].astype(np.int64)  # node per position
+    while True:
+        sizes = np.bincount(node)
+        if not (sizes >= 2 * k).any():
+            break
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        Xo = X[order]
+        spread = np.maximum.reduceat(Xo, starts, axis=0) - np.minimum.reduceat(Xo, starts, axis=0)
+        dim = np.argmax(spread, axis=1)
+        active = sizes >= 2 * k
+        # Sort each active node along its widest feature; inactive nodes keep their order.
+        key_rank = np.where(active[node], ranks[dim[node], order], np.arange(n))
+        o = np.lexsort((key_rank, node))
+        order = order[o]
+        pos = np.arange(n) - starts[node]
+        right = active[node] & (pos >= sizes[node] // 2)
+        node = np.cumsum(np.concatenate(([0], (np.diff(node) != 0) | right[1:] & ~right[:-1]))).astype(np.int64)
+    leaf = np.empty(n, dtype=np.int64)
+    leaf[order] = node
+    return leaf
+
+
+def information_loss(X: np.ndarray, group: np.ndarray) -> float:
+    """100 * SSE / SST: share of feature variance lost by replacing people with their group mean."""
+    if len(X) == 0:
+        return 0.0
+    counts = np.bincount(group).astype(np.float64)
+    sums = np.column_stack([np.bincount(group, weights=X[:, j]) for j in range(X.shape[1])])
+    means = sums / np.maximum(counts, 1)[:, None]
+    sse = float(((X - means[group]) ** 2).sum())
+    sst = float(((X - X.mean(axis=0)) ** 2).sum())
+    return 100.0 * sse / sst if sst > 0 else 0.0
+
+
+def group_people(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, k: int,
+                 levels: dict[str, int] | None = None, features: np.ndarray | None = None) -> Grouping:
+    """Microaggregate people into personas of k..2k-1 members."""
+    n = len(people)
+    if n < k:
+        raise TooFewPeopleError(
+            f"{n} valid people in this data, fewer than k={k}: no persona of {k} people can be formed, so nothing is released"
+        )
+    X = person_features(people, events, domain) if features is None else features
+    st = strata(people, domain, levels or {}, k)
+    leaf = microaggregate(X, st, k)
+    return Grouping(persona_index=leaf, n_personas=int(leaf.max()) + 1 if n else 0,
+                    information_loss=information_loss(X, leaf), n_strata=int(st.max()) + 1 if n else 0)

@@ -1,0 +1,153 @@
+"""Privacy policies: the parameters of one protection pass, the presets and the escalation ladder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Mapping
+
+DATE_PRECISIONS = ("day", "week", "month", "quarter", "year")
+
+
+class PrivacyLevel(str, Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    MAXIMUM = "maximum"
+
+
+# Reference thresholds for release risk (DESIGN §5).
+PUBLIC_RISK = 0.01
+RESEARCH_RISK = 0.05
+INTERNAL_RISK = 0.15
+
+
+@dataclass(frozen=True)
+class UtilityGates:
+    """Blocking utility conditions on a release (DESIGN §6)."""
+
+    max_rate_diff_pp: float = 2.0  # per-group unbiased rate vs original, groups with many events
+    large_group_events: int = 1000
+    small_group_se: float = 3.0  # smaller groups: within this many standard errors
+    min_group_events: int = 30  # groups smaller than this are reported, not gated
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    """Parameters of one protection pass plus the targets the release must meet."""
+
+    level: PrivacyLevel = PrivacyLevel.MEDIUM
+    k: int = 5
+    date_precision: str = "month"
+    location_level: int = 1  # zip5 -> level 1 = zip3
+    qi_levels: Mapping[str, int] = field(default_factory=lambda: {"age": 1})
+    pram_p: float = 0.9
+    attacker_knowledge: int = 3  # m: true events the attacker knows
+    l_diversity: int = 1
+    target_risk: float = RESEARCH_RISK
+    date_shift_days: int = 0
+    value_rounding: float = 10.0
+    value_top_code_quantile: float = 0.99
+    records_at_risk_threshold: float = 0.2
+    linkage_targets: int = 2000
+    population_size: int | None = None  # for journalist / marketer risk
+    gates: UtilityGates = field(default_factory=UtilityGates)
+    max_k: int = 100
+    min_pram_p: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.k < 2:
+            raise ValueError(f"k must be at least 2, got {self.k}")
+        if self.date_precision not in DATE_PRECISIONS:
+            raise ValueError(f"date_precision must be one of {DATE_PRECISIONS}, got {self.date_precision!r}")
+        if not 0 < self.pram_p <= 1:
+            raise ValueError(f"pram_p must be in (0, 1], got {self.pram_p}")
+        if not 0 < self.target_risk <= 1:
+            raise ValueError(f"target_risk must be in (0, 1], got {self.target_risk}")
+        if self.attacker_knowledge < 1:
+            raise ValueError("attacker_knowledge (m) must be at least 1")
+
+    def qi_level(self, column: str) -> int:
+        return int(self.qi_levels.get(column, 0))
+
+    def with_changes(self, **changes) -> "PrivacyPolicy":
+        return replace(self, **changes)
+
+    def parameters(self) -> dict:
+        """Flat, JSON-friendly view of the protection parameters (no targets, no key)."""
+        return {
+            "level": self.level.value,
+            "k": self.k,
+            "date_precision": self.date_precision,
+            "location_level": self.location_level,
+            "qi_levels": dict(sorted(self.qi_levels.items())),
+            "pram_p": self.pram_p,
+            "attacker_knowledge": self.attacker_knowledge,
+            "l_diversity": self.l_diversity,
+            "target_risk": self.target_risk,
+        }
+
+
+PRESETS: dict[PrivacyLevel, dict] = {
+    PrivacyLevel.LOW: dict(k=3, date_precision="week", location_level=1, qi_levels={"age": 1},
+                           pram_p=0.95, attacker_knowledge=2, l_diversity=1, target_risk=INTERNAL_RISK),
+    PrivacyLevel.MEDIUM: dict(k=5, date_precision="month", location_level=1, qi_levels={"age": 1},
+                              pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK),
+    PrivacyLevel.HIGH: dict(k=10, date_precision="month", location_level=2, qi_levels={"age": 2},
+                            pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK),
+    PrivacyLevel.MAXIMUM: dict(k=20, date_precision="quarter", location_level=3, qi_levels={"age": 2},
+                               pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK),
+}
+
+
+def policy_for_level(level: str | PrivacyLevel, **overrides) -> PrivacyPolicy:
+    """The preset policy of a privacy level, with any field overridden."""
+    try:
+        lvl = PrivacyLevel(str(getattr(level, "value", level)).lower())
+    except ValueError:
+        raise ValueError(f"unknown privacy level {level!r}: use low, medium, high or maximum") from None
+    params = dict(PRESETS[lvl])
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    return PrivacyPolicy(level=lvl, **params)
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """One rung of the escalation ladder: a name and the policy it produces (None = exhausted)."""
+
+    name: str
+    policy: PrivacyPolicy
+
+
+def _next_precision(p: str) -> str | None:
+    i = DATE_PRECISIONS.index(p)
+    return DATE_PRECISIONS[i + 1] if i + 1 < len(DATE_PRECISIONS) else None
+
+
+def escalate(policy: PrivacyPolicy, max_levels: Mapping[str, int], location_levels: int,
+             generalizable: tuple[str, ...] = ()) -> list[LadderStep]:
+    """Candidate next policies, cheapest utility loss first (DESIGN §5 auto-adjust).
+
+    Order: coarser age bands, coarser location, larger k, coarser dates, stronger PRAM, then
+    generalization of rare categories (``generalizable`` QIs such as race) as the last resort.
+    """
+    steps: list[LadderStep] = []
+    age_max = max_levels.get("age", 0) - 2  # never suppress age entirely through the ladder
+    if policy.qi_level("age") < age_max:
+        steps.append(LadderStep("coarser age bands",
+                                policy.with_changes(qi_levels={**policy.qi_levels, "age": policy.qi_level("age") + 1})))
+    if policy.location_level < location_levels - 1:
+        steps.append(LadderStep("generalize location", policy.with_changes(location_level=policy.location_level + 1)))
+    if policy.k < policy.max_k:
+        steps.append(LadderStep("raise k", policy.with_changes(k=min(policy.max_k, policy.k * 2))))
+    nxt = _next_precision(policy.date_precision)
+    if nxt is not None:
+        steps.append(LadderStep("coarsen dates", policy.with_changes(date_precision=nxt)))
+    if policy.pram_p - 0.1 >= policy.min_pram_p - 1e-9:
+        steps.append(LadderStep("stronger PRAM", policy.with_changes(pram_p=round(policy.pram_p - 0.1, 4))))
+    for col in generalizable:
+        if policy.qi_level(col) < max_levels.get(col, 1) - 2:
+            steps.append(LadderStep(f"generalize rare {col}",
+                                    policy.with_changes(qi_levels={**policy.qi_levels, col: policy.qi_level(col) + 1})))
+    return steps

@@ -1,0 +1,295 @@
+"""One protection pass: merge -> noise -> risk -> utility at fixed policy parameters.
+
+``prepare`` puts validated people and events in a canonical order once (so the output never
+depends on input row order) and encodes them as integer codes; ``protect`` runs one pass on those
+codes and is what the auto-adjust loop repeats. Strings are only built for the released tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from personatwin import linkage, noise, risk, utility
+from personatwin.domains import Domain
+from personatwin.keys import ReleaseKey
+from personatwin.merge import Grouping, factorize, group_people, person_features
+from personatwin.personas import PersonaAttributes, generalized_codes, persona_attributes, start_level, start_levels
+from personatwin.policy import PrivacyPolicy
+from personatwin.schema import (
+    END_DATE, EVENT_DATE, EVENT_PERIOD, EVENT_TYPE, LOCATION, OUTCOME, PERSON_ID, PERSONA_ID, PERSONA_SIZE, VALUE,
+)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Validated people and events in canonical order, as codes, with the merge features."""
+
+    people: pd.DataFrame  # row i = person i, sorted by person_id
+    events: pd.DataFrame  # sorted by person, date, type, outcome
+    event_person: np.ndarray  # person index of each event
+    event_day: np.ndarray  # datetime64[D]
+    type_codes: np.ndarray
+    type_names: tuple[str, ...]
+    outcome_codes: np.ndarray
+    outcome_names: tuple[str, ...]
+    domain: Domain
+    features: np.ndarray
+
+    @property
+    def n_people(self) -> int:
+        return len(self.people)
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The result of one pass: release tables plus every risk and utility figure."""
+
+    policy: PrivacyPolicy
+    personas: pd.DataFrame
+    events: pd.DataFrame
+    sensitive: pd.DataFrame  # person-level sensitive attributes per persona (persona_id, attribute, value, count)
+    pram: noise.PramMatrix
+    risk: risk.RiskReport
+    utility: utility.UtilityReport
+    grouping: Grouping = field(repr=False)
+    attributes: PersonaAttributes = field(repr=False)
+    person_persona: np.ndarray = field(repr=False)  # internal only: never exported
+    suppressed_events: int = 0
+
+    def failures(self) -> tuple[str, ...]:
+        """Targets this pass misses, each with the amount."""
+        p, r = self.policy, self.risk
+        out = []
+        if r.k_anonymity < p.k:
+            out.append(f"k-anonymity {r.k_anonymity} < k={p.k}")
+        if r.population_average_risk > p.target_risk:
+            out.append(f"population average risk {r.population_average_risk:.4f} > target {p.target_risk} "
+                       f"(by {r.population_average_risk - p.target_risk:.4f})")
+        if r.external_linkage_risk > p.target_risk:
+            out.append(f"external linkage risk {r.external_linkage_risk:.4f} > target {p.target_risk} "
+                       f"(by {r.external_linkage_risk - p.target_risk:.4f}, m={p.attacker_knowledge})")
+        if not np.isnan(r.l_diversity_distinct) and r.l_diversity_distinct < p.l_diversity:
+            out.append(f"l-diversity {r.l_diversity_distinct:.0f} < l={p.l_diversity}")
+        return tuple(out)
+
+
+def prepare(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> PreparedData:
+    """Canonical order, integer codes and merge features, computed once per release."""
+    people = people.sort_values(PERSON_ID, kind="stable").reset_index(drop=True)
+    person_idx = pd.Index(people[PERSON_ID]).get_indexer(events[PERSON_ID])
+    if (person_idx < 0).any():
+        raise ValueError("events reference person_ids that are not among the valid people; validate first")
+    type_codes, type_names = factorize(events[EVENT_TYPE].astype(str))
+    outcome_codes, outcome_names = factorize(events[OUTCOME].astype(str))
+    day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
+    order = np.lexsort((outcome_codes, type_codes, day.astype(np.int64), person_idx))
+    ev = events.iloc[order].reset_index(drop=True)
+    feats = person_features(people, ev, domain)
+    return PreparedData(people, ev, person_idx[order], day[order], type_codes[order], tuple(map(str, type_names)),
+                        outcome_codes[order], tuple(map(str, outcome_names)), domain, feats)
+
+
+def persona_ids(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Random, unique persona ids, never derived from person ids."""
+    ids = rng.integers(0, 2**62, size=n, dtype=np.int64)
+    while len(np.unique(ids)) < n:
+        ids = rng.integers(0, 2**62, size=n, dtype=np.int64)
+    return np.char.add("PT", np.char.zfill(np.char.mod("%x", ids), 16)).astype(object)
+
+
+def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes 0..u-1 and the sorted distinct values of an int64 array, in O(n + range) when compact."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64), values[:0]
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo < 50_000_000:
+        present = np.bincount(values - lo) > 0
+        uniq = np.flatnonzero(present) + lo
+        lut = np.cumsum(present) - 1
+        return lut[values - lo], uniq
+    uniq, inv = np.unique(values, return_inverse=True)
+    return inv, uniq
+
+
+def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAttributes,
+                    policy: PrivacyPolicy) -> pd.Categorical:
+    """Event locations generalized to the policy level, never finer than the persona's own location."""
+    loc_qi = data.domain.location_qi
+    values = data.events[LOCATION]
+    if not loc_qi:
+        return pd.Categorical(np.full(len(values), "*", dtype=object))
+    h = data.domain.hierarchy(loc_qi)
+    codes, cats = factorize(values)
+    floor = attrs.levels[loc_qi].to_numpy()[ev_persona] if loc_qi in attrs.levels else np.zeros(len(values), int)
+    level = np.maximum(floor, policy.location_level)
+    labels: dict[str, int] = {}
+    out = np.empty(len(values), dtype=np.int64)
+    for lv in np.unique(level):  # a loop over hierarchy levels
+        lab = h.generalize(pd.Series(cats, dtype="object"), int(lv)).astype(str).to_numpy()
+        lut = np.array([labels.setdefault(x, len(labels)) for x in lab], dtype=np.int64)
+        sel = level == lv
+        out[sel] = lut[codes[sel]]
+    return pd.Categorical.from_codes(out, categories=list(labels))
+
+
+def _sensitive_people(data: PreparedData, person_persona: np.ndarray, ids: np.ndarray, p: float,
+                      key: ReleaseKey, salt: str) -> tuple[pd.DataFrame, list[tuple[np.ndarray, int]]]:
+    """Person-level sensitive attributes, PRAM-randomized, released as counts per persona."""
+    frames, coded = [], []
+    for col in data.domain.sensitive:
+        if col not in data.people.columns:
+            continue
+        codes, cats = factorize(data.people[col].astype(str))
+        zeros = np.zeros(len(codes), dtype=np.int64)
+        pram = noise.pram_matrix(zeros, codes, [col], cats, p)
+        rand = noise.apply_pram(zeros, codes, pram, key.rng(salt, "pram-sensitive", col))
+        coded.append((rand, len(cats)))
+        counts = np.bincount(person_persona * len(cats) + rand, minlength=len(ids) * len(cats))
+        nz = np.flatnonzero(counts)
+        frames.append(pd.DataFrame({PERSONA_ID: ids[nz // len(cats)], "attribute": col,
+                                    "value": np.asarray(cats, dtype=object)[nz % len(cats)], "count": counts[nz]}))
+    if not frames:
+        return pd.DataFrame(columns=[PERSONA_ID, "attribute", "value", "count"]), coded
+    out = pd.concat(frames, ignore_index=True).sort_values([PERSONA_ID, "attribute", "value"]).reset_index(drop=True)
+    return out, coded
+
+
+def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+            grouping: Grouping | None = None) -> Protection:
+    """One protection pass at fixed parameters; the key and salt drive every random draw."""
+    domain = data.domain
+    if grouping is None:
+        grouping = group_people(data.people, data.events, domain, policy.k, start_levels(domain, policy), data.features)
+    # Persona numbering follows a keyed random permutation: order reveals nothing about people.
+    perm = key.rng(salt, "persona-order").permutation(grouping.n_personas)
+    person_persona = perm[grouping.persona_index]
+    attrs = persona_attributes(data.people, person_persona, grouping.n_personas, domain, policy)
+    ids = persona_ids(grouping.n_personas, key.rng(salt, "persona-ids"))
+    id_rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
+
+    ev = data.events
+    ev_persona = person_persona[data.event_person]
+    shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, key.rng(salt, "date-shift"))
+    starts = noise.period_start(shifted, policy.date_precision)
+    period_code, period_values = dense_codes(starts.astype(np.int64))
+    period_days = period_values.astype("datetime64[D]")
+    pram = noise.pram_matrix(data.type_codes, data.outcome_codes, data.type_names, data.outcome_names, policy.pram_p)
+    rand_out = noise.apply_pram(data.type_codes, data.outcome_codes, pram, key.rng(salt, "pram"))
+
+    order = np.lexsort((rand_out, data.type_codes, starts.astype(np.int64), id_rank[ev_persona]))
+    released = {
+        PERSONA_ID: pd.Categorical.from_codes(id_rank[ev_persona][order], categories=np.sort(ids.astype(str))),
+        EVENT_TYPE: pd.Categorical.from_codes(data.type_codes[order], categories=list(data.type_names)),
+        EVENT_DATE: starts[order].astype("datetime64[s]"),
+        EVENT_PERIOD: pd.Categorical.from_codes(period_code[order],
+                                                categories=list(noise.period_label(period_days, policy.date_precision))),
+    }
+    if END_DATE in ev.columns:
+        end = ev[END_DATE].to_numpy().astype("datetime64[D]")
+        end = noise.shift_dates(end, ev_persona, policy.date_shift_days, key.rng(salt, "date-shift"))
+        released[END_DATE] = noise.period_start(end, policy.date_precision)[order].astype("datetime64[s]")
+    released[OUTCOME] = pd.Categorical.from_codes(rand_out[order], categories=list(data.outcome_names))
+    if LOCATION in ev.columns:
+        loc = _event_location(data, ev_persona, attrs, policy)
+        released[LOCATION] = pd.Categorical.from_codes(loc.codes[order], categories=loc.categories)
+    if VALUE in ev.columns:
+        vals = noise.coarsen_values(ev[VALUE].to_numpy(dtype=np.float64, na_value=np.nan), data.type_codes,
+                                    policy.value_rounding, policy.value_top_code_quantile)
+        released[VALUE] = vals[order]
+    rel_events = pd.DataFrame(released)
+
+    personas = attrs.table.copy()
+    personas.insert(0, PERSONA_ID, pd.array(ids.astype(str), dtype="string"))
+    personas = personas.iloc[np.argsort(id_rank)].reset_index(drop=True)
+    sensitive, sens_codes = _sensitive_people(data, person_persona, ids, policy.pram_p, key, salt)
+
+    risk_report = assess(data, policy, key, salt, person_persona, attrs, ev_persona, starts, rand_out, sens_codes)
+    util = measure(data, policy, person_persona, attrs, starts, rand_out, pram, grouping)
+    return Protection(policy, personas, rel_events, sensitive, pram, risk_report, util, grouping, attrs, person_persona)
+
+
+def assess(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str, person_persona: np.ndarray,
+           attrs: PersonaAttributes, ev_persona: np.ndarray, starts: np.ndarray, rand_out: np.ndarray,
+           sens_codes: list[tuple[np.ndarray, int]]) -> risk.RiskReport:
+    """Every §5 risk metric of this pass."""
+    n = data.n_people
+    f, n_ec = risk.class_sizes(attrs)
+    size = attrs.table[PERSONA_SIZE].to_numpy()
+    k_anon = int(f.min()) if len(f) else 0
+    t = policy.records_at_risk_threshold
+    at_risk = float(size[(1.0 / f) > t].sum()) / n if n else 0.0
+    journalist, marketer = risk.population_risks(f, size, n, policy.population_size)
+    P = len(size)
+    observations = []
+    if len(rand_out):
+        observations.append(risk.value_counts_matrix(ev_persona, rand_out, P, len(data.outcome_names)))
+    for codes, n_values in sens_codes:
+        observations.append(risk.value_counts_matrix(person_persona, codes, P, n_values))
+    l_distinct, l_entropy, t_close = risk.diversity(observations)
+    demo, outliers = risk.demographic_concentration(data.people, person_persona, attrs, policy.k)
+    inputs = linkage.AttackInputs(
+        people=data.people, person_persona=person_persona, attributes=attrs, event_person=data.event_person,
+        event_type_code=data.type_codes, event_date=data.event_day,
+        released_persona=ev_persona, released_type_code=data.type_codes, released_period=starts,
+        precision=policy.date_precision,
+    )
+    m = policy.attacker_knowledge
+    link = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, key.rng(salt, "attack-linkage"), use_qis=True)
+    conc = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, key.rng(salt, "attack-pattern"), use_qis=False)
+    return risk.RiskReport(
+        n_people=n, n_personas=P, n_equivalence_classes=n_ec, k_anonymity=k_anon,
+        prosecutor_risk_max=1.0 / k_anon if k_anon else 1.0, records_at_risk=at_risk, records_at_risk_threshold=t,
+        population_average_risk=n_ec / n if n else 0.0, journalist_risk=journalist, marketer_risk=marketer,
+        l_diversity_distinct=l_distinct, l_diversity_entropy=l_entropy, t_closeness=t_close,
+        demographic_concentration_risk=demo, demographic_outliers=outliers,
+        event_pattern_concentration_risk=conc.mean, external_linkage_risk=link.mean,
+        external_linkage_ci_low=link.ci_low, external_linkage_ci_high=link.ci_high,
+        attacker_knowledge=m, linkage_targets=link.n_targets,
+    )
+
+
+def group_codes(data: PreparedData, person_persona: np.ndarray, attrs: PersonaAttributes):
+    """Per bias attribute (and their cross): group code of each person, original vs published."""
+    out = []
+    bias = [a for a in data.domain.bias_attributes if a in data.people.columns]
+    coded = {}
+    for a in bias:
+        o_codes, o_names = factorize(data.people[a].astype(str))
+        r_codes, r_names = factorize(attrs.table[a].astype(str))
+        names = pd.Index(o_names).append(pd.Index(r_names)).unique()
+        o = names.get_indexer(o_names)[o_codes]
+        r = names.get_indexer(r_names)[r_codes][person_persona]
+        coded[a] = (o, r, np.asarray(names, dtype=object))
+        out.append((a,) + coded[a])
+    if len(bias) >= 2:
+        o, r, names = coded[bias[0]]
+        for a in bias[1:]:
+            o2, r2, n2 = coded[a]
+            o, r = o * len(n2) + o2, r * len(n2) + r2
+            names = (names[:, None] + " | " + n2[None, :]).reshape(-1)
+        out.append((" x ".join(bias), o, r, names))
+    return out
+
+
+def measure(data: PreparedData, policy: PrivacyPolicy, person_persona: np.ndarray, attrs: PersonaAttributes,
+            starts: np.ndarray, rand_out: np.ndarray, pram: noise.PramMatrix, grouping: Grouping) -> utility.UtilityReport:
+    """Every §6 utility figure of this pass."""
+    true_starts = noise.period_start(data.event_day, policy.date_precision)
+    counts = utility.event_counts(data.type_codes, data.type_names, true_starts, starts, policy.date_precision)
+    preserved = bool((counts["original"] == counts["released"]).all()) if policy.date_shift_days == 0 else \
+        int(counts["original"].sum()) == int(counts["released"].sum())
+    qi_tvd = {}
+    weights = attrs.table[PERSONA_SIZE].to_numpy()
+    for qi in attrs.qi_columns:
+        codes, labels = generalized_codes(data.people[qi], data.domain.hierarchy(qi), start_level(data.domain, policy, qi))
+        qi_tvd[qi] = utility.tvd_codes(codes, labels, attrs.table[qi].astype(str).to_numpy(dtype=object), weights)
+    outcome_tvd = utility.tvd_counts(np.bincount(data.outcome_codes, minlength=len(data.outcome_names)),
+                                     np.bincount(rand_out, minlength=len(data.outcome_names)))
+    rates = utility.group_rates(group_codes(data, person_persona, attrs), data.event_person, data.type_codes,
+                                data.type_names, data.outcome_codes, rand_out, data.outcome_names, pram, policy.gates)
+    disp = utility.disparity(rates, data.domain.adverse_outcomes)
+    fails = utility.gate_failures(rates, policy.gates, preserved)
+    return utility.UtilityReport(counts, preserved, qi_tvd, outcome_tvd, rates, disp, grouping.information_loss, fails)
