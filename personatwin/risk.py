@@ -12,7 +12,23 @@ import numpy as np
 import pandas as pd
 
 from personatwin.merge import factorize
+from personatwin.policy import INTERNAL_RISK, PUBLIC_RISK, RESEARCH_RISK
 from personatwin.personas import PersonaAttributes
+
+
+RISK_LEVELS = (
+    (PUBLIC_RISK, "SAFE_FOR_PUBLIC_RELEASE"),
+    (RESEARCH_RISK, "SAFE_FOR_RESEARCH"),
+    (INTERNAL_RISK, "INTERNAL_USE_ONLY"),
+)
+
+
+def risk_level(release_risk: float) -> str:
+    """Reference band of a release risk: public, research, internal or too high."""
+    for limit, name in RISK_LEVELS:
+        if release_risk <= limit:
+            return name
+    return "HIGH_RISK"
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,19 @@ class RiskReport:
     @property
     def release_risk(self) -> float:
         return max(self.population_average_risk, self.external_linkage_risk)
+
+    def get_risk_level(self) -> str:
+        """Reference band of the release risk (original PersonaTwin API)."""
+        return risk_level(self.release_risk)
+
+    @property
+    def recommendation(self) -> str:
+        level = self.get_risk_level()
+        return {
+            "SAFE_FOR_PUBLIC_RELEASE": "Release risk is within the public threshold (0.01).",
+            "SAFE_FOR_RESEARCH": "Share with researchers under a data use agreement; not for public release.",
+            "INTERNAL_USE_ONLY": "Keep inside the organization; raise the privacy level for wider release.",
+        }.get(level, "Do not release: raise the privacy level or coarsen quasi-identifiers.")
 
     def as_dict(self) -> dict[str, float]:
         out = {k: (float(v) if v is not None else None) for k, v in asdict(self).items()}

@@ -1,7 +1,9 @@
 """Utility of a release (DESIGN §6): what analysts keep, original vs released.
 
 Outcome rates per demographic group are computed on the release after PRAM unbiasing,
-``(observed - (1 - p) * pi) / p``, with standard error ``sqrt(obs (1 - obs) / N) / p``, and compared
+``(observed - (1 - p) * pi) / p``, with standard error ``sqrt(q (1 - q) / (N + 4)) / p`` where
+``q = (count + 2) / (N + 4)`` (Agresti-Coull, so small groups with a rate of 0 or 1 keep a usable
+SE), and compared
 with the original rates; the gates are policy settings and blocking checks on a release.
 """
 
@@ -103,7 +105,9 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
         obs = cr[g, t, o] / np.maximum(n_r, 1)
         pi = pram.matrix[t, o]
         unb = (obs - (1 - p) * pi) / p
-        se = np.sqrt(obs * (1 - obs) / np.maximum(n_r, 1)) / p
+        # Agresti-Coull: the Wald SE vanishes at observed rates of 0 or 1 in small groups
+        q = (cr[g, t, o] + 2.0) / (n_r + 4.0)
+        se = np.sqrt(q * (1 - q) / (n_r + 4.0)) / p
         frames.append(pd.DataFrame({
             "attribute": attr, "group": names[g], "event_type": np.asarray(type_names, dtype=object)[t],
             "outcome": np.asarray(outcome_names, dtype=object)[o], "n_original": n_o, "original_rate": orig_rate,
@@ -116,8 +120,7 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
     large = out["n_original"] >= gates.large_group_events
     small = ~large & (out["n_released"] >= gates.min_group_events)
     out["gate"] = np.where(large, "pp", np.where(small, "se", "none"))
-    # The se gate floors the SE at 0.1 pp so a group whose observed rate is 0 or 1 is still testable.
-    se_pp = np.maximum(100.0 * out["se"], 0.1)
+    se_pp = 100.0 * out["se"]
     ok_large = out["diff_pp"].abs() <= gates.max_rate_diff_pp
     ok_small = out["diff_pp"].abs() <= gates.small_group_se * se_pp
     absent = out["n_released"] == 0

@@ -1,0 +1,130 @@
+"""The original PersonaTwin API: ``create_safe_personas`` and the helpers of its quick start.
+
+    import personatwin as pt
+    result = pt.create_safe_personas(data, privacy_level="high", domain="criminal_justice", target_risk=0.05)
+    print(result.summary())
+    pt.export_personas(result.personas, "safe_personas.csv")
+    pt.export_privacy_report(result, "privacy_report.html")
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import replace
+from typing import Any, Mapping
+
+import pandas as pd
+
+from personatwin.domains import Domain, get_domain
+from personatwin.ingest import Ingested, load_input
+from personatwin.keys import KEY_ENV, ReleaseKey, as_key
+from personatwin.policy import PrivacyLevel, PrivacyPolicy, policy_for_level
+from personatwin.release import Release, make_release
+from personatwin.validate import validate
+
+log = logging.getLogger(__name__)
+
+
+class EphemeralKeyWarning(UserWarning):
+    """No release key was given: a random one was used, so the noise cannot be reproduced."""
+
+
+def resolve_key(key: ReleaseKey | str | bytes | None) -> ReleaseKey:
+    """The given key, else the environment's, else a fresh random one (with a warning)."""
+    if key is not None:
+        return as_key(key)
+    try:
+        return ReleaseKey.from_env()
+    except Exception:
+        warnings.warn(f"no release key given and {KEY_ENV} is unset: a random one-off key was used, so this "
+                      "release cannot be reproduced byte for byte; pass key=... or set the variable",
+                      EphemeralKeyWarning, stacklevel=3)
+        return ReleaseKey.generate()
+
+
+def quarantine_table(validated) -> pd.DataFrame:
+    """Rejected people and events in one table, each with its reason."""
+    frames = [f for f in (validated.quarantine_people, validated.quarantine_events) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["table", "row", "reason"])
+
+
+def create_safe_personas(
+    data: Any = None,
+    privacy_level: str | PrivacyLevel = "medium",
+    domain: str | Domain | Mapping = "criminal_justice",
+    target_risk: float | None = None,
+    *,
+    people: Any = None,
+    events: Any = None,
+    key: ReleaseKey | str | bytes | None = None,
+    column_mapping: Mapping | None = None,
+    allow_columns=(),
+    policy: PrivacyPolicy | None = None,
+    salt: str = "",
+    as_of: Any = None,
+    max_iterations: int = 25,
+    **policy_overrides: Any,
+) -> Release:
+    """Protect people-events data: ingest, validate, then raise protection until every target holds.
+
+    ``data`` is a flat DataFrame, a list of dicts or ``Person`` objects, a file or folder path, or
+    a (people, events) pair; ``people=``/``events=`` give the two tables separately. Raises
+    ``PrivacyTargetError`` (nothing released) when no configuration of the ladder meets the target.
+    Rows that fail validation are returned in ``result.quarantine`` with a reason each.
+    """
+    dom = get_domain(domain)
+    if isinstance(data, tuple) and len(data) == 2 and people is None and events is None:
+        data, people, events = None, data[0], data[1]
+    ingested: Ingested = load_input(data, people=people, events=events, domain=dom,
+                                    column_mapping=column_mapping, allow_columns=allow_columns)
+    checked = validate(ingested.people, ingested.events, dom, as_of=as_of)
+    if policy is None:
+        policy = policy_for_level(privacy_level, target_risk=target_risk, **policy_overrides)
+    elif target_risk is not None:
+        policy = policy.with_changes(target_risk=target_risk)
+    result = make_release(checked.people, checked.events, dom, policy, resolve_key(key), salt=salt,
+                          max_iterations=max_iterations)
+    log.info("released %d personas at release risk %.4f", len(result.personas), result.release_risk)
+    return replace(result, quarantine=quarantine_table(checked), counts=dict(checked.counts),
+                   dropped_identifiers=tuple(ingested.dropped_identifiers),
+                   ignored_columns=tuple(ingested.ignored_columns))
+
+
+def _persona_table(obj: Any) -> pd.DataFrame:
+    if isinstance(obj, Release):
+        return obj.personas.to_dataframe()
+    if hasattr(obj, "to_dataframe"):
+        return obj.to_dataframe()
+    if isinstance(obj, pd.DataFrame):
+        return obj.copy()
+    rows = [p.to_dict() for p in obj]
+    return pd.json_normalize(rows)
+
+
+def personas_to_dataframe(personas: Any) -> pd.DataFrame:
+    """One row per persona: id, size and the published (generalized) QIs."""
+    return _persona_table(personas)
+
+
+def personas_to_event_dataframe(personas: Any) -> pd.DataFrame:
+    """One row per released event, with the persona's published QIs joined on."""
+    if isinstance(personas, Release):
+        personas = personas.personas
+    events = personas.events
+    table = personas.to_dataframe()
+    return events.merge(table, on="persona_id", how="left", validate="many_to_one")
+
+
+def export_personas(personas: Any, path, format: str | None = None) -> list:
+    """Write the personas (and, for a release, its events) as CSV, JSON or Parquet."""
+    from personatwin.export import export_tables
+
+    return export_tables(personas, path, format=format)
+
+
+def export_privacy_report(result: Release, path) -> str:
+    """Write the HTML privacy report of a release; returns its path."""
+    from personatwin.report import write_report
+
+    return write_report(result, path)

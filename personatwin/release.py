@@ -1,0 +1,176 @@
+"""A release: the privacy loop's chosen pass with its tables, figures, history and verdict.
+
+``make_release`` runs prepare -> auto-adjust on validated tables. ``Release`` is what the original
+API calls the result of ``create_safe_personas``: personas, events, risk metrics, utility, the
+iteration history, ``is_safe_for_research()``, ``is_safe_for_public()`` and ``summary()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from personatwin.adjust import Iteration, auto_adjust, history_frame
+from personatwin.domains import Domain
+from personatwin.keys import ReleaseKey
+from personatwin.noise import PramMatrix
+from personatwin.policy import PUBLIC_RISK, RESEARCH_RISK, PrivacyPolicy
+from personatwin.protect import prepare
+from personatwin.risk import RiskReport, risk_level
+from personatwin.utility import UtilityReport
+from personatwin.views import PersonaCollection
+
+METRIC_MEANINGS = {
+    "k_anonymity": "smallest number of people sharing one published QI combination",
+    "prosecutor_risk_max": "highest chance of re-identifying one known person (1/f)",
+    "records_at_risk": "share of people whose individual risk exceeds the threshold",
+    "population_average_risk": "expected share of people re-identified by matching QIs (#classes / n)",
+    "journalist_risk": "highest risk when the attacker matches against the whole population",
+    "marketer_risk": "expected share re-identified against the whole population",
+    "l_diversity_distinct": "fewest distinct outcomes inside one persona",
+    "l_diversity_entropy": "entropy l: effective number of outcomes in the least diverse persona",
+    "t_closeness": "largest distance of a persona's outcome mix from the overall mix",
+    "demographic_concentration_risk": "share of people with a rare QI combination still published exactly",
+    "event_pattern_concentration_risk": "share of people whose m events alone single out one persona",
+    "external_linkage_risk": "chance an attacker knowing QIs and m events picks the right person",
+    "release_risk": "the larger of population average and external linkage risk, compared with the target",
+}
+
+
+@dataclass(frozen=True)
+class Release:
+    """The protected release of one data set or partition, with every figure that justifies it."""
+
+    personas: PersonaCollection
+    sensitive: pd.DataFrame
+    risk_metrics: RiskReport
+    utility: UtilityReport
+    history: tuple[Iteration, ...]
+    policy: PrivacyPolicy  # the configuration released
+    requested_policy: PrivacyPolicy
+    pram: PramMatrix
+    domain: Domain
+    key_fingerprint: str
+    salt: str
+    quarantine: pd.DataFrame = field(default_factory=pd.DataFrame)
+    counts: dict = field(default_factory=dict)
+    dropped_identifiers: tuple[str, ...] = ()
+    ignored_columns: tuple[str, ...] = ()
+    suppressed_events: int = 0
+
+    @property
+    def events(self) -> pd.DataFrame:
+        return self.personas.events
+
+    @property
+    def risk(self) -> RiskReport:
+        return self.risk_metrics
+
+    @property
+    def iterations(self) -> int:
+        return len(self.history)
+
+    @property
+    def release_risk(self) -> float:
+        return self.risk_metrics.release_risk
+
+    @property
+    def message(self) -> str:
+        return (f"released after {self.iterations} iteration(s): release risk {self.release_risk:.4f} "
+                f"<= target {self.policy.target_risk}")
+
+    def history_frame(self) -> pd.DataFrame:
+        return history_frame(self.history)
+
+    def risk_level(self) -> str:
+        return risk_level(self.release_risk)
+
+    def _safe(self, limit: float) -> bool:
+        r = self.risk_metrics
+        return bool(r.release_risk <= limit and r.k_anonymity >= self.policy.k and self.utility.events_preserved)
+
+    def is_safe_for_research(self) -> bool:
+        """Release risk within the research threshold (0.05) and every persona of size >= k."""
+        return self._safe(RESEARCH_RISK)
+
+    def is_safe_for_public(self) -> bool:
+        """Release risk within the public threshold (0.01) and every persona of size >= k."""
+        return self._safe(PUBLIC_RISK)
+
+    def metrics(self) -> dict[str, float]:
+        """Every risk and utility figure as a float (for metadata, manifests and plots)."""
+        out = {k: v for k, v in self.risk_metrics.as_dict().items() if v is not None}
+        out.update(self.utility.as_dict())
+        out["n_personas"] = float(len(self.personas))
+        out["n_events"] = float(len(self.events))
+        out["iterations"] = float(self.iterations)
+        return out
+
+    def summary(self) -> str:
+        """A readable account of the release: verdict, every metric, parameters, utility, history."""
+        r = self.risk_metrics.as_dict()
+        lines = [
+            f"PersonaTwin release ({self.domain.name}) - {self.risk_level()}",
+            f"  people {self.risk_metrics.n_people:,} -> personas {len(self.personas):,}; events released "
+            f"{len(self.events):,} (suppressed {self.suppressed_events})",
+            f"  target risk {self.policy.target_risk}; release risk {self.release_risk:.4f}; "
+            f"safe for research: {self.is_safe_for_research()}; safe for public: {self.is_safe_for_public()}",
+            "Risk metrics:",
+        ]
+        for name, meaning in METRIC_MEANINGS.items():
+            value = r.get(name)
+            shown = "n/a (no population size given)" if value is None else (
+                f"{value:.0f}" if name == "k_anonymity" else f"{value:.4f}")
+            lines.append(f"  {name:34s} {shown:>12s}  {meaning}")
+        lines.append(f"  {'external_linkage_risk 95% CI':34s} [{r['external_linkage_ci_low']:.4f}, "
+                     f"{r['external_linkage_ci_high']:.4f}] over {int(r['linkage_targets'])} targets, "
+                     f"attacker knows QIs + {int(r['attacker_knowledge'])} events")
+        lines.append(f"  {'equivalence classes':34s} {int(r['n_equivalence_classes']):>12,d}")
+        lines.append("Utility:")
+        u = self.utility
+        lines.append(f"  information loss (100*SSE/SST)     {u.information_loss:12.2f}")
+        lines.append(f"  event counts per type x period     {'preserved' if u.events_preserved else 'CHANGED':>12s}")
+        for qi, v in u.qi_tvd.items():
+            lines.append(f"  TVD of {qi:28s}{v:12.4f}")
+        lines.append(f"  TVD of outcomes (after PRAM)       {u.outcome_tvd:12.4f}")
+        gated = u.group_rates[u.group_rates["gate"] != "none"] if len(u.group_rates) else u.group_rates
+        if len(gated):
+            lines.append(f"  group rates gated                  {len(gated):12d}; largest |unbiased - original| "
+                         f"{gated['diff_pp'].abs().max():.2f} pp; gates {'pass' if u.gates_passed else 'FAIL'}")
+        lines.append("Parameters: " + ", ".join(f"{k}={v}" for k, v in self.policy.parameters().items()))
+        lines.append(f"PRAM: keep probability p={self.pram.p}; unbias with true = (observed - (1-p)*pi) / p")
+        lines.append(f"Privacy loop: {self.iterations} iteration(s): "
+                     + " -> ".join(f"{it.step} (risk {it.risk['release_risk']:.3f})" for it in self.history))
+        if self.counts:
+            lines.append("Input reconciliation: " + ", ".join(f"{k}={v}" for k, v in self.counts.items()))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Release(domain={self.domain.name!r}, personas={len(self.personas)}, events={len(self.events)}, "
+                f"release_risk={self.release_risk:.4f}, k={self.risk_metrics.k_anonymity})")
+
+
+def make_release(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, policy: PrivacyPolicy,
+                 key: ReleaseKey, salt: str = "", max_iterations: int = 25) -> Release:
+    """Run the privacy loop on validated tables and package the winning pass as a release."""
+    data = prepare(people, events, domain)
+    chosen, history = auto_adjust(data, policy, key, salt, max_iterations=max_iterations)
+    f, _ = _class_sizes(chosen)
+    personas = PersonaCollection(chosen.personas, chosen.events, domain, chosen.policy,
+                                 traceability=pd.Series(1.0 / f, index=chosen.personas.index))
+    return Release(personas=personas, sensitive=chosen.sensitive, risk_metrics=chosen.risk, utility=chosen.utility,
+                   history=history, policy=chosen.policy, requested_policy=policy, pram=chosen.pram, domain=domain,
+                   key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events)
+
+
+def _class_sizes(protection) -> tuple[np.ndarray, int]:
+    """People per equivalence class for each persona row of the released table."""
+    cols = list(protection.attributes.qi_columns)
+    table = protection.personas
+    if not cols:
+        return np.full(len(table), table["size"].sum()), 1
+    ec = table.groupby(cols, observed=True, dropna=False).ngroup().to_numpy()
+    per = np.bincount(ec, weights=table["size"].to_numpy())
+    return per[ec], len(per)
