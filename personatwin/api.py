@@ -76,8 +76,11 @@ def create_safe_personas(
     dom = get_domain(domain)
     if isinstance(data, tuple) and len(data) == 2 and people is None and events is None:
         data, people, events = None, data[0], data[1]
-    ingested: Ingested = load_input(data, people=people, events=events, domain=dom,
-                                    column_mapping=column_mapping, allow_columns=allow_columns)
+    if isinstance(data, Ingested):  # already loaded, e.g. by load_healthcare_data
+        ingested = data
+    else:
+        ingested = load_input(data, people=people, events=events, domain=dom,
+                              column_mapping=column_mapping, allow_columns=allow_columns)
     checked = validate(ingested.people, ingested.events, dom, as_of=as_of)
     if policy is None:
         policy = policy_for_level(privacy_level, target_risk=target_risk, **policy_overrides)

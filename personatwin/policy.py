@@ -30,6 +30,7 @@ class UtilityGates:
     large_group_events: int = 1000
     small_group_se: float = 3.0  # smaller groups: within this many standard errors
     min_group_events: int = 30  # groups smaller than this are reported, not gated
+    min_group_coverage: float = 0.9  # share of a group's events its published label must keep to be gated
     enabled: bool = True
 
 
@@ -89,15 +90,21 @@ class PrivacyPolicy:
         }
 
 
+# The +-2 pp gate needs enough events for PRAM noise to stay well inside it: with keep probability
+# p the unbiased rate of N events has a standard deviation up to sqrt(0.25 (1 - p^2) / N) / p, so
+# 2 pp is about 3 SD at N = 1,000 for p = 0.9 but needs N ~ 2,500 at p = 0.85 and ~ 5,000 at 0.75.
+# Smaller groups are held to 3 standard errors instead.
 PRESETS: dict[PrivacyLevel, dict] = {
     PrivacyLevel.LOW: dict(k=3, date_precision="week", location_level=1, qi_levels={"age": 1},
                            pram_p=0.95, attacker_knowledge=2, l_diversity=1, target_risk=INTERNAL_RISK),
     PrivacyLevel.MEDIUM: dict(k=5, date_precision="month", location_level=1, qi_levels={"age": 1},
                               pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK),
     PrivacyLevel.HIGH: dict(k=10, date_precision="month", location_level=2, qi_levels={"age": 2},
-                            pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK),
+                            pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
+                            gates=UtilityGates(large_group_events=2500)),
     PrivacyLevel.MAXIMUM: dict(k=20, date_precision="quarter", location_level=3, qi_levels={"age": 2},
-                               pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK),
+                               pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK,
+                               gates=UtilityGates(large_group_events=5000)),
 }
 
 

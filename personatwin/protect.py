@@ -7,6 +7,7 @@ codes and is what the auto-adjust loop repeats. Strings are only built for the r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,7 @@ class Protection:
     attributes: PersonaAttributes = field(repr=False)
     person_persona: np.ndarray = field(repr=False)  # internal only: never exported
     suppressed_events: int = 0
+    timings: dict = field(default_factory=dict, repr=False)  # seconds per stage of this pass
 
     def failures(self) -> tuple[str, ...]:
         """Targets this pass misses, each with the amount."""
@@ -161,6 +163,7 @@ def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: st
             grouping: Grouping | None = None) -> Protection:
     """One protection pass at fixed parameters; the key and salt drive every random draw."""
     domain = data.domain
+    clock = _Clock()
     if grouping is None:
         grouping = group_people(data.people, data.events, domain, policy.k, start_levels(domain, policy), data.features)
     # Persona numbering follows a keyed random permutation: order reveals nothing about people.
@@ -168,6 +171,7 @@ def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: st
     person_persona = perm[grouping.persona_index]
     attrs = persona_attributes(data.people, person_persona, grouping.n_personas, domain, policy)
     ids = persona_ids(grouping.n_personas, key.rng(salt, "persona-ids"))
+    clock.lap("merge")
     id_rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
 
     ev = data.events
@@ -205,10 +209,26 @@ def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: st
     personas.insert(0, PERSONA_ID, pd.array(ids.astype(str), dtype="string"))
     personas = personas.iloc[np.argsort(id_rank)].reset_index(drop=True)
     sensitive, sens_codes = _sensitive_people(data, person_persona, ids, policy.pram_p, key, salt)
-
+    clock.lap("noise")
     risk_report = assess(data, policy, key, salt, person_persona, attrs, ev_persona, starts, rand_out, sens_codes)
+    clock.lap("risk")
     util = measure(data, policy, person_persona, attrs, starts, rand_out, pram, grouping)
-    return Protection(policy, personas, rel_events, sensitive, pram, risk_report, util, grouping, attrs, person_persona)
+    clock.lap("utility")
+    return Protection(policy, personas, rel_events, sensitive, pram, risk_report, util, grouping, attrs, person_persona,
+                      timings=clock.laps)
+
+
+class _Clock:
+    """Wall time per stage of a pass (for benchmarks and run metadata)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + now - self._t
+        self._t = now
 
 
 def assess(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str, person_persona: np.ndarray,

@@ -26,7 +26,8 @@ class UtilityReport:
     events_preserved: bool
     qi_tvd: dict[str, float]
     outcome_tvd: float
-    group_rates: pd.DataFrame  # attribute, group, event_type, outcome, n_original, original_rate, n_released, unbiased_rate, se, diff_pp, gate, passed
+    group_rates: pd.DataFrame  # attribute, group, event_type, outcome, n_original, original_rate, n_released,
+    # observed_rate, unbiased_rate, se, diff_pp, coverage, gate (pp | se | none), passed
     disparity: pd.DataFrame  # attribute, group, reference, event_type, original_ratio, released_ratio
     information_loss: float
     gate_failures: tuple[str, ...] = field(default=())
@@ -41,6 +42,8 @@ class UtilityReport:
         out["information_loss"] = float(self.information_loss)
         gated = self.group_rates[self.group_rates["gate"] != "none"] if len(self.group_rates) else self.group_rates
         out["max_rate_diff_pp"] = float(gated["diff_pp"].abs().max()) if len(gated) else 0.0
+        rates = self.group_rates
+        out["min_group_coverage"] = float(rates["coverage"].min()) if len(rates) else 1.0
         out["utility_gate_failures"] = float(len(self.gate_failures))
         out["events_preserved"] = float(self.events_preserved)
         return out
@@ -117,14 +120,17 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
         return pd.DataFrame(columns=["attribute", "group", "event_type", "outcome", "n_original", "original_rate",
                                      "n_released", "observed_rate", "unbiased_rate", "se", "diff_pp", "gate", "passed"])
     out = pd.concat(frames, ignore_index=True)
-    large = out["n_original"] >= gates.large_group_events
-    small = ~large & (out["n_released"] >= gates.min_group_events)
+    out["coverage"] = out["n_released"] / out["n_original"]
+    # A group the release mostly generalizes away (coverage below the gate) is reported, not gated:
+    # its published subset is a selection, not a noisy copy, of the group.
+    covered = out["coverage"] >= gates.min_group_coverage
+    large = covered & (out["n_original"] >= gates.large_group_events)
+    small = covered & ~large & (out["n_released"] >= gates.min_group_events)
     out["gate"] = np.where(large, "pp", np.where(small, "se", "none"))
     se_pp = 100.0 * out["se"]
     ok_large = out["diff_pp"].abs() <= gates.max_rate_diff_pp
     ok_small = out["diff_pp"].abs() <= gates.small_group_se * se_pp
-    absent = out["n_released"] == 0
-    out["passed"] = np.where(large, ok_large & ~absent, np.where(small, ok_small, True))
+    out["passed"] = np.where(large, ok_large, np.where(small, ok_small, True))
     return out
 
 
