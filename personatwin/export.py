@@ -61,3 +61,115 @@ def export_tables(obj: Any, path, format: str | None = None) -> list[Path]:
     if isinstance(events, pd.DataFrame):
         written.append(write_table(events, path.with_name(f"{path.stem}_events{path.suffix or '.' + fmt}"), fmt))
     return written
+
+
+# --- release folders ---------------------------------------------------------------------------
+
+RELEASED_TABLES = ("personas", "events", "sensitive")  # what analysts get, in every format
+REPORT_TABLES = ("metrics", "history", "group_rates", "disparity", "event_counts", "pram", "parameters", "counts")
+
+
+def release_tables(result) -> dict[str, pd.DataFrame]:
+    """A release as named tables: the released data plus every figure the report and manifest need."""
+    import json
+
+    tables = {
+        "personas": result.personas.to_dataframe(),
+        "events": result.events,
+        "metrics": pd.DataFrame([result.metrics()]),
+        "history": result.history_frame(),
+        "group_rates": result.utility.group_rates,
+        "disparity": result.utility.disparity,
+        "event_counts": result.utility.event_counts,
+        "pram": result.pram.pi.assign(p=result.pram.p),
+        "parameters": pd.DataFrame([{"domain": result.domain.name, "key_fingerprint": result.key_fingerprint,
+                                     "suppressed_events": result.suppressed_events,
+                                     "policy": json.dumps(result.policy.parameters(), sort_keys=True),
+                                     "requested_policy": json.dumps(result.requested_policy.parameters(), sort_keys=True)}]),
+        "counts": pd.DataFrame([result.counts]) if result.counts else pd.DataFrame([{}]),
+    }
+    if len(result.sensitive):
+        tables["sensitive"] = result.sensitive
+    return tables
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    import platform
+
+    import pyarrow
+
+    from personatwin import __version__
+
+    return {"personatwin": __version__, "pandas": pd.__version__, "numpy": np.__version__,
+            "pyarrow": pyarrow.__version__, "python": platform.python_version()}
+
+
+def write_release_folder(tables: dict[str, pd.DataFrame], folder, *, partition: str = "",
+                         created_at: str | None = None) -> dict:
+    """Write a release folder: released tables as Parquet, CSV and JSON, the HTML report and
+    ``manifest.json`` (checksums, row counts, policy, figures, PRAM, versions; never the key)."""
+    import datetime
+    import json
+
+    from personatwin.report import render_report_tables
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name in RELEASED_TABLES:
+        if name in tables and tables[name] is not None:
+            for fmt in FORMATS:
+                files.append(write_table(tables[name], folder / f"{name}.{fmt}", fmt))
+    report = folder / "privacy_report.html"
+    report.write_text(render_report_tables(tables, partition=partition), encoding="utf-8")
+    files.append(report)
+    params = tables["parameters"].iloc[0].to_dict()
+    metrics = {k: (None if pd.isna(v) else float(v)) for k, v in tables["metrics"].iloc[0].items()}
+    counts = {k: int(v) for k, v in tables["counts"].iloc[0].items() if pd.notna(v)} if len(tables["counts"].columns) else {}
+    pram = tables["pram"]
+    manifest = {
+        "partition": partition,
+        "domain": params["domain"],
+        "files": {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size,
+                           **({"rows": int(len(tables[f.stem]))} if f.stem in tables else {})} for f in files},
+        "policy": json.loads(params["policy"]),
+        "requested_policy": json.loads(params["requested_policy"]),
+        "metrics": metrics,
+        "pram": {"p": float(pram["p"].iloc[0]) if len(pram) else None,
+                 "pi": {f"{t}/{o}": float(p) for t, o, p in pram[["event_type", "outcome", "probability"]].itertuples(index=False)}},
+        "suppressed_events": int(params.get("suppressed_events", 0)),
+        "input_counts": counts,
+        "key_fingerprint": params.get("key_fingerprint"),
+        "versions": versions(),
+        "created_at": created_at or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    return manifest
+
+
+def verify_manifest(folder) -> list[str]:
+    """Problems found comparing ``manifest.json`` with the files next to it (empty list: all match)."""
+    import json
+
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    problems = []
+    for name, info in manifest["files"].items():
+        path = folder / name
+        if not path.exists():
+            problems.append(f"{name}: listed in the manifest but missing")
+        elif sha256(path) != info["sha256"]:
+            problems.append(f"{name}: checksum differs from the manifest")
+    extra = {p.name for p in folder.iterdir()} - set(manifest["files"]) - {"manifest.json"}
+    problems += [f"{name}: present but not in the manifest" for name in sorted(extra)]
+    return problems

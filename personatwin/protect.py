@@ -87,7 +87,10 @@ def prepare(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> Prepa
     type_codes, type_names = factorize(events[EVENT_TYPE].astype(str))
     outcome_codes, outcome_names = factorize(events[OUTCOME].astype(str))
     day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
-    order = np.lexsort((outcome_codes, type_codes, day.astype(np.int64), person_idx))
+    # The other released columns break ties, so events equal on person, day, type and outcome but
+    # different elsewhere still get one canonical order: the output never depends on input row order.
+    ties = [factorize(events[c])[0] for c in (VALUE, LOCATION, END_DATE) if c in events.columns]
+    order = np.lexsort((*ties, outcome_codes, type_codes, day.astype(np.int64), person_idx))
     ev = events.iloc[order].reset_index(drop=True)
     feats = person_features(people, ev, domain)
     return PreparedData(people, ev, person_idx[order], day[order], type_codes[order], tuple(map(str, type_names)),
@@ -159,23 +162,85 @@ def _sensitive_people(data: PreparedData, person_persona: np.ndarray, ids: np.nd
     return out, coded
 
 
-def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
-            grouping: Grouping | None = None) -> Protection:
-    """One protection pass at fixed parameters; the key and salt drive every random draw."""
-    domain = data.domain
-    clock = _Clock()
+@dataclass(frozen=True)
+class Merged:
+    """The merge stage: who is in which persona, and what each persona publishes."""
+
+    grouping: Grouping
+    person_persona: np.ndarray  # persona index of each person (internal only: never exported)
+    attributes: PersonaAttributes
+    ids: np.ndarray  # persona id of each persona index
+    id_rank: np.ndarray  # position of each persona in id order (release row order)
+
+    @property
+    def personas(self) -> pd.DataFrame:
+        table = self.attributes.table.copy()
+        table.insert(0, PERSONA_ID, pd.array(self.ids.astype(str), dtype="string"))
+        return table.iloc[np.argsort(self.id_rank)].reset_index(drop=True)
+
+    def membership(self, people: pd.DataFrame) -> pd.DataFrame:
+        """person_id -> persona_id: sensitive, kept with the source data, never released."""
+        return pd.DataFrame({PERSON_ID: people[PERSON_ID].to_numpy(), PERSONA_ID: self.ids[self.person_persona]})
+
+
+@dataclass(frozen=True)
+class Noised:
+    """The noise stage: released events (and person-level sensitive counts) of one pass."""
+
+    events: pd.DataFrame
+    sensitive: pd.DataFrame
+    pram: noise.PramMatrix
+    ev_persona: np.ndarray
+    starts: np.ndarray  # released period start of each (canonically ordered) input event
+    outcomes: np.ndarray  # randomized outcome code of each input event
+    sensitive_codes: list
+
+
+def merge_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+                grouping: Grouping | None = None) -> Merged:
+    """Microaggregate people into personas and generalize their QIs (DESIGN §4, merge)."""
     if grouping is None:
-        grouping = group_people(data.people, data.events, domain, policy.k, start_levels(domain, policy), data.features)
+        grouping = group_people(data.people, data.events, data.domain, policy.k,
+                                start_levels(data.domain, policy), data.features)
     # Persona numbering follows a keyed random permutation: order reveals nothing about people.
     perm = key.rng(salt, "persona-order").permutation(grouping.n_personas)
-    person_persona = perm[grouping.persona_index]
-    attrs = persona_attributes(data.people, person_persona, grouping.n_personas, domain, policy)
-    ids = persona_ids(grouping.n_personas, key.rng(salt, "persona-ids"))
-    clock.lap("merge")
-    id_rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
+    return merged_from_assignment(data, policy, key, salt, perm[grouping.persona_index], grouping)
 
+
+def merged_from_assignment(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+                           person_persona: np.ndarray, grouping: Grouping | None = None) -> Merged:
+    """Rebuild the merge stage from a person -> persona assignment (e.g. one stored by a pipeline)."""
+    n_personas = int(person_persona.max()) + 1 if len(person_persona) else 0
+    if grouping is None:
+        from personatwin.merge import information_loss
+
+        grouping = Grouping(person_persona, n_personas, information_loss(data.features, person_persona), 0)
+    attrs = persona_attributes(data.people, person_persona, n_personas, data.domain, policy)
+    ids = persona_ids(n_personas, key.rng(salt, "persona-ids"))
+    id_rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
+    return Merged(grouping, person_persona, attrs, ids, id_rank)
+
+
+def assignment_from_membership(data: PreparedData, membership: pd.DataFrame, key: ReleaseKey, salt: str) -> np.ndarray:
+    """Persona index of each prepared person from a stored person_id -> persona_id table."""
+    pos = pd.Index(membership[PERSON_ID].astype(str)).get_indexer(data.people[PERSON_ID].astype(str))
+    if (pos < 0).any():
+        raise ValueError("the stored persona membership does not cover every valid person; rerun the merge stage")
+    persona_id = membership[PERSONA_ID].astype(str).to_numpy()[pos]
+    codes, uniq = pd.factorize(persona_id)
+    n = len(uniq)
+    ids = persona_ids(n, key.rng(salt, "persona-ids"))
+    lookup = pd.Index(ids.astype(str)).get_indexer(np.asarray(uniq, dtype=str))
+    if (lookup < 0).any():
+        raise ValueError("the stored persona membership was made with another key or salt; rerun the merge stage")
+    return lookup[codes]
+
+
+def noise_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str, merged: Merged) -> Noised:
+    """Blur dates, randomize outcomes (PRAM), generalize locations, coarsen values (DESIGN §4, noise)."""
     ev = data.events
-    ev_persona = person_persona[data.event_person]
+    ids, id_rank, attrs = merged.ids, merged.id_rank, merged.attributes
+    ev_persona = merged.person_persona[data.event_person]
     shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, key.rng(salt, "date-shift"))
     starts = noise.period_start(shifted, policy.date_precision)
     period_code, period_values = dense_codes(starts.astype(np.int64))
@@ -203,19 +268,34 @@ def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: st
         vals = noise.coarsen_values(ev[VALUE].to_numpy(dtype=np.float64, na_value=np.nan), data.type_codes,
                                     policy.value_rounding, policy.value_top_code_quantile)
         released[VALUE] = vals[order]
-    rel_events = pd.DataFrame(released)
+    sensitive, sens_codes = _sensitive_people(data, merged.person_persona, ids, policy.pram_p, key, salt)
+    return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes)
 
-    personas = attrs.table.copy()
-    personas.insert(0, PERSONA_ID, pd.array(ids.astype(str), dtype="string"))
-    personas = personas.iloc[np.argsort(id_rank)].reset_index(drop=True)
-    sensitive, sens_codes = _sensitive_people(data, person_persona, ids, policy.pram_p, key, salt)
+
+def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+            grouping: Grouping | None = None) -> Protection:
+    """One protection pass at fixed parameters; the key and salt drive every random draw."""
+    clock = _Clock()
+    merged = merge_stage(data, policy, key, salt, grouping)
+    clock.lap("merge")
+    noised = noise_stage(data, policy, key, salt, merged)
     clock.lap("noise")
-    risk_report = assess(data, policy, key, salt, person_persona, attrs, ev_persona, starts, rand_out, sens_codes)
+    risk_report, util = evaluate(data, policy, key, salt, merged, noised, clock)
+    return Protection(policy, merged.personas, noised.events, noised.sensitive, noised.pram, risk_report, util,
+                      merged.grouping, merged.attributes, merged.person_persona, timings=clock.laps)
+
+
+def evaluate(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str, merged: Merged,
+             noised: Noised, clock: "_Clock | None" = None) -> tuple[risk.RiskReport, utility.UtilityReport]:
+    """Risk (DESIGN §5) and utility (§6) of one pass."""
+    clock = clock or _Clock()
+    risk_report = assess(data, policy, key, salt, merged.person_persona, merged.attributes, noised.ev_persona,
+                         noised.starts, noised.outcomes, noised.sensitive_codes)
     clock.lap("risk")
-    util = measure(data, policy, person_persona, attrs, starts, rand_out, pram, grouping)
+    util = measure(data, policy, merged.person_persona, merged.attributes, noised.starts, noised.outcomes,
+                   noised.pram, merged.grouping)
     clock.lap("utility")
-    return Protection(policy, personas, rel_events, sensitive, pram, risk_report, util, grouping, attrs, person_persona,
-                      timings=clock.laps)
+    return risk_report, util
 
 
 class _Clock:

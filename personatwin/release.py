@@ -17,7 +17,7 @@ from personatwin.domains import Domain
 from personatwin.keys import ReleaseKey
 from personatwin.noise import PramMatrix
 from personatwin.policy import PUBLIC_RISK, RESEARCH_RISK, PrivacyPolicy
-from personatwin.protect import prepare
+from personatwin.protect import PreparedData, prepare
 from personatwin.risk import RiskReport, risk_level
 from personatwin.utility import UtilityReport
 from personatwin.views import PersonaCollection
@@ -155,7 +155,13 @@ class Release:
 def make_release(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, policy: PrivacyPolicy,
                  key: ReleaseKey, salt: str = "", max_iterations: int = 25) -> Release:
     """Run the privacy loop on validated tables and package the winning pass as a release."""
-    data = prepare(people, events, domain)
+    return make_release_from_prepared(prepare(people, events, domain), policy, key, salt, max_iterations)
+
+
+def make_release_from_prepared(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str = "",
+                               max_iterations: int = 25) -> Release:
+    """The privacy loop on already prepared (coded, canonically ordered) data."""
+    domain = data.domain
     chosen, history = auto_adjust(data, policy, key, salt, max_iterations=max_iterations)
     f, _ = _class_sizes(chosen)
     personas = PersonaCollection(chosen.personas, chosen.events, domain, chosen.policy,

@@ -34,43 +34,55 @@ def _table(df: pd.DataFrame, max_rows: int = 200) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def render_report(result: Release) -> str:
-    """The report as an HTML string."""
-    r = result.risk_metrics.as_dict()
-    level = result.risk_level()
-    ok = result.is_safe_for_research()
-    metrics = pd.DataFrame([
-        {"metric": name, "value": (float("nan") if r.get(name) is None else float(r[name])),
-         "threshold": (result.policy.target_risk if name in ("release_risk", "population_average_risk",
-                                                           "external_linkage_risk") else
-                       (float(result.policy.k) if name == "k_anonymity" else
-                        (float(result.policy.l_diversity) if name == "l_diversity_distinct" else float("nan")))),
-         "meaning": meaning}
-        for name, meaning in METRIC_MEANINGS.items()])
-    pram = result.pram.pi.assign(p=result.pram.p)
-    gated = result.utility.group_rates
+def render_report_tables(tables: dict[str, pd.DataFrame], partition: str = "") -> str:
+    """The report as an HTML string, from the tables of ``export.release_tables``."""
+    import json
+
+    from personatwin.risk import risk_level
+
+    m = tables["metrics"].iloc[0].to_dict()
+    params = tables["parameters"].iloc[0].to_dict()
+    policy = json.loads(params["policy"])
+    level = risk_level(m["release_risk"])
+    ok = m["release_risk"] <= policy["target_risk"] and m["k_anonymity"] >= policy["k"]
+    thresholds = {"release_risk": policy["target_risk"], "population_average_risk": policy["target_risk"],
+                  "external_linkage_risk": policy["target_risk"], "k_anonymity": float(policy["k"]),
+                  "l_diversity_distinct": float(policy["l_diversity"])}
+    metrics = pd.DataFrame([{"metric": name, "value": float(m.get(name, float("nan")) if m.get(name) is not None else float("nan")),
+                             "threshold": float(thresholds.get(name, float("nan"))), "meaning": meaning}
+                            for name, meaning in METRIC_MEANINGS.items()])
+    pram = tables["pram"]
+    p = float(pram["p"].iloc[0]) if len(pram) else float("nan")
+    title = "PersonaTwin privacy report" + (f" - {html.escape(partition)}" if partition else "")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>PersonaTwin privacy report</title>", f"<style>{CSS}</style></head><body>",
-        f"<h1>PersonaTwin privacy report</h1><p>Domain {html.escape(result.domain.name)}; "
-        f"{result.risk_metrics.n_people:,} people in {len(result.personas):,} personas; "
-        f"{len(result.events):,} events.</p>",
+        f"<title>{title}</title>", f"<style>{CSS}</style></head><body>",
+        f"<h1>{title}</h1><p>Domain {html.escape(str(params['domain']))}; "
+        f"{int(m['n_people']):,} people in {int(m['n_personas']):,} personas; {int(m['n_events']):,} events.</p>",
         f"<div class='verdict {'ok' if ok else 'no'}'><strong>{html.escape(level)}</strong>: release risk "
-        f"{result.release_risk:.4f} against target {result.policy.target_risk}; every persona has at least "
-        f"{result.risk_metrics.k_anonymity} people in its equivalence class.</div>",
+        f"{m['release_risk']:.4f} against target {policy['target_risk']}; every published QI combination is "
+        f"shared by at least {int(m['k_anonymity'])} people.</div>",
         "<h2>Risk metrics</h2>", _table(metrics),
-        "<h2>Privacy loop</h2>", _table(result.history_frame()),
-        "<h2>Parameters</h2>", _table(pd.DataFrame([result.policy.parameters()]).astype(str)),
-        "<h2>Outcome rates per group (original vs release after unbiasing)</h2>", _table(gated),
+        "<h2>Privacy loop</h2>", _table(tables["history"]),
+        "<h2>Parameters</h2>", _table(pd.DataFrame([policy]).astype(str)),
+        "<h2>Outcome rates per group (original vs release after unbiasing)</h2>", _table(tables["group_rates"]),
+        "<h2>Disparity ratios (adverse outcomes, relative to the largest group)</h2>", _table(tables["disparity"]),
         "<h2>How to unbias outcome rates</h2>",
-        f"<p>Outcomes were randomized with invariant PRAM: each kept with probability p = {result.pram.p}, "
-        "otherwise drawn from the marginal pi of its event type. For an observed rate r of outcome o in "
-        f"event type t: true rate = (r - (1 - p) * pi[t, o]) / p, standard error sqrt(r (1 - r) / N) / p.</p>",
+        f"<p>Outcomes were randomized with invariant PRAM: each kept with probability p = {p}, otherwise drawn "
+        "from the marginal pi of its event type. For an observed rate r of outcome o in event type t over N "
+        "events: true rate = (r - (1 - p) * pi[t, o]) / p, standard error sqrt(r (1 - r) / N) / p.</p>",
         _table(pram),
-        "<h2>Event counts by type and period</h2>", _table(result.utility.event_counts),
+        "<h2>Event counts by type and period</h2>", _table(tables["event_counts"]),
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def render_report(result: Release) -> str:
+    """The report of a release object as an HTML string."""
+    from personatwin.export import release_tables
+
+    return render_report_tables(release_tables(result))
 
 
 def write_report(result: Release, path) -> str:
