@@ -1,0 +1,123 @@
+"""Auto-adjust: the privacy loop for one partition; each iteration is recorded in the metadata."""
+
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from assets.common import PARTITIONS, float_metadata, md_table, prepared, table_metadata
+from assets.gx import run_suite
+from assets.noise import precision_frame
+from personatwin.adjust import PrivacyTargetError, UtilityGateError, history_frame
+from personatwin.export import release_tables
+from personatwin.merge import TooFewPeopleError
+from personatwin.release import make_release_from_prepared
+from personatwin_dag.constants import ADJUST, CHECK_RELEASE_GUARANTEES, CHECK_RELEASE_UTILITY
+from resources.key import ReleaseKeyResource
+from resources.policy import PrivacyPolicyResource
+from resources.source import SourceResource
+
+HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
+                   "k_anonymity", "population_average_risk", "external_linkage_risk", "release_risk",
+                   "l_diversity", "information_loss", "max_rate_diff_pp", "meets_targets"]
+
+
+@dg.asset(group_name=ADJUST, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS, deps=["risk_assessment"])
+def release(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
+            release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
+            quarantine: dict) -> dg.Output:
+    """The released personas and events: protection raised until every target holds, or no release."""
+    pol = policy.policy()
+    domain = source.get_domain()
+    data = prepared(valid_people, valid_events, domain)
+    try:
+        result = make_release_from_prepared(data, pol, release_key.key(), salt=context.partition_key,
+                                            max_iterations=policy.max_iterations)
+    except (PrivacyTargetError, UtilityGateError) as exc:
+        table = history_frame(exc.history)
+        raise dg.Failure(description=f"partition {context.partition_key}: {exc}",
+                         metadata={"iterations": dg.MetadataValue.md(md_table(table[[c for c in HISTORY_COLUMNS if c in table]]))}) from None
+    except TooFewPeopleError as exc:
+        raise dg.Failure(description=f"partition {context.partition_key}: {exc}") from None
+    counts = quarantine["counts"].iloc[0].to_dict()
+    from dataclasses import replace
+
+    result = replace(result, counts={k: int(v) for k, v in counts.items()})
+    tables = release_tables(result)
+    hist = tables["history"]
+    metadata = {
+        **table_metadata(tables["personas"]),
+        **float_metadata(result.metrics()),
+        "iterations_table": dg.MetadataValue.md(md_table(hist[[c for c in HISTORY_COLUMNS if c in hist]])),
+        "final_policy": dg.MetadataValue.json(result.policy.parameters()),
+        "risk_level": dg.MetadataValue.text(result.risk_level()),
+        "pram_p": dg.MetadataValue.float(result.pram.p),
+    }
+    context.log.info(f"released {len(result.personas)} personas after {result.iterations} iteration(s), "
+                     f"release risk {result.release_risk:.4f}")
+    return dg.Output(tables, metadata=metadata)
+
+
+def guarantee_results(tables: dict, k_required: int) -> tuple[bool, dict, str]:
+    """GX suites stating the release guarantees on the personas, events and figures."""
+    pol = json.loads(tables["parameters"]["policy"].iloc[0])
+    m = tables["metrics"].iloc[0]
+    figures = pd.DataFrame([{
+        "release_risk": float(m["release_risk"]), "k_anonymity": float(m["k_anonymity"]),
+        "l_diversity": float(m["l_diversity_distinct"]) if np.isfinite(m["l_diversity_distinct"]) else float(pol["l_diversity"]),
+        "events_in": float(tables["counts"]["events_valid"].iloc[0]) if "events_valid" in tables["counts"] else float(m["n_events"]),
+        "events_out": float(len(tables["events"])),
+    }])
+    outcomes = [
+        run_suite("release_personas", tables["personas"], [
+            ("ExpectColumnMinToBeBetween", {"column": "size", "min_value": max(pol["k"], k_required)}),
+            ("ExpectColumnValuesToBeUnique", {"column": "persona_id"}),
+            ("ExpectColumnValuesToNotBeNull", {"column": "persona_id"}),
+        ], row_column=None),
+        run_suite("release_events_dates", precision_frame(tables["events"], pol["date_precision"]),
+                  [("ExpectColumnValuesToBeInSet", {"column": c, "value_set": [True]})
+                   for c in precision_frame(tables["events"].head(1), pol["date_precision"]).columns], row_column=None),
+        run_suite("release_figures", figures, [
+            ("ExpectColumnMaxToBeBetween", {"column": "release_risk", "max_value": pol["target_risk"]}),
+            ("ExpectColumnMinToBeBetween", {"column": "k_anonymity", "min_value": pol["k"]}),
+            ("ExpectColumnMinToBeBetween", {"column": "l_diversity", "min_value": pol["l_diversity"]}),
+            ("ExpectColumnPairValuesToBeEqual", {"column_A": "events_in", "column_B": "events_out"}),
+        ], row_column=None),
+    ]
+    identifiers = [c for name in ("personas", "events") for c in tables[name].columns
+                   if c in ("person_id", "birth_date", "name", "ssn")]
+    passed = all(o.passed for o in outcomes) and not identifiers
+    meta = {"success_percent": dg.MetadataValue.float(float(np.mean([o.metadata["success_percent"].value for o in outcomes]))),
+            "failed_expectations": dg.MetadataValue.json([f for o in outcomes for f in o.metadata["failed_expectations"].value]),
+            "results": dg.MetadataValue.md("\n\n".join(o.metadata["results"].value for o in outcomes)),
+            "identifier_columns_found": dg.MetadataValue.json(identifiers)}
+    desc = "; ".join(o.description for o in outcomes) + (f"; identifier columns in release: {identifiers}" if identifiers else "")
+    return passed, meta, desc
+
+
+@dg.asset_check(asset=release, name=CHECK_RELEASE_GUARANTEES, blocking=True, partitions_def=PARTITIONS,
+                description="k, risk <= target, l-diversity, no identifiers, no over-precise dates, every event kept.")
+def release_guarantees(policy: PrivacyPolicyResource, release: dict) -> dg.AssetCheckResult:
+    passed, meta, desc = guarantee_results(release, policy.policy().k)
+    return dg.AssetCheckResult(passed=passed, metadata=meta, description=desc[:2000])
+
+
+@dg.asset_check(asset=release, name=CHECK_RELEASE_UTILITY, blocking=True, partitions_def=PARTITIONS,
+                description="Utility gates: unbiased group outcome rates close to the original; event counts kept.")
+def release_utility_gates(release: dict) -> dg.AssetCheckResult:
+    rates = release["group_rates"]
+    counts = release["event_counts"]
+    suite = [("ExpectColumnPairValuesToBeEqual", {"column_A": "original", "column_B": "released"})]
+    outcome = run_suite("release_event_counts", counts, suite, row_column=None)
+    failing = rates[~rates["passed"].astype(bool)] if len(rates) else rates
+    gated = rates[rates["gate"] != "none"] if len(rates) else rates
+    passed = outcome.passed and failing.empty
+    desc = outcome.description + ("" if failing.empty else
+                                  f"; {len(failing)} group rate(s) outside their gate, e.g. " +
+                                  ", ".join(f"{r.attribute}={r.group} {r.event_type}/{r.outcome} {r.diff_pp:+.2f} pp"
+                                            for r in failing.head(5).itertuples()))
+    return dg.AssetCheckResult(passed=bool(passed), description=desc[:2000], metadata={
+        **outcome.metadata, "gated_rates": len(gated),
+        "max_abs_rate_diff_pp": float(gated["diff_pp"].abs().max()) if len(gated) else 0.0})

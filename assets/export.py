@@ -1,0 +1,45 @@
+"""Export: the release folder (Parquet, CSV, JSON, HTML report, manifest), written atomically."""
+
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from assets.common import PARTITIONS
+from personatwin.export import verify_manifest, write_release_folder
+from personatwin_dag.constants import CHECK_MANIFEST, EXPORT
+from resources.storage import ReleaseStorageResource
+from resources import fs
+
+
+@dg.asset(group_name=EXPORT, kinds={"parquet", "csv", "json", "html"}, partitions_def=PARTITIONS)
+def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseStorageResource, release: dict) -> dg.Output:
+    """The partition's release folder: data files, privacy report and a manifest with checksums."""
+    with release_storage.staged(context.partition_key) as folder:
+        manifest = write_release_folder(release, folder, partition=context.partition_key)
+    location = release_storage.partition_location(context.partition_key)
+    m = manifest["metrics"]
+    verdict = (f"**{context.partition_key}**: release risk {m['release_risk']:.4f} (target "
+               f"{manifest['policy']['target_risk']}), k = {int(m['k_anonymity'])}, "
+               f"{int(m['n_personas'])} personas, {int(m['n_events'])} events")
+    return dg.Output(None, metadata={
+        "release_path": dg.MetadataValue.path(location),
+        "report_path": dg.MetadataValue.path(fs.join(location, "privacy_report.html")),
+        "verdict": dg.MetadataValue.md(verdict),
+        "files": dg.MetadataValue.json({k: v["sha256"][:16] for k, v in manifest["files"].items()}),
+    })
+
+
+@dg.asset_check(asset=release_files, name=CHECK_MANIFEST, blocking=True, partitions_def=PARTITIONS,
+                description="Every file of the release folder matches the SHA-256 in its manifest.")
+def manifest_matches_files(context: dg.AssetCheckExecutionContext,
+                           release_storage: ReleaseStorageResource) -> dg.AssetCheckResult:
+    location = release_storage.partition_location(context.partition_key)
+    with fs.local_copy_folder(location) as folder:
+        if not (Path(folder) / "manifest.json").exists():
+            return dg.AssetCheckResult(passed=False, description=f"{location}: no manifest.json")
+        problems = verify_manifest(folder)
+        files = len(json.loads((Path(folder) / "manifest.json").read_text())["files"])
+    return dg.AssetCheckResult(passed=not problems, metadata={"files": files, "problems": dg.MetadataValue.json(problems)},
+                               description="manifest matches files" if not problems else "; ".join(problems)[:2000])

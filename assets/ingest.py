@@ -1,0 +1,39 @@
+"""Ingest: read the partition's slice of the source (events dated in the period, their people)."""
+
+
+import dagster as dg
+
+from assets.common import PARTITIONS, table_metadata, window
+from personatwin_dag.constants import INGEST
+from resources.source import SourceResource
+
+
+@dg.multi_asset(
+    outs={
+        "source_people": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"},
+                                     description="People involved in the period's events, identifiers screened and dropped."),
+        "source_events": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"},
+                                     description="Events dated in the release period, as read from the source."),
+    },
+    partitions_def=PARTITIONS,
+)
+def source_tables(context: dg.AssetExecutionContext, source: SourceResource):
+    """Read the partition's events and the people they involve; direct identifiers never pass."""
+    start, end = window(context)
+    part = source.read_partition(context.partition_key, start, end)
+    ing = part.ingested
+    common = {
+        "source_files": dg.MetadataValue.json([str(f) for f in part.files]),
+        "dropped_identifier_columns": dg.MetadataValue.json(list(ing.dropped_identifiers)),
+        "ignored_columns": dg.MetadataValue.json(list(ing.ignored_columns)),
+        "undated_rows_not_in_any_period": dg.MetadataValue.int(part.undated_rows),
+        "period_start": dg.MetadataValue.text(str(start.date())),
+        "period_end_exclusive": dg.MetadataValue.text(str(end.date())),
+    }
+    if part.undated_rows:
+        context.log.warning(f"{part.undated_rows} event row(s) in the source have no parseable date and belong "
+                            "to no release period; fix them in the source to release them")
+    people = ing.people.reset_index()
+    events = ing.events.reset_index()
+    yield dg.Output(people, output_name="source_people", metadata={**table_metadata(people), **common})
+    yield dg.Output(events, output_name="source_events", metadata={**table_metadata(events), **common})

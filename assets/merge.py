@@ -1,0 +1,42 @@
+"""Merge: the first protection pass groups people into personas of k..2k-1 at the starting policy."""
+
+
+import dagster as dg
+import pandas as pd
+
+from assets.common import PARTITIONS, float_metadata, prepared, table_metadata
+from assets.gx import check_result, run_suite
+from personatwin.merge import TooFewPeopleError
+from personatwin.protect import merge_stage
+from personatwin_dag.constants import CHECK_PERSONAS_MIN_K, MERGE
+from resources.key import ReleaseKeyResource
+from resources.policy import PrivacyPolicyResource
+from resources.source import SourceResource
+
+
+@dg.asset(group_name=MERGE, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS)
+def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
+             release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame) -> dg.Output:
+    """Personas of the first protection pass: every valid person in a group of k to 2k-1 similar people."""
+    pol = policy.policy()
+    data = prepared(valid_people, valid_events, source.get_domain())
+    try:
+        merged = merge_stage(data, pol, release_key.key(), context.partition_key)
+    except TooFewPeopleError as exc:
+        raise dg.Failure(description=f"partition {context.partition_key}: {exc}") from None
+    table = merged.personas
+    sizes = table["size"]
+    return dg.Output({"personas": table, "membership": merged.membership(data.people)},
+                     metadata={**table_metadata(table), **float_metadata({
+                         "k": pol.k, "people": int(sizes.sum()), "personas": len(table), "persona_size_min": sizes.min(),
+                         "persona_size_max": sizes.max(), "information_loss": merged.grouping.information_loss})})
+
+
+@dg.asset_check(asset=personas, name=CHECK_PERSONAS_MIN_K, blocking=True, partitions_def=PARTITIONS,
+                description="Every persona of the first pass has between k and 2k-1 members.")
+def personas_at_least_k(policy: PrivacyPolicyResource, personas: dict) -> dg.AssetCheckResult:
+    k = policy.policy().k
+    suite = [("ExpectColumnMinToBeBetween", {"column": "size", "min_value": k}),
+             ("ExpectColumnMaxToBeBetween", {"column": "size", "max_value": 2 * k - 1}),
+             ("ExpectColumnValuesToBeUnique", {"column": "persona_id"})]
+    return check_result(run_suite("personas", personas["personas"], suite, row_column=None))

@@ -1,0 +1,57 @@
+"""Noise: the first pass's events with dates blurred, outcomes randomized and locations generalized."""
+
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from assets.common import PARTITIONS, prepared, table_metadata
+from assets.gx import check_result, run_suite
+from personatwin.keys import ReleaseKey
+from personatwin.noise import period_start
+from personatwin.policy import PrivacyPolicy
+from personatwin.protect import Merged, Noised, PreparedData, assignment_from_membership, merged_from_assignment, noise_stage
+from personatwin_dag.constants import CHECK_DATE_PRECISION, NOISE
+from resources.key import ReleaseKeyResource
+from resources.policy import PrivacyPolicyResource
+from resources.source import SourceResource
+
+
+def first_pass(data: PreparedData, pol: PrivacyPolicy, key: ReleaseKey, salt: str,
+               personas: dict) -> tuple[Merged, Noised]:
+    """Rebuild the merge stage from the stored membership and apply the noise stage to it."""
+    assignment = assignment_from_membership(data, personas["membership"], key, salt)
+    merged = merged_from_assignment(data, pol, key, salt, assignment)
+    return merged, noise_stage(data, pol, key, salt, merged)
+
+
+@dg.asset(group_name=NOISE, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS)
+def protected_events(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
+                     release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
+                     personas: dict) -> dg.Output:
+    """Events of the first pass re-attributed to personas, with blurred dates and PRAM outcomes."""
+    pol = policy.policy()
+    data = prepared(valid_people, valid_events, source.get_domain())
+    _, noised = first_pass(data, pol, release_key.key(), context.partition_key, personas)
+    return dg.Output(noised.events, metadata={**table_metadata(noised.events),
+                                              "date_precision": dg.MetadataValue.text(pol.date_precision),
+                                              "pram_p": dg.MetadataValue.float(pol.pram_p)})
+
+
+def precision_frame(events: pd.DataFrame, precision: str) -> pd.DataFrame:
+    """One boolean per released date: is it the first day of its period at the precision?"""
+    out = {}
+    for col in ("event_date", "end_date"):
+        if col in events.columns:
+            d = events[col].to_numpy().astype("datetime64[D]")
+            ok = np.isnat(d) | (period_start(d, precision) == d)
+            out[f"{col}_at_period_start"] = ok
+    return pd.DataFrame(out)
+
+
+@dg.asset_check(asset=protected_events, name=CHECK_DATE_PRECISION, blocking=True, partitions_def=PARTITIONS,
+                description="No released date is finer than the policy's date precision.")
+def no_date_finer_than_precision(policy: PrivacyPolicyResource, protected_events: pd.DataFrame) -> dg.AssetCheckResult:
+    frame = precision_frame(protected_events, policy.policy().date_precision)
+    suite = [("ExpectColumnValuesToBeInSet", {"column": c, "value_set": [True]}) for c in frame.columns]
+    return check_result(run_suite("protected_events_dates", frame, suite, row_column=None))

@@ -1,0 +1,138 @@
+"""Validate: coerce types, check vocabulary, dates and ids; rejected rows go to quarantine."""
+
+
+import dagster as dg
+import pandas as pd
+
+from assets.common import PARTITIONS, md_table, table_metadata, window
+from assets.gx import check_result, run_suite
+from personatwin.hierarchy import MappingHierarchy
+from personatwin.validate import validate
+from personatwin_dag.constants import (
+    CHECK_QUARANTINE_RATE, CHECK_RECONCILIATION, CHECK_VALID_EVENTS_SUITE, CHECK_VALID_PEOPLE_SUITE, VALIDATE,
+)
+from resources.policy import PrivacyPolicyResource
+from resources.source import SourceResource
+
+COUNTS = "counts"
+
+
+@dg.multi_asset(
+    outs={
+        "valid_people": dg.AssetOut(group_name=VALIDATE, kinds={"pandas", "parquet"},
+                                    description="People that passed validation, with age derived and birth date dropped."),
+        "valid_events": dg.AssetOut(group_name=VALIDATE, kinds={"pandas", "parquet"},
+                                    description="Events that passed validation, in the domain's vocabulary."),
+        "quarantine": dg.AssetOut(group_name=VALIDATE, kinds={"pandas", "parquet"},
+                                  description="Rejected rows with the reason for each, and the reconciliation counts."),
+    },
+    partitions_def=PARTITIONS,
+)
+def validated_tables(context: dg.AssetExecutionContext, source: SourceResource, source_people: pd.DataFrame,
+                     source_events: pd.DataFrame):
+    """Split the partition's rows into valid tables and a quarantine with a reason per row."""
+    _, end = window(context)
+    domain = source.get_domain()
+    people = source_people.set_index("row") if "row" in source_people.columns else source_people
+    events = source_events.set_index("row") if "row" in source_events.columns else source_events
+    as_of = end - pd.Timedelta(seconds=1)
+    checked = validate(people, events, domain, as_of=as_of)
+    frames = [f for f in (checked.quarantine_people, checked.quarantine_events) if len(f)]
+    quarantine = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"table": [], "row": [], "reason": []})
+    quarantine = quarantine.astype({c: "string" for c in quarantine.columns if quarantine[c].dtype == object})
+    counts = {k: int(v) for k, v in checked.counts.items()}
+    # what is actually written as valid: the reconciliation check compares these with the rows in
+    counts.update(people_written=len(checked.people), events_written=len(checked.events))
+    reasons = quarantine.groupby(["table", "reason"]).size().rename("rows").reset_index() if len(quarantine) else \
+        pd.DataFrame(columns=["table", "reason", "rows"])
+    yield dg.Output(checked.people.reset_index(drop=True), output_name="valid_people",
+                    metadata=table_metadata(checked.people))
+    yield dg.Output(checked.events.reset_index(drop=True), output_name="valid_events",
+                    metadata=table_metadata(checked.events))
+    yield dg.Output({"rows": quarantine, COUNTS: pd.DataFrame([counts])}, output_name="quarantine",
+                    metadata={**table_metadata(quarantine), **{k: dg.MetadataValue.int(v) for k, v in counts.items()},
+                              "reasons": dg.MetadataValue.md(md_table(reasons))})
+
+
+def people_suite(domain) -> list:
+    race = domain.hierarchy("race")
+    suite = [
+        ("ExpectColumnValuesToNotBeNull", {"column": "person_id"}),
+        ("ExpectColumnValuesToBeUnique", {"column": "person_id"}),
+        ("ExpectColumnValuesToBeInSet", {"column": "sex", "value_set": ["F", "M", "X"]}),
+        ("ExpectColumnValuesToBeBetween", {"column": "age", "min_value": 0, "max_value": 120}),
+        ("ExpectColumnValuesToMatchRegex", {"column": "zip", "regex": r"^\d{5}$"}),
+        ("ExpectTableColumnsToMatchSet", {"column_set": ["person_id", *domain.qis, *domain.sensitive],
+                                          "exact_match": False}),
+    ]
+    if isinstance(race, MappingHierarchy):
+        suite.append(("ExpectColumnValuesToBeInSet", {"column": "race", "value_set": sorted(set(race.values))}))
+    return suite
+
+
+def events_suite(domain, start: pd.Timestamp, end: pd.Timestamp) -> list:
+    return [
+        ("ExpectColumnValuesToNotBeNull", {"column": "person_id"}),
+        ("ExpectColumnValuesToBeInSet", {"column": "event_type", "value_set": sorted(domain.event_types)}),
+        ("ExpectColumnValuesToBeInSet", {"column": "outcome", "value_set": sorted(domain.outcomes)}),
+        ("ExpectColumnValuesToNotBeNull", {"column": "event_date"}),
+        ("ExpectColumnValuesToBeBetween", {"column": "event_date", "min_value": start.to_pydatetime(),
+                                           "max_value": (end - pd.Timedelta(seconds=1)).to_pydatetime()}),
+        ("ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "end_date", "column_B": "event_date", "or_equal": True,
+                                                     "ignore_row_if": "either_value_is_missing"}),
+    ]
+
+
+@dg.asset_check(asset="valid_people", name=CHECK_VALID_PEOPLE_SUITE, blocking=True, partitions_def=PARTITIONS,
+                description="Great Expectations suite on the valid people: ids, vocabularies, ages, zip codes.")
+def valid_people_suite(context: dg.AssetCheckExecutionContext, source: SourceResource,
+                       valid_people: pd.DataFrame) -> dg.AssetCheckResult:
+    domain = source.get_domain()
+    suite = [e for e in people_suite(domain) if e[1].get("column") in (None, *valid_people.columns)]
+    return check_result(run_suite("valid_people", valid_people, suite, row_column=None))
+
+
+@dg.asset_check(asset="valid_events", name=CHECK_VALID_EVENTS_SUITE, blocking=True, partitions_def=PARTITIONS,
+                description="Great Expectations suite on the valid events: vocabulary, dates inside the period, end >= start.")
+def valid_events_suite(context: dg.AssetCheckExecutionContext, source: SourceResource,
+                       valid_events: pd.DataFrame) -> dg.AssetCheckResult:
+    start, end = window(context)
+    suite = [e for e in events_suite(source.get_domain(), start, end)
+             if e[1].get("column", e[1].get("column_A")) in valid_events.columns]
+    return check_result(run_suite("valid_events", valid_events, suite, row_column=None))
+
+
+@dg.asset_check(asset="quarantine", name=CHECK_RECONCILIATION, blocking=True, partitions_def=PARTITIONS,
+                description="Rows in = valid + quarantined (+ collapsed exact duplicates), for people and events.")
+def rows_reconcile(quarantine: dict) -> dg.AssetCheckResult:
+    c = quarantine[COUNTS].iloc[0].to_dict()
+    q = quarantine["rows"]
+    q_people = int((q["table"] == "people").sum()) if len(q) else 0
+    q_events = int((q["table"] == "events").sum()) if len(q) else 0
+    people_ok = c["people_in"] == c["people_written"] + q_people + c.get("people_duplicates_collapsed", 0)
+    events_ok = c["events_in"] == c["events_written"] + q_events + c.get("events_duplicates_collapsed", 0)
+    meta = {"people_in": int(c["people_in"]), "people_valid": int(c["people_written"]), "people_quarantined": q_people,
+            "events_in": int(c["events_in"]), "events_valid": int(c["events_written"]), "events_quarantined": q_events}
+    return dg.AssetCheckResult(passed=bool(people_ok and events_ok), metadata=meta,
+                               description="counts reconcile" if people_ok and events_ok else
+                               f"counts do not reconcile: {meta}")
+
+
+@dg.asset_check(asset="valid_events", name=CHECK_QUARANTINE_RATE, blocking=True, partitions_def=PARTITIONS,
+                additional_ins={"quarantine": dg.AssetIn("quarantine")},
+                description="A partition whose quarantined share exceeds the policy limit goes no further.")
+def quarantine_rate(policy: PrivacyPolicyResource, quarantine: dict) -> dg.AssetCheckResult:
+    c = quarantine[COUNTS].iloc[0].to_dict()
+    q = quarantine["rows"]
+    total = int(c["people_in"]) + int(c["events_in"])
+    share = len(q) / total if total else 0.0
+    passed = share <= policy.max_quarantine_share
+    detail = ""
+    if len(q):
+        by_reason = q.groupby(["table", "reason"])["row"].apply(lambda r: sorted(map(int, r))[:10])
+        detail = "; ".join(f"{t} rows {rows} ({len(rows)} shown): {reason}" for (t, reason), rows in by_reason.items())
+    desc = (f"{len(q)} of {total} rows quarantined ({share:.2%}, limit {policy.max_quarantine_share:.0%})"
+            + (f": {detail}" if detail else ""))
+    return dg.AssetCheckResult(passed=bool(passed), metadata={"quarantined_share": float(share),
+                                                               "quarantined_rows": len(q)},
+                               description=desc[:2000])

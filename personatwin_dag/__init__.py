@@ -1,0 +1,1 @@
+"""The PersonaTwin Dagster code location: assets per release stage, partitioned by release period."""

@@ -1,0 +1,26 @@
+"""The code location: every stage asset with its checks, the release job, schedule and sensor."""
+
+import dagster as dg
+
+from assets import adjust, export, ingest, merge, noise, risk, validate
+from personatwin_dag.environments import resources_for
+from personatwin_dag.jobs import release_job
+from personatwin_dag.schedules import release_schedule
+from personatwin_dag.sensors import new_source_files
+
+STAGE_MODULES = (ingest, validate, merge, noise, risk, adjust, export)
+
+
+def build_defs(resources: dict | None = None) -> dg.Definitions:
+    """Definitions with the given resources (default: those of the current environment)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(STAGE_MODULES),
+        asset_checks=dg.load_asset_checks_from_modules(STAGE_MODULES),
+        jobs=[release_job],
+        schedules=[release_schedule],
+        sensors=[new_source_files],
+        resources=resources if resources is not None else resources_for(),
+    )
+
+
+defs = build_defs()

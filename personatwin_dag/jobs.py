@@ -1,0 +1,12 @@
+"""The release job: every stage asset of one partition, in one process (one run per partition)."""
+
+import dagster as dg
+
+from personatwin_dag.constants import JOB_NAME, STAGE_GROUPS
+
+release_job = dg.define_asset_job(
+    JOB_NAME,
+    selection=dg.AssetSelection.groups(*STAGE_GROUPS),
+    executor_def=dg.in_process_executor,
+    description="Ingest, validate, merge, noise, risk assess, auto-adjust and export one release period.",
+)

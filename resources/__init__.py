@@ -1,0 +1,10 @@
+"""Dagster resources: data source, release storage, privacy policy, release key, asset IO."""
+
+from resources.io_manager import PartitionedParquetIOManager
+from resources.key import ReleaseKeyResource
+from resources.policy import PrivacyPolicyResource
+from resources.source import SourceResource
+from resources.storage import ReleaseStorageResource
+
+__all__ = ["PartitionedParquetIOManager", "PrivacyPolicyResource", "ReleaseKeyResource", "ReleaseStorageResource",
+           "SourceResource"]

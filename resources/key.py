@@ -1,0 +1,17 @@
+"""The release key: read from an environment variable at run time, never stored in config."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from personatwin.keys import KEY_ENV, ReleaseKey
+
+
+class ReleaseKeyResource(dg.ConfigurableResource):
+    """Names the environment variable holding the secret; the secret itself never enters config."""
+
+    env_var: str = KEY_ENV
+
+    def key(self) -> ReleaseKey:
+        """The key; a missing variable raises MissingKeyError with how to set it."""
+        return ReleaseKey.from_env(self.env_var)

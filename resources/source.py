@@ -1,0 +1,98 @@
+"""The data source: people and events files in a local folder or at an fsspec URL.
+
+Layout: ``people.<csv|parquet>`` plus either ``events.<csv|parquet>`` or a folder ``events/``
+holding files per period (``events/2024-03.parquet``). A partition reads the events dated in its
+period (only the period's own file when there is one) and the people those events involve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+
+from personatwin.domains import Domain, get_domain
+from personatwin.ingest import Ingested, InputError, load_input, read_table
+from personatwin.validate import parse_dates
+from resources import fs
+
+EXTENSIONS = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class SourceSlice:
+    """One partition's raw slice and what was left out of it (counted, never silent)."""
+
+    ingested: Ingested
+    files: tuple[str, ...]
+    undated_rows: int  # event rows whose date cannot be parsed (in a single events file): no period
+
+
+class SourceResource(dg.ConfigurableResource):
+    """Where the sensitive input lives and how to read it."""
+
+    location: str
+    domain: str = "criminal_justice"
+    column_mapping: dict[str, str] = {}
+    event_date_column: str = "event_date"
+    person_id_column: str = "person_id"
+
+    def get_domain(self) -> Domain:
+        return get_domain(self.domain)
+
+    def _find(self, stem: str) -> str | None:
+        names = fs.listdir(self.location)
+        for ext in EXTENSIONS:
+            if stem + ext in names:
+                return fs.join(self.location, stem + ext)
+        return None
+
+    def period_files(self) -> dict[str, str]:
+        """Per-period event files: partition key -> location."""
+        folder = fs.join(self.location, "events")
+        out = {}
+        for name in fs.listdir(folder):
+            for ext in EXTENSIONS:
+                if name.endswith(ext):
+                    out[name[: -len(ext)]] = fs.join(folder, name)
+        return out
+
+    def _read(self, location: str) -> pd.DataFrame:
+        with fs.local_copy(location) as path:
+            df, _notes = read_table(path)
+        return df
+
+    def read_partition(self, partition_key: str, start: pd.Timestamp, end: pd.Timestamp) -> SourceSlice:
+        """The events dated in [start, end) and the people they involve, through ingest."""
+        people_loc = self._find("people")
+        if people_loc is None:
+            raise InputError(f"{self.location}: no people.csv or people.parquet in the source folder")
+        per_period = self.period_files()
+        if per_period:
+            files = [per_period[partition_key]] if partition_key in per_period else []
+        else:
+            single = self._find("events")
+            if single is None:
+                raise InputError(f"{self.location}: no events.csv, events.parquet or events/ folder")
+            files = [single]
+        frames = [self._read(f) for f in files]
+        events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        undated = 0
+        date_col = next((s for s, t in self.column_mapping.items() if t == "event_date"), self.event_date_column)
+        if len(events) and not per_period:
+            if date_col not in events.columns:
+                raise InputError(f"{files[0]}: no column {date_col!r} to assign events to release periods")
+            dates, missing, bad = parse_dates(events[date_col])
+            undated = int(bad.sum() + missing.sum())
+            in_period = (dates >= start) & (dates < end)
+            events = events[in_period.to_numpy()]
+        people = self._read(people_loc)
+        pid_col = next((s for s, t in self.column_mapping.items() if t == "person_id"), self.person_id_column)
+        if len(events) and pid_col in events.columns and pid_col in people.columns:
+            people = people[people[pid_col].isin(events[pid_col])]
+        elif not len(events):
+            people = people.iloc[0:0]
+        ingested = load_input(people=people, events=events if len(events) else None, domain=self.get_domain(),
+                              column_mapping=self.column_mapping or None)
+        return SourceSlice(ingested, tuple(files), undated)
