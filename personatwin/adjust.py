@@ -96,6 +96,19 @@ def choose_step(steps: list[LadderStep], failures: tuple[str, ...]) -> LadderSte
     return None
 
 
+def _within_people(steps: list[LadderStep], policy: PrivacyPolicy, n_people: int) -> list[LadderStep]:
+    """Never raise k past the number of people: at most one persona of everyone (k = n). A larger k
+    would end the loop with TooFewPeopleError instead of PrivacyTargetError and its best configuration."""
+    out = []
+    for step in steps:
+        if step.policy.k > n_people:
+            if policy.k >= n_people:
+                continue
+            step = LadderStep(step.name, step.policy.with_changes(k=n_people))
+        out.append(step)
+    return out
+
+
 def auto_adjust(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
                 max_iterations: int = 25, generalizable: tuple[str, ...] | None = None) -> tuple[Protection, tuple[Iteration, ...]]:
     """Run the privacy loop; return the first pass meeting every target and the iteration history."""
@@ -122,7 +135,8 @@ def auto_adjust(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
                     "privacy targets hold but utility gates fail, so nothing is released: "
                     + "; ".join(result.utility.gate_failures), tuple(history))
             return result, tuple(history)
-        step = choose_step(escalate(policy, max_levels, loc_levels, rare), failures)
+        step = choose_step(_within_people(escalate(policy, max_levels, loc_levels, rare), policy, data.n_people),
+                           failures)
         if step is None:
             break
         policy, step_name = step.policy, step.name
