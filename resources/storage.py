@@ -36,6 +36,8 @@ class ReleaseStorageResource(dg.ConfigurableResource):
             return
         root = fs.local_path(self.location)
         root.mkdir(parents=True, exist_ok=True)
+        for stale in list(root.glob(f".{partition_key}.tmp-*")) + list(root.glob(f".{partition_key}.old-*")):
+            shutil.rmtree(stale, ignore_errors=True)  # left by a writer that was killed
         stage = root / f".{partition_key}.tmp-{uuid.uuid4().hex}"
         stage.mkdir()
         try:
