@@ -40,7 +40,9 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int64), pd.Index(cats)
 
 
-def person_features(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> np.ndarray:
+def person_features(people: pd.DataFrame, event_person: np.ndarray, type_codes: np.ndarray, type_names: np.ndarray,
+                    outcome_codes: np.ndarray, outcome_names: np.ndarray, event_day: np.ndarray,
+                    domain: Domain) -> np.ndarray:
     """Standardized feature matrix: QIs (ordinal) plus an event-pattern summary per person.
 
     The summary holds log counts per event type, the share of adverse outcomes and the mean event
@@ -53,30 +55,29 @@ def person_features(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) 
         if qi in people.columns:
             cols.append(domain.hierarchy(qi).ordinal(people[qi]))
             weights.append(1.0)
-    if len(events):
-        idx = pd.Index(people[PERSON_ID]).get_indexer(events[PERSON_ID])
-        ok = idx >= 0
-        idx = idx[ok]
-        types = events[EVENT_TYPE].to_numpy()[ok]
+    if len(event_person):
+        T = len(type_names)
+        counts = np.bincount(event_person * T + type_codes, minlength=n * T).reshape(n, T)
         for t in domain.event_types:
-            counts = np.bincount(idx[types == t], minlength=n)
-            cols.append(np.log1p(counts))
+            hit = np.flatnonzero(type_names == t)
+            cols.append(np.log1p(counts[:, hit[0]] if len(hit) else np.zeros(n)))
             weights.append(EVENT_FEATURE_WEIGHT)
-        total = np.bincount(idx, minlength=n)
+        total = counts.sum(axis=1)
         if domain.adverse_outcomes:
-            adverse = np.isin(events[OUTCOME].to_numpy()[ok], list(domain.adverse_outcomes))
-            share = np.bincount(idx, weights=adverse, minlength=n) / np.maximum(total, 1)
+            adverse_code = np.isin(outcome_names, list(domain.adverse_outcomes))
+            share = np.bincount(event_person, weights=adverse_code[outcome_codes], minlength=n) / np.maximum(total, 1)
             cols.append(share)
             weights.append(EVENT_FEATURE_WEIGHT)
-        days = events[EVENT_DATE].to_numpy().astype("datetime64[D]").astype(np.int64)[ok].astype(np.float64)
-        mean_day = np.bincount(idx, weights=days, minlength=n) / np.maximum(total, 1)
+        days = event_day.astype(np.int64).astype(np.float64)
+        mean_day = np.bincount(event_person, weights=days, minlength=n) / np.maximum(total, 1)
         mean_day[total == 0] = np.nan
         cols.append(mean_day)
         weights.append(EVENT_FEATURE_WEIGHT)
     if not cols:
         return np.zeros((n, 1))
     X = np.column_stack(cols).astype(np.float64)
-    mean = np.nanmean(X, axis=0) if n else np.zeros(X.shape[1])
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(X, axis=0) if n else np.zeros(X.shape[1])
     mean = np.where(np.isnan(mean), 0.0, mean)
     X = np.where(np.isnan(X), mean, X)
     std = X.std(axis=0)
@@ -199,7 +200,18 @@ def information_loss(X: np.ndarray, group: np.ndarray) -> float:
     return 100.0 * sse / sst if sst > 0 else 0.0
 
 
-def group_people(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, k: int,
+def features_from_tables(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> np.ndarray:
+    """``person_features`` straight from a people and an events table (for notebooks and tests)."""
+    idx = pd.Index(people[PERSON_ID]).get_indexer(events[PERSON_ID])
+    ok = idx >= 0
+    type_codes, type_names = factorize(events[EVENT_TYPE].astype(str))
+    outcome_codes, outcome_names = factorize(events[OUTCOME].astype(str))
+    day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
+    return person_features(people, idx[ok], type_codes[ok], np.asarray(type_names, dtype=object), outcome_codes[ok],
+                           np.asarray(outcome_names, dtype=object), day[ok], domain)
+
+
+def group_people(people: pd.DataFrame, events: pd.DataFrame | None, domain: Domain, k: int,
                  levels: dict[str, int] | None = None, features: np.ndarray | None = None) -> Grouping:
     """Microaggregate people into personas of k..2k-1 members."""
     n = len(people)
@@ -207,7 +219,9 @@ def group_people(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, k: 
         raise TooFewPeopleError(
             f"{n} valid people in this data, fewer than k={k}: no persona of {k} people can be formed, so nothing is released"
         )
-    X = person_features(people, events, domain) if features is None else features
+    if features is None:
+        features = features_from_tables(people, events, domain) if events is not None else np.zeros((n, 1))
+    X = features
     st = strata(people, domain, levels or {}, k)
     leaf = microaggregate(X, st, k)
     return Grouping(persona_index=leaf, n_personas=int(leaf.max()) + 1 if n else 0,

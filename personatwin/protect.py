@@ -26,10 +26,13 @@ from personatwin.schema import (
 
 @dataclass(frozen=True)
 class PreparedData:
-    """Validated people and events in canonical order, as codes, with the merge features."""
+    """Validated people and events in canonical order, as codes, with the merge features.
+
+    Events are held as arrays in canonical order (person, day, type, outcome, then the other
+    released columns as tie-breakers), never as a reordered frame: every pass works on codes.
+    """
 
     people: pd.DataFrame  # row i = person i, sorted by person_id
-    events: pd.DataFrame  # sorted by person, date, type, outcome
     event_person: np.ndarray  # person index of each event
     event_day: np.ndarray  # datetime64[D]
     type_codes: np.ndarray
@@ -38,10 +41,18 @@ class PreparedData:
     outcome_names: tuple[str, ...]
     domain: Domain
     features: np.ndarray
+    end_day: np.ndarray | None = None  # datetime64[D], NaT where absent
+    location_codes: np.ndarray | None = None  # codes into location_names, -1 where missing
+    location_names: tuple[str, ...] = ()
+    values: np.ndarray | None = None  # float64, NaN where absent
 
     @property
     def n_people(self) -> int:
         return len(self.people)
+
+    @property
+    def n_events(self) -> int:
+        return len(self.event_person)
 
 
 @dataclass(frozen=True)
@@ -78,23 +89,55 @@ class Protection:
         return tuple(out)
 
 
+def person_index(people_ids: pd.Series, event_ids: pd.Series) -> np.ndarray:
+    """Row of each event's person in ``people_ids`` (-1 if absent), hashed in Arrow, not Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.index_in(pa.array(event_ids.astype("string"), type=pa.string()),
+                        value_set=pa.array(people_ids.astype("string"), type=pa.string()))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _tie_key(events: pd.DataFrame) -> np.ndarray:
+    """One int64 per event from the released columns beyond person, day, type and outcome."""
+    key = np.zeros(len(events), dtype=np.int64)
+    for col in (VALUE, LOCATION, END_DATE):
+        if col in events.columns:
+            codes, cats = factorize(events[col])
+            key = key * (len(cats) + 1) + codes
+    return key
+
+
 def prepare(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> PreparedData:
     """Canonical order, integer codes and merge features, computed once per release."""
     people = people.sort_values(PERSON_ID, kind="stable").reset_index(drop=True)
-    person_idx = pd.Index(people[PERSON_ID]).get_indexer(events[PERSON_ID])
+    person_idx = person_index(people[PERSON_ID], events[PERSON_ID]) if len(events) else np.zeros(0, np.int64)
     if (person_idx < 0).any():
         raise ValueError("events reference person_ids that are not among the valid people; validate first")
-    type_codes, type_names = factorize(events[EVENT_TYPE].astype(str))
-    outcome_codes, outcome_names = factorize(events[OUTCOME].astype(str))
+    type_codes, type_names = factorize(events[EVENT_TYPE])
+    outcome_codes, outcome_names = factorize(events[OUTCOME])
     day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
-    # The other released columns break ties, so events equal on person, day, type and outcome but
-    # different elsewhere still get one canonical order: the output never depends on input row order.
-    ties = [factorize(events[c])[0] for c in (VALUE, LOCATION, END_DATE) if c in events.columns]
-    order = np.lexsort((*ties, outcome_codes, type_codes, day.astype(np.int64), person_idx))
-    ev = events.iloc[order].reset_index(drop=True)
-    feats = person_features(people, ev, domain)
-    return PreparedData(people, ev, person_idx[order], day[order], type_codes[order], tuple(map(str, type_names)),
-                        outcome_codes[order], tuple(map(str, outcome_names)), domain, feats)
+    # One composite key (person, day, type, outcome) plus the other released columns as
+    # tie-breakers: events equal on the first four still get one canonical order, so the output
+    # never depends on input row order.
+    d = day.astype(np.int64)
+    d0 = int(d.min()) if len(d) else 0
+    primary = ((person_idx * (int(d.max()) - d0 + 1 if len(d) else 1) + (d - d0)) * len(type_names) + type_codes) \
+        * len(outcome_names) + outcome_codes
+    order = np.lexsort((_tie_key(events), primary))
+    end_day = events[END_DATE].to_numpy().astype("datetime64[D]")[order] if END_DATE in events.columns else None
+    if LOCATION in events.columns:
+        loc_codes, loc_names = pd.factorize(events[LOCATION], sort=True)
+        location = (loc_codes[order].astype(np.int64), tuple(map(str, loc_names)))
+    else:
+        location = (None, ())
+    values = events[VALUE].to_numpy(dtype=np.float64, na_value=np.nan)[order] if VALUE in events.columns else None
+    person_idx, type_codes, outcome_codes, day = person_idx[order], type_codes[order], outcome_codes[order], day[order]
+    feats = person_features(people, person_idx, type_codes, np.asarray(type_names, dtype=object), outcome_codes,
+                            np.asarray(outcome_names, dtype=object), day, domain)
+    return PreparedData(people, person_idx, day, type_codes, tuple(map(str, type_names)), outcome_codes,
+                        tuple(map(str, outcome_names)), domain, feats, end_day, location[0], location[1], values)
 
 
 def persona_ids(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -123,17 +166,17 @@ def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAt
                     policy: PrivacyPolicy) -> pd.Categorical:
     """Event locations generalized to the policy level, never finer than the persona's own location."""
     loc_qi = data.domain.location_qi
-    values = data.events[LOCATION]
+    codes = data.location_codes
     if not loc_qi:
-        return pd.Categorical(np.full(len(values), "*", dtype=object))
+        return pd.Categorical.from_codes(np.zeros(len(codes), dtype=np.int64), categories=["*"])
     h = data.domain.hierarchy(loc_qi)
-    codes, cats = factorize(values)
-    floor = attrs.levels[loc_qi].to_numpy()[ev_persona] if loc_qi in attrs.levels else np.zeros(len(values), int)
+    floor = attrs.levels[loc_qi].to_numpy()[ev_persona] if loc_qi in attrs.levels else np.zeros(len(codes), int)
     level = np.maximum(floor, policy.location_level)
     labels: dict[str, int] = {}
-    out = np.empty(len(values), dtype=np.int64)
+    out = np.empty(len(codes), dtype=np.int64)
+    names = pd.Series(list(data.location_names) + [None], dtype="object")  # code -1 (missing) -> last
     for lv in np.unique(level):  # a loop over hierarchy levels
-        lab = h.generalize(pd.Series(cats, dtype="object"), int(lv)).astype(str).to_numpy()
+        lab = h.generalize(names, int(lv)).astype(str).to_numpy()
         lut = np.array([labels.setdefault(x, len(labels)) for x in lab], dtype=np.int64)
         sel = level == lv
         out[sel] = lut[codes[sel]]
@@ -200,8 +243,8 @@ def merge_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
                 grouping: Grouping | None = None) -> Merged:
     """Microaggregate people into personas and generalize their QIs (DESIGN §4, merge)."""
     if grouping is None:
-        grouping = group_people(data.people, data.events, data.domain, policy.k,
-                                start_levels(data.domain, policy), data.features)
+        grouping = group_people(data.people, None, data.domain, policy.k, start_levels(data.domain, policy),
+                                data.features)
     # Persona numbering follows a keyed random permutation: order reveals nothing about people.
     perm = key.rng(salt, "persona-order").permutation(grouping.n_personas)
     return merged_from_assignment(data, policy, key, salt, perm[grouping.persona_index], grouping)
@@ -238,7 +281,6 @@ def assignment_from_membership(data: PreparedData, membership: pd.DataFrame, key
 
 def noise_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str, merged: Merged) -> Noised:
     """Blur dates, randomize outcomes (PRAM), generalize locations, coarsen values (DESIGN §4, noise)."""
-    ev = data.events
     ids, id_rank, attrs = merged.ids, merged.id_rank, merged.attributes
     ev_persona = merged.person_persona[data.event_person]
     shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, key.rng(salt, "date-shift"))
@@ -256,17 +298,15 @@ def noise_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
         EVENT_PERIOD: pd.Categorical.from_codes(period_code[order],
                                                 categories=list(noise.period_label(period_days, policy.date_precision))),
     }
-    if END_DATE in ev.columns:
-        end = ev[END_DATE].to_numpy().astype("datetime64[D]")
-        end = noise.shift_dates(end, ev_persona, policy.date_shift_days, key.rng(salt, "date-shift"))
+    if data.end_day is not None:
+        end = noise.shift_dates(data.end_day, ev_persona, policy.date_shift_days, key.rng(salt, "date-shift"))
         released[END_DATE] = noise.period_start(end, policy.date_precision)[order].astype("datetime64[s]")
     released[OUTCOME] = pd.Categorical.from_codes(rand_out[order], categories=list(data.outcome_names))
-    if LOCATION in ev.columns:
+    if data.location_codes is not None:
         loc = _event_location(data, ev_persona, attrs, policy)
         released[LOCATION] = pd.Categorical.from_codes(loc.codes[order], categories=loc.categories)
-    if VALUE in ev.columns:
-        vals = noise.coarsen_values(ev[VALUE].to_numpy(dtype=np.float64, na_value=np.nan), data.type_codes,
-                                    policy.value_rounding, policy.value_top_code_quantile)
+    if data.values is not None:
+        vals = noise.coarsen_values(data.values, data.type_codes, policy.value_rounding, policy.value_top_code_quantile)
         released[VALUE] = vals[order]
     sensitive, sens_codes = _sensitive_people(data, merged.person_persona, ids, policy.pram_p, key, salt)
     return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes)

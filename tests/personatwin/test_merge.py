@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from personatwin.domains import get_domain
 from personatwin.merge import (
-    TooFewPeopleError, group_people, information_loss, microaggregate, person_features, strata,
+    TooFewPeopleError, features_from_tables, group_people, information_loss, microaggregate, strata,
 )
 from personatwin.personas import persona_attributes
 from personatwin.policy import PrivacyPolicy
@@ -157,5 +157,5 @@ def test_information_loss_by_hand() -> None:
 
 def test_features_are_standardized_and_complete() -> None:
     people, events = people_and_events(50, 5)
-    X = person_features(people, events, DOMAIN)
+    X = features_from_tables(people, events, DOMAIN)
     assert X.shape[0] == 50 and np.isfinite(X).all()
