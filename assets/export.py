@@ -8,6 +8,8 @@ import dagster as dg
 
 from assets.common import PARTITIONS
 from personatwin.export import verify_manifest, write_release_folder
+from personatwin.history import write_index
+from personatwin.report import report_verdict
 from personatwin_dag.constants import CHECK_MANIFEST, EXPORT
 from resources.storage import ReleaseStorageResource
 from resources import fs
@@ -20,12 +22,18 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
         manifest = write_release_folder(release, folder, partition=context.partition_key)
     location = release_storage.partition_location(context.partition_key)
     m = manifest["metrics"]
-    verdict = (f"**{context.partition_key}**: release risk {m['release_risk']:.4f} (target "
-               f"{manifest['policy']['target_risk']}), k = {int(m['k_anonymity'])}, "
-               f"{int(m['n_personas'])} personas, {int(m['n_events'])} events")
+    verdict = (report_verdict(release).markdown(context.partition_key)
+               + f"\n\nRelease risk {m['release_risk']:.4f} (target {manifest['policy']['target_risk']}), "
+               f"k = {int(m['k_anonymity'])}, {int(m['n_personas'])} personas, {int(m['n_events'])} events.")
+    index = {}
+    if not fs.is_url(release_storage.location):
+        # The history page across all published partitions. Remote storage (fsspec URL) has no index
+        # yet: it would need the manifests downloaded and index.html uploaded after them.
+        index = {"index_path": dg.MetadataValue.path(str(write_index(fs.local_path(release_storage.location))))}
     return dg.Output(None, metadata={
         "release_path": dg.MetadataValue.path(location),
         "report_path": dg.MetadataValue.path(fs.join(location, "privacy_report.html")),
+        **index,
         "verdict": dg.MetadataValue.md(verdict),
         "files": dg.MetadataValue.json({k: v["sha256"][:16] for k, v in manifest["files"].items()}),
     })
