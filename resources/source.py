@@ -76,8 +76,10 @@ class SourceResource(dg.ConfigurableResource):
             if single is None:
                 raise InputError(f"{self.location}: no events.csv, events.parquet or events/ folder")
             files = [single]
-        frames = [self._read(f) for f in files]
-        events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not files:
+            raise InputError(f"{fs.join(self.location, 'events')}: no events file for period {partition_key} "
+                             f"(expected {partition_key}.parquet or {partition_key}.csv): nothing to release")
+        events = self._read(files[0])  # keeps the source row numbers (1-based) as the index
         undated = 0
         date_col = next((s for s, t in self.column_mapping.items() if t == "event_date"), self.event_date_column)
         if len(events) and not per_period:
@@ -87,12 +89,13 @@ class SourceResource(dg.ConfigurableResource):
             undated = int(bad.sum() + missing.sum())
             in_period = (dates >= start) & (dates < end)
             events = events[in_period.to_numpy()]
+        if not len(events):
+            raise InputError(f"{', '.join(map(str, files))}: no events dated in period {partition_key} "
+                             f"({start.date()} to {end.date()}): nothing to release")
         people = self._read(people_loc)
         pid_col = next((s for s, t in self.column_mapping.items() if t == "person_id"), self.person_id_column)
-        if len(events) and pid_col in events.columns and pid_col in people.columns:
+        if pid_col in events.columns and pid_col in people.columns:
             people = people[people[pid_col].isin(events[pid_col])]
-        elif not len(events):
-            people = people.iloc[0:0]
-        ingested = load_input(people=people, events=events if len(events) else None, domain=self.get_domain(),
+        ingested = load_input(people=people, events=events, domain=self.get_domain(),
                               column_mapping=self.column_mapping or None)
         return SourceSlice(ingested, tuple(files), undated)

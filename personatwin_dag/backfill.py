@@ -1,0 +1,198 @@
+"""Backfill a range of release periods: through a running Dagster instance when there is one,
+in-process when there is none.
+
+    personatwin-backfill --from 2024-01 --to 2024-12 [--mode auto|instance|in-process] [--url URL]
+
+instance    an asset backfill launched through the webserver's GraphQL API (`launchPartitionBackfill`):
+            one run per partition, started by the daemon (`dagster dev` or `dagster-daemon run`)
+            as the run queue allows (`run_queue.max_concurrent_runs` in dagster.yaml).
+in-process  the release job runs here, one partition after the other, on the instance of
+            $DAGSTER_HOME (the project's `.dagster_home` when unset); exit code 1 if any failed.
+auto        (default) instance when a webserver answers at --url, else in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from personatwin_dag.constants import ENV_NAME, JOB_NAME
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "http://127.0.0.1:3000"
+TAGS = {"personatwin/trigger": "personatwin-backfill"}
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+ASSET_NODES = "{ assetNodes { assetKey { path } jobNames } }"
+
+
+class BackfillError(Exception):
+    """Something the user can fix: an unknown period, an empty range, a server that refused."""
+
+
+def partition_range(first: str, last: str) -> list[str]:
+    """The partition keys from `first` to `last` inclusive, checked against the release partitions."""
+    from personatwin_dag.partitions import RELEASE_PARTITIONS
+
+    keys = RELEASE_PARTITIONS.get_partition_keys()
+    for flag, key in (("--from", first), ("--to", last)):
+        if key not in keys:
+            raise BackfillError(f"{flag} {key!r} is not a release period: periods are {keys[0]} ... {keys[-1]} "
+                                "(complete periods only, in the partition key format)")
+    i, j = keys.index(first), keys.index(last)
+    if i > j:
+        raise BackfillError(f"--from {first} is after --to {last}")
+    return keys[i:j + 1]
+
+
+# -- through a running instance ---------------------------------------------------------------------------
+
+def server_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when a Dagster webserver answers `GET <url>/server_info`."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/server_info", timeout=timeout) as resp:
+            return "dagster_webserver_version" in json.load(resp)
+    except (OSError, ValueError):
+        return False
+
+
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    """POST a GraphQL query to the webserver; its `data`, or BackfillError with the server's errors."""
+    request = urllib.request.Request(f"{url.rstrip('/')}/graphql", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"query": query, "variables": variables or {}}).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            body = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        raise BackfillError(f"{url}/graphql answered HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
+    except OSError as exc:
+        raise BackfillError(f"{url}/graphql: {exc}") from None
+    if body.get("errors"):
+        raise BackfillError("GraphQL errors: " + "; ".join(e.get("message", "?") for e in body["errors"]))
+    return body["data"]
+
+
+def stage_asset_keys(url: str) -> list[list[str]]:
+    """Asset key paths of every asset of the release job, as the server knows them (no local resources needed)."""
+    nodes = graphql(url, ASSET_NODES)["assetNodes"]
+    keys = sorted(n["assetKey"]["path"] for n in nodes if JOB_NAME in n["jobNames"])
+    if not keys:
+        raise BackfillError(f"the webserver at {url} has no {JOB_NAME}: is it serving this project's workspace.yaml?")
+    return keys
+
+
+def launch_backfill(url: str, keys: list[str]) -> str:
+    """Launch an asset backfill of the stage assets over `keys`; returns the backfill id."""
+    params = {"partitionNames": keys, "assetSelection": [{"path": p} for p in stage_asset_keys(url)],
+              "title": f"personatwin-backfill {keys[0]} to {keys[-1]}",
+              "tags": [{"key": k, "value": v} for k, v in TAGS.items()]}
+    result = graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise BackfillError(f"the webserver refused the backfill ({result['__typename']}): {result.get('message', '')}")
+    return result["backfillId"]
+
+
+def run_on_instance(url: str, keys: list[str]) -> int:
+    backfill_id = launch_backfill(url, keys)
+    base = url.rstrip("/")
+    print(f"backfill {backfill_id} launched on {base}: {len(keys)} partition(s), {keys[0]} to {keys[-1]}, "
+          "one run per partition, started by the daemon as the run queue allows")
+    print(f"watch it: {base}/runs/b/{backfill_id}?tab=partitions")
+    return 0
+
+
+# -- in this process --------------------------------------------------------------------------------------
+
+def failure_reason(result) -> str:
+    """Step and root cause (first line) of the first step failure of an execute_in_process result."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause:
+                error = error.cause
+            return f"{event.step_key}: {error.message.strip().splitlines()[0]}"
+    return "run failed"
+
+
+def run_in_process(keys: list[str]) -> int:
+    """Run the release job for each partition on the local instance; 1 if any partition failed."""
+    import dagster as dg
+
+    from personatwin.keys import MissingKeyError
+    from personatwin_dag.definitions import build_defs
+    from personatwin_dag.demo import setup_instance, setup_key
+    from personatwin_dag.environments import resources_for
+
+    if not os.environ.get("DAGSTER_HOME"):
+        setup_instance(PROJECT_DIR / ".dagster_home")
+    if (os.environ.get(ENV_NAME) or "local").lower() == "local":
+        print(setup_key(PROJECT_DIR))  # the demo's local key unless $PERSONATWIN_RELEASE_KEY is set
+    resources = resources_for()  # read the environment now, not when definitions were first imported
+    try:
+        resources["release_key"].key()
+    except MissingKeyError as exc:
+        raise BackfillError(str(exc)) from None
+    job = build_defs(resources).resolve_job_def(JOB_NAME)
+    storage = resources["release_storage"]
+    failed = 0
+    print(f"running {JOB_NAME} in-process for {len(keys)} partition(s) on the instance in {os.environ['DAGSTER_HOME']}")
+    with dg.DagsterInstance.get() as instance:
+        for key in keys:
+            t0 = time.perf_counter()
+            result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
+                                            run_config=QUIET, tags=TAGS)
+            seconds = time.perf_counter() - t0
+            if result.success:
+                print(f"{key}  ok      {seconds:5.1f}s  {storage.partition_location(key)}")
+            else:
+                failed += 1
+                print(f"{key}  FAILED  {seconds:5.1f}s  no release: {failure_reason(result)} (run {result.run_id})")
+    print(f"{len(keys) - failed} of {len(keys)} partition(s) released")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="personatwin-backfill", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 2)[2])
+    ap.add_argument("--from", dest="first", required=True, metavar="PERIOD", help="first partition, e.g. 2024-01")
+    ap.add_argument("--to", dest="last", required=True, metavar="PERIOD", help="last partition (inclusive)")
+    ap.add_argument("--mode", choices=("auto", "instance", "in-process"), default="auto")
+    ap.add_argument("--url", default=DEFAULT_URL, help=f"Dagster webserver (default {DEFAULT_URL})")
+    args = ap.parse_args(argv)
+    try:
+        keys = partition_range(args.first, args.last)
+        mode = args.mode
+        if mode == "auto":
+            mode = "instance" if server_answers(args.url) else "in-process"
+            print(f"{'a Dagster webserver answers' if mode == 'instance' else 'no Dagster webserver'} at {args.url}: "
+                  f"backfilling {'through it' if mode == 'instance' else 'in-process'}")
+        if mode == "instance":
+            if not server_answers(args.url):
+                raise BackfillError(f"no Dagster webserver answers at {args.url}/server_info: start one with "
+                                    "`dagster dev -w workspace.yaml`, or use --mode in-process")
+            return run_on_instance(args.url, keys)
+        return run_in_process(keys)
+    except BackfillError as exc:
+        print(f"personatwin-backfill: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
