@@ -52,6 +52,8 @@ class AttackInputs:
     released_type_code: np.ndarray
     released_period: np.ndarray  # released period start, datetime64[D]
     precision: str
+    released_sorted: bool = False  # released events grouped by persona, then period, then type
+    period_values: np.ndarray | None = None  # distinct released period starts (int days), if known
 
 
 def _confidence(x: np.ndarray) -> tuple[float, float, float]:
@@ -114,20 +116,35 @@ def _cells(types: np.ndarray, periods: np.ndarray, all_periods: np.ndarray) -> n
     return types.astype(np.int64) * (len(all_periods) + 1) + np.searchsorted(all_periods, periods)
 
 
+def _run_occurrence(key: np.ndarray) -> np.ndarray:
+    """0-based position of each row inside its run of equal consecutive keys (O(n), no sort)."""
+    n = len(key)
+    new = np.ones(n, dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    start = np.maximum.accumulate(np.where(new, np.arange(n), 0))
+    return np.arange(n) - start
+
+
 def _event_rows(inp: AttackInputs, known, m: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Row id per known event and the (row, persona) pairs of the released event occurrences."""
     tgt, ktype, kperiod = known
     rel_period = inp.released_period.astype(np.int64)
-    all_periods = np.unique(np.concatenate([np.unique(rel_period), np.unique(kperiod)]))
+    released_periods = inp.period_values if inp.period_values is not None else np.unique(rel_period)
+    all_periods = np.unique(np.concatenate([np.asarray(released_periods, dtype=np.int64), np.unique(kperiod)]))
     kcell = _cells(ktype, kperiod, all_periods)
     kocc = _occurrence(tgt * (kcell.max() + 1 if len(kcell) else 1) + kcell, np.lexsort((kcell, tgt)))
     kkey = kcell * m + kocc
     needed, row_known = np.unique(kkey, return_inverse=True)
     rcell = _cells(inp.released_type_code, rel_period, all_periods)
-    # only released events in a needed cell matter; their occurrence within (persona, cell)
-    sel = np.flatnonzero(np.isin(rcell, needed // m))
-    rp, rc = inp.released_persona[sel], rcell[sel]
-    rocc = _occurrence(rp * (rc.max() + 1 if len(rc) else 1) + rc, np.lexsort((rc, rp)))
+    width = int(rcell.max()) + 1 if len(rcell) else 1
+    if inp.released_sorted:  # runs of one (persona, cell) are contiguous: count in place
+        rocc = _run_occurrence(inp.released_persona * width + rcell)
+        sel = np.flatnonzero((rocc < m) & np.isin(rcell, needed // m))
+        rp, rc, rocc = inp.released_persona[sel], rcell[sel], rocc[sel]
+    else:
+        sel = np.flatnonzero(np.isin(rcell, needed // m))
+        rp, rc = inp.released_persona[sel], rcell[sel]
+        rocc = _occurrence(rp * width + rc, np.lexsort((rc, rp)))
     rkey = rc * m + rocc
     pos = np.searchsorted(needed, rkey)
     ok = (rocc < m) & (pos < len(needed))

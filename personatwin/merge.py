@@ -178,7 +178,7 @@ def microaggregate(X: np.ndarray, stratum: np.ndarray, k: int) -> np.ndarray:
         active = sizes >= 2 * k
         # Sort each active node along its widest feature; inactive nodes keep their order.
         key_rank = np.where(active[node], ranks[dim[node], order], np.arange(n))
-        o = np.lexsort((key_rank, node))
+        o = np.argsort(node * n + key_rank, kind="stable")
         order = order[o]
         pos = np.arange(n) - starts[node]
         right = active[node] & (pos >= sizes[node] // 2)

@@ -125,9 +125,12 @@ def coarsen_values(values: np.ndarray, event_types: np.ndarray, rounding: float,
     v = np.asarray(values, dtype=np.float64).copy()
     if not len(v) or np.isnan(v).all():
         return v
-    types = pd.Series(np.asarray(event_types, dtype=object))
-    caps = pd.Series(v).groupby(types).transform(lambda s: s.quantile(top_quantile)).to_numpy()
-    v = np.minimum(v, caps)
+    types = np.asarray(event_types)
+    for t in np.unique(types):  # a loop over event types
+        sel = types == t
+        vals = v[sel]
+        if np.isfinite(vals).any():
+            v[sel] = np.minimum(vals, np.nanquantile(vals, top_quantile))
     if rounding > 0:
         v = np.round(v / rounding) * rounding
     return v

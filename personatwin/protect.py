@@ -237,6 +237,8 @@ class Noised:
     starts: np.ndarray  # released period start of each (canonically ordered) input event
     outcomes: np.ndarray  # randomized outcome code of each input event
     sensitive_codes: list
+    order: np.ndarray  # release row order: input event positions sorted by persona, period, type
+    period_values: np.ndarray  # distinct released period starts (days since epoch), sorted
 
 
 def merge_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
@@ -290,7 +292,11 @@ def noise_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
     pram = noise.pram_matrix(data.type_codes, data.outcome_codes, data.type_names, data.outcome_names, policy.pram_p)
     rand_out = noise.apply_pram(data.type_codes, data.outcome_codes, pram, key.rng(salt, "pram"))
 
-    order = np.lexsort((rand_out, data.type_codes, starts.astype(np.int64), id_rank[ev_persona]))
+    # Release row order: persona id, period, type, outcome (one composite key, one stable sort);
+    # equal rows keep the canonical input order, so the output never depends on input row order.
+    T, O = len(data.type_names), len(data.outcome_names)
+    composite = ((id_rank[ev_persona] * len(period_values) + period_code) * T + data.type_codes) * O + rand_out
+    order = np.argsort(composite, kind="stable")
     released = {
         PERSONA_ID: pd.Categorical.from_codes(id_rank[ev_persona][order], categories=np.sort(ids.astype(str))),
         EVENT_TYPE: pd.Categorical.from_codes(data.type_codes[order], categories=list(data.type_names)),
@@ -309,7 +315,8 @@ def noise_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
         vals = noise.coarsen_values(data.values, data.type_codes, policy.value_rounding, policy.value_top_code_quantile)
         released[VALUE] = vals[order]
     sensitive, sens_codes = _sensitive_people(data, merged.person_persona, ids, policy.pram_p, key, salt)
-    return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes)
+    return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
+                  period_values)
 
 
 def protect(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
@@ -329,8 +336,7 @@ def evaluate(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: s
              noised: Noised, clock: "_Clock | None" = None) -> tuple[risk.RiskReport, utility.UtilityReport]:
     """Risk (DESIGN §5) and utility (§6) of one pass."""
     clock = clock or _Clock()
-    risk_report = assess(data, policy, key, salt, merged.person_persona, merged.attributes, noised.ev_persona,
-                         noised.starts, noised.outcomes, noised.sensitive_codes)
+    risk_report = assess(data, policy, key, salt, merged.person_persona, merged.attributes, noised)
     clock.lap("risk")
     util = measure(data, policy, merged.person_persona, merged.attributes, noised.starts, noised.outcomes,
                    noised.pram, merged.grouping)
@@ -352,9 +358,9 @@ class _Clock:
 
 
 def assess(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str, person_persona: np.ndarray,
-           attrs: PersonaAttributes, ev_persona: np.ndarray, starts: np.ndarray, rand_out: np.ndarray,
-           sens_codes: list[tuple[np.ndarray, int]]) -> risk.RiskReport:
+           attrs: PersonaAttributes, noised: Noised) -> risk.RiskReport:
     """Every §5 risk metric of this pass."""
+    ev_persona, rand_out, sens_codes = noised.ev_persona, noised.outcomes, noised.sensitive_codes
     n = data.n_people
     f, n_ec = risk.class_sizes(attrs)
     size = attrs.table[PERSONA_SIZE].to_numpy()
@@ -373,8 +379,9 @@ def assess(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str
     inputs = linkage.AttackInputs(
         people=data.people, person_persona=person_persona, attributes=attrs, event_person=data.event_person,
         event_type_code=data.type_codes, event_date=data.event_day,
-        released_persona=ev_persona, released_type_code=data.type_codes, released_period=starts,
-        precision=policy.date_precision,
+        released_persona=ev_persona[noised.order], released_type_code=data.type_codes[noised.order],
+        released_period=noised.starts[noised.order], precision=policy.date_precision,
+        released_sorted=True, period_values=noised.period_values,
     )
     m = policy.attacker_knowledge
     link = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, key.rng(salt, "attack-linkage"), use_qis=True)
