@@ -6,33 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
 import time
 from pathlib import Path
 
 from personatwin import synth
 from personatwin.api import create_safe_personas, export_personas, export_privacy_report
-from personatwin.keys import KEY_ENV, ReleaseKey
-
-DEMO_KEY_FILE = Path(".personatwin") / "demo.key"
-
-
-def demo_key(project_dir: Path) -> tuple[ReleaseKey, str]:
-    """The release key from the environment, else a local demo key file created on first use."""
-    if os.environ.get(KEY_ENV):
-        return ReleaseKey.from_env(), f"release key from ${KEY_ENV}"
-    path = project_dir / DEMO_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-        note = f"created a local demo key in {path} (set ${KEY_ENV} for real releases)"
-    else:
-        note = f"using the local demo key in {path} (set ${KEY_ENV} for real releases)"
-    return ReleaseKey(path.read_text().strip()), note
-
+from personatwin.keys import demo_key
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

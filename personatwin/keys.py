@@ -62,6 +62,27 @@ class ReleaseKey:
         raise TypeError("a ReleaseKey is not serialized")
 
 
+DEMO_KEY_FILE = os.path.join(".personatwin", "demo.key")
+
+
+def demo_key(project_dir) -> tuple[ReleaseKey, str]:
+    """The key from the environment, else a local demo key file (created once, mode 600), and a
+    note saying which: only demos use the file; real releases set the environment variable."""
+    if os.environ.get(KEY_ENV):
+        return ReleaseKey.from_env(), f"release key from ${KEY_ENV}"
+    path = os.path.join(os.fspath(project_dir), DEMO_KEY_FILE)
+    created = not os.path.exists(path)
+    if created:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path, encoding="utf-8") as f:
+        key = ReleaseKey(f.read().strip())
+    verb = "created" if created else "using"
+    return key, f"{verb} the local demo release key in {path} (set ${KEY_ENV} for real releases)"
+
+
 def as_key(key: "ReleaseKey | str | bytes | None") -> ReleaseKey:
     """Accept a key object or secret; None reads the environment variable."""
     if isinstance(key, ReleaseKey):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -37,21 +36,14 @@ def setup_instance(home: Path) -> None:
 
 
 def setup_key(project: Path) -> str:
-    """Use $PERSONATWIN_RELEASE_KEY, else a local demo key kept in .personatwin/demo.key."""
-    from personatwin.keys import KEY_ENV
+    """Use $PERSONATWIN_RELEASE_KEY, else a local demo key kept in .personatwin/demo.key (exported
+    to the environment so the pipeline's key resource finds it); returns a note saying which."""
+    from personatwin.keys import DEMO_KEY_FILE, KEY_ENV, demo_key
 
-    if os.environ.get(KEY_ENV):
-        return f"release key from ${KEY_ENV}"
-    path = project / ".personatwin" / "demo.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-        note = f"created a local demo release key in {path}"
-    else:
-        note = f"using the local demo release key in {path}"
-    os.environ[KEY_ENV] = path.read_text().strip()
-    return note + f" (set ${KEY_ENV} for real releases)"
+    _, note = demo_key(project)
+    if not os.environ.get(KEY_ENV):
+        os.environ[KEY_ENV] = (project / DEMO_KEY_FILE).read_text(encoding="utf-8").strip()
+    return note
 
 
 def write_sample(folder: Path, people: int, months: list[str], seed: int = 7) -> tuple[int, int]:
