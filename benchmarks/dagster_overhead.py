@@ -1,0 +1,95 @@
+"""Dagster overhead for one partition: the release job vs the same engine calls without Dagster.
+
+    python benchmarks/dagster_overhead.py --people 20000
+
+Both runs read the same sample partition (2024-02), after one warm-up run each (imports, the
+Great Expectations import and the first GX context are paid once per process, not per partition).
+Overhead = median job wall time - median engine wall time; the target (DESIGN §8) is <= 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+RESULTS = Path(__file__).with_name("results")
+PARTITION = "2024-02"
+
+
+def engine_once(source: Path, out: Path) -> float:
+    """ingest -> validate -> privacy loop -> release folder, as the assets do, without Dagster."""
+    import pandas as pd
+
+    from personatwin.export import release_tables, write_release_folder
+    from personatwin.keys import ReleaseKey
+    from personatwin.release import make_release_from_prepared
+    from personatwin.validate import validate
+    from personatwin_dag.environments import resources_for
+    from assets.common import prepared
+
+    t0 = time.perf_counter()
+    res = resources_for("ci")
+    src = res["source"]
+    start, end = pd.Timestamp(f"{PARTITION}-01"), pd.Timestamp(f"{PARTITION}-01") + pd.offsets.MonthBegin(1)
+    ing = src.read_partition(PARTITION, start, end).ingested
+    checked = validate(ing.people, ing.events, src.get_domain(), as_of=end - pd.Timedelta(seconds=1))
+    data = prepared(checked.people, checked.events, src.get_domain())
+    result = make_release_from_prepared(data, res["policy"].policy(), ReleaseKey.from_env(), salt=PARTITION)
+    write_release_folder(release_tables(result), out, partition=PARTITION)
+    return time.perf_counter() - t0
+
+
+def job_once(defs, instance) -> float:
+    t0 = time.perf_counter()
+    result = defs.resolve_job_def("release_job").execute_in_process(
+        partition_key=PARTITION, instance=instance, raise_on_error=True,
+        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+    assert result.success
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--people", type=int, default=20_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    import dagster as dg
+
+    from personatwin_dag.demo import DAGSTER_YAML, write_sample
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_sample(tmp / "source", args.people, ["2024-01", "2024-02", "2024-03"])
+        (tmp / "home").mkdir()
+        (tmp / "home" / "dagster.yaml").write_text(DAGSTER_YAML)
+        os.environ.update({"PERSONATWIN_SOURCE": str(tmp / "source"), "PERSONATWIN_RELEASES": str(tmp / "releases"),
+                           "PERSONATWIN_ASSET_STORE": str(tmp / "assets"), "DAGSTER_HOME": str(tmp / "home"),
+                           "PERSONATWIN_ENV": "ci"})
+        os.environ.setdefault("PERSONATWIN_RELEASE_KEY", os.urandom(32).hex())
+        from personatwin_dag.definitions import build_defs
+        from personatwin_dag.environments import resources_for
+
+        defs = build_defs(resources_for("ci"))
+        with dg.DagsterInstance.get() as instance:
+            job_once(defs, instance)  # warm-up
+            engine_once(tmp / "source", tmp / "engine_out")
+            jobs = [job_once(defs, instance) for _ in range(args.repeats)]
+            engines = [engine_once(tmp / "source", tmp / f"engine_out{i}") for i in range(args.repeats)]
+    out = {"people_in_sample": args.people, "partition": PARTITION, "job_seconds": jobs, "engine_seconds": engines,
+           "job_median": statistics.median(jobs), "engine_median": statistics.median(engines),
+           "overhead_seconds": statistics.median(jobs) - statistics.median(engines)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "dagster_overhead.json").write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
