@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from personatwin.keys import KEY_ENV, ReleaseKey
+from personatwin.keys import KEY_ENV, MissingKeyError, ReleaseKey
 
 
 class ReleaseKeyResource(dg.ConfigurableResource):
@@ -13,5 +13,8 @@ class ReleaseKeyResource(dg.ConfigurableResource):
     env_var: str = KEY_ENV
 
     def key(self) -> ReleaseKey:
-        """The key; a missing variable raises MissingKeyError with how to set it."""
-        return ReleaseKey.from_env(self.env_var)
+        """The key; a missing or too short secret fails the step with how to set it (no traceback)."""
+        try:
+            return ReleaseKey.from_env(self.env_var)
+        except (MissingKeyError, ValueError) as exc:
+            raise dg.Failure(description=str(exc)) from None
