@@ -5,6 +5,8 @@ import dagster as dg
 
 from assets.common import PARTITIONS, table_metadata, window
 from personatwin_dag.constants import INGEST
+from personatwin.identifiers import DirectIdentifierError
+from personatwin.ingest import InputError
 from resources.source import SourceResource
 
 
@@ -20,7 +22,10 @@ from resources.source import SourceResource
 def source_tables(context: dg.AssetExecutionContext, source: SourceResource):
     """Read the partition's events and the people they involve; direct identifiers never pass."""
     start, end = window(context)
-    part = source.read_partition(context.partition_key, start, end)
+    try:
+        part = source.read_partition(context.partition_key, start, end)
+    except (InputError, DirectIdentifierError) as exc:  # the message names the file or column
+        raise dg.Failure(description=f"partition {context.partition_key}: {exc}") from None
     ing = part.ingested
     common = {
         "source_files": dg.MetadataValue.json([str(f) for f in part.files]),
