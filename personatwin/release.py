@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from personatwin.adjust import Iteration, auto_adjust, history_frame
@@ -18,7 +17,7 @@ from personatwin.keys import ReleaseKey
 from personatwin.noise import PramMatrix
 from personatwin.policy import PUBLIC_RISK, RESEARCH_RISK, PrivacyPolicy
 from personatwin.protect import PreparedData, prepare
-from personatwin.risk import RiskReport, risk_level
+from personatwin.risk import RiskReport, class_sizes_of, risk_level
 from personatwin.utility import UtilityReport
 from personatwin.views import PersonaCollection
 
@@ -163,20 +162,10 @@ def make_release_from_prepared(data: PreparedData, policy: PrivacyPolicy, key: R
     """The privacy loop on already prepared (coded, canonically ordered) data."""
     domain = data.domain
     chosen, history = auto_adjust(data, policy, key, salt, max_iterations=max_iterations)
-    f, _ = _class_sizes(chosen)
+    f, _ = class_sizes_of(chosen.personas, chosen.attributes.qi_columns)
     personas = PersonaCollection(chosen.personas, chosen.events, domain, chosen.policy,
                                  traceability=pd.Series(1.0 / f, index=chosen.personas.index))
     return Release(personas=personas, sensitive=chosen.sensitive, risk_metrics=chosen.risk, utility=chosen.utility,
                    history=history, policy=chosen.policy, requested_policy=policy, pram=chosen.pram, domain=domain,
                    key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events)
 
-
-def _class_sizes(protection) -> tuple[np.ndarray, int]:
-    """People per equivalence class for each persona row of the released table."""
-    cols = list(protection.attributes.qi_columns)
-    table = protection.personas
-    if not cols:
-        return np.full(len(table), table["size"].sum()), 1
-    ec = table.groupby(cols, observed=True, dropna=False).ngroup().to_numpy()
-    per = np.bincount(ec, weights=table["size"].to_numpy())
-    return per[ec], len(per)

@@ -80,19 +80,28 @@ class RiskReport:
         return out
 
 
+def equivalence_ids(table: pd.DataFrame, qi_columns) -> np.ndarray:
+    """EC id of each persona row: personas publishing identical QI tuples share one class."""
+    if not qi_columns:
+        return np.zeros(len(table), dtype=np.int64)
+    return table.groupby(list(qi_columns), sort=True, observed=True, dropna=False).ngroup().to_numpy()
+
+
 def equivalence_classes(attrs: PersonaAttributes) -> np.ndarray:
-    """EC id of each persona: personas publishing identical QI tuples share one class."""
-    if not attrs.qi_columns:
-        return np.zeros(len(attrs.table), dtype=np.int64)
-    return attrs.table.groupby(list(attrs.qi_columns), sort=True, observed=True, dropna=False).ngroup().to_numpy()
+    """EC id of each persona of a pass."""
+    return equivalence_ids(attrs.table, attrs.qi_columns)
+
+
+def class_sizes_of(table: pd.DataFrame, qi_columns) -> tuple[np.ndarray, int]:
+    """f per persona row (people in its EC, from the ``size`` column) and the number of ECs."""
+    ec = equivalence_ids(table, qi_columns)
+    per_ec = np.bincount(ec, weights=table["size"].to_numpy())
+    return per_ec[ec].astype(np.int64), int(len(np.unique(ec)))
 
 
 def class_sizes(attrs: PersonaAttributes) -> tuple[np.ndarray, int]:
     """f per persona (people in its EC) and the number of ECs."""
-    ec = equivalence_classes(attrs)
-    size = attrs.table["size"].to_numpy()
-    per_ec = np.bincount(ec, weights=size)
-    return per_ec[ec].astype(np.int64), int(len(np.unique(ec)))
+    return class_sizes_of(attrs.table, attrs.qi_columns)
 
 
 def value_counts_matrix(persona: np.ndarray, values: np.ndarray, n_personas: int, n_values: int) -> np.ndarray:
