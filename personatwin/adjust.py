@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from personatwin.keys import ReleaseKey
-from personatwin.merge import Grouping
+from personatwin.merge import Grouping, group_people
 from personatwin.personas import start_levels
 from personatwin.policy import LadderStep, PrivacyPolicy, escalate
 from personatwin.protect import PreparedData, Protection, protect
@@ -122,8 +122,9 @@ def auto_adjust(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
     best: Protection | None = None
     for number in range(1, max_iterations + 1):
         gkey = (policy.k, tuple(sorted(start_levels(domain, policy).items())))
-        result = protect(data, policy, key, salt, grouping=cache.get(gkey))
-        cache[gkey] = result.grouping
+        if gkey not in cache:  # the grouping before l-diversity repair, which depends on PRAM and l too
+            cache[gkey] = group_people(data.people, None, domain, policy.k, start_levels(domain, policy), data.features)
+        result = protect(data, policy, key, salt, grouping=cache[gkey])
         failures = result.failures()
         history.append(Iteration(number, step_name, policy.parameters(), result.risk.as_dict(),
                                  result.utility.as_dict(), failures))

@@ -32,6 +32,7 @@ class Grouping:
     n_personas: int
     information_loss: float  # 100 * SSE / SST over the standardized feature vectors
     n_strata: int
+    stratum: np.ndarray | None = None  # stratum of each person (personas never cross strata)
 
 
 def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -225,4 +226,5 @@ def group_people(people: pd.DataFrame, events: pd.DataFrame | None, domain: Doma
     st = strata(people, domain, levels or {}, k)
     leaf = microaggregate(X, st, k)
     return Grouping(persona_index=leaf, n_personas=int(leaf.max()) + 1 if n else 0,
-                    information_loss=information_loss(X, leaf), n_strata=int(st.max()) + 1 if n else 0)
+                    information_loss=information_loss(X, leaf), n_strata=int(st.max()) + 1 if n else 0,
+                    stratum=st)

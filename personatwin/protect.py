@@ -8,15 +8,15 @@ codes and is what the auto-adjust loop repeats. Strings are only built for the r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from personatwin import linkage, noise, risk, utility
+from personatwin import diversity, linkage, noise, risk, utility
 from personatwin.domains import Domain
 from personatwin.keys import ReleaseKey
-from personatwin.merge import Grouping, factorize, group_people, person_features
+from personatwin.merge import Grouping, factorize, group_people, information_loss, person_features
 from personatwin.personas import PersonaAttributes, generalized_codes, persona_attributes, start_level, start_levels
 from personatwin.policy import PrivacyPolicy
 from personatwin.schema import (
@@ -183,17 +183,34 @@ def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAt
     return pd.Categorical.from_codes(out, categories=list(labels))
 
 
-def _sensitive_people(data: PreparedData, person_persona: np.ndarray, ids: np.ndarray, p: float,
-                      key: ReleaseKey, salt: str) -> tuple[pd.DataFrame, list[tuple[np.ndarray, int]]]:
-    """Person-level sensitive attributes, PRAM-randomized, released as counts per persona."""
-    frames, coded = [], []
+def released_outcomes(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey,
+                      salt: str) -> tuple[noise.PramMatrix, np.ndarray]:
+    """PRAM matrix and randomized outcome code of each (canonically ordered) event.
+
+    Draws are per event, independent of the grouping, so the merge stage can see released values."""
+    pram = noise.pram_matrix(data.type_codes, data.outcome_codes, data.type_names, data.outcome_names, policy.pram_p)
+    return pram, noise.apply_pram(data.type_codes, data.outcome_codes, pram, key.rng(salt, "pram"))
+
+
+def released_sensitive(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey,
+                       salt: str) -> list[tuple[str, pd.Index, np.ndarray]]:
+    """Per person-level sensitive column: its categories and each person's PRAM-randomized code."""
+    out = []
     for col in data.domain.sensitive:
         if col not in data.people.columns:
             continue
         codes, cats = factorize(data.people[col].astype(str))
         zeros = np.zeros(len(codes), dtype=np.int64)
-        pram = noise.pram_matrix(zeros, codes, [col], cats, p)
-        rand = noise.apply_pram(zeros, codes, pram, key.rng(salt, "pram-sensitive", col))
+        pram = noise.pram_matrix(zeros, codes, [col], cats, policy.pram_p)
+        out.append((col, cats, noise.apply_pram(zeros, codes, pram, key.rng(salt, "pram-sensitive", col))))
+    return out
+
+
+def _sensitive_people(data: PreparedData, person_persona: np.ndarray, ids: np.ndarray, policy: PrivacyPolicy,
+                      key: ReleaseKey, salt: str) -> tuple[pd.DataFrame, list[tuple[np.ndarray, int]]]:
+    """Person-level sensitive attributes, PRAM-randomized, released as counts per persona."""
+    frames, coded = [], []
+    for col, cats, rand in released_sensitive(data, policy, key, salt):
         coded.append((rand, len(cats)))
         counts = np.bincount(person_persona * len(cats) + rand, minlength=len(ids) * len(cats))
         nz = np.flatnonzero(counts)
@@ -203,6 +220,25 @@ def _sensitive_people(data: PreparedData, person_persona: np.ndarray, ids: np.nd
         return pd.DataFrame(columns=[PERSONA_ID, "attribute", "value", "count"]), coded
     out = pd.concat(frames, ignore_index=True).sort_values([PERSONA_ID, "attribute", "value"]).reset_index(drop=True)
     return out, coded
+
+
+def repair_diversity(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+                     grouping: Grouping) -> Grouping:
+    """Grouping after l-diversity member swaps on the released values (personatwin.diversity)."""
+    if policy.l_diversity <= 1 or grouping.stratum is None:
+        return grouping
+    observed = []
+    if data.n_events:
+        _, rand_out = released_outcomes(data, policy, key, salt)
+        observed.append(diversity.Observed(data.event_person, rand_out, len(data.outcome_names)))
+    people = np.arange(data.n_people)
+    observed += [diversity.Observed(people, rand, len(cats)) for _, cats, rand in released_sensitive(data, policy, key, salt)]
+    result = diversity.repair_l_diversity(grouping.persona_index, grouping.stratum, data.features, observed,
+                                          policy.l_diversity)
+    if not result.repaired:
+        return grouping
+    return replace(grouping, persona_index=result.persona_index,
+                   information_loss=information_loss(data.features, result.persona_index))
 
 
 @dataclass(frozen=True)
@@ -247,6 +283,7 @@ def merge_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
     if grouping is None:
         grouping = group_people(data.people, None, data.domain, policy.k, start_levels(data.domain, policy),
                                 data.features)
+    grouping = repair_diversity(data, policy, key, salt, grouping)
     # Persona numbering follows a keyed random permutation: order reveals nothing about people.
     perm = key.rng(salt, "persona-order").permutation(grouping.n_personas)
     return merged_from_assignment(data, policy, key, salt, perm[grouping.persona_index], grouping)
@@ -257,8 +294,6 @@ def merged_from_assignment(data: PreparedData, policy: PrivacyPolicy, key: Relea
     """Rebuild the merge stage from a person -> persona assignment (e.g. one stored by a pipeline)."""
     n_personas = int(person_persona.max()) + 1 if len(person_persona) else 0
     if grouping is None:
-        from personatwin.merge import information_loss
-
         grouping = Grouping(person_persona, n_personas, information_loss(data.features, person_persona), 0)
     attrs = persona_attributes(data.people, person_persona, n_personas, data.domain, policy)
     ids = persona_ids(n_personas, key.rng(salt, "persona-ids"))
@@ -289,8 +324,7 @@ def noise_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
     starts = noise.period_start(shifted, policy.date_precision)
     period_code, period_values = dense_codes(starts.astype(np.int64))
     period_days = period_values.astype("datetime64[D]")
-    pram = noise.pram_matrix(data.type_codes, data.outcome_codes, data.type_names, data.outcome_names, policy.pram_p)
-    rand_out = noise.apply_pram(data.type_codes, data.outcome_codes, pram, key.rng(salt, "pram"))
+    pram, rand_out = released_outcomes(data, policy, key, salt)
 
     # Release row order: persona id, period, type, outcome (one composite key, one stable sort);
     # equal rows keep the canonical input order, so the output never depends on input row order.
@@ -314,7 +348,7 @@ def noise_stage(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
     if data.values is not None:
         vals = noise.coarsen_values(data.values, data.type_codes, policy.value_rounding, policy.value_top_code_quantile)
         released[VALUE] = vals[order]
-    sensitive, sens_codes = _sensitive_people(data, merged.person_persona, ids, policy.pram_p, key, salt)
+    sensitive, sens_codes = _sensitive_people(data, merged.person_persona, ids, policy, key, salt)
     return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
                   period_values)
 
