@@ -1,10 +1,10 @@
 """Merge: microaggregation of people into personas of k..2k-1 members (DESIGN §4).
 
-People are stratified exactly on the bias-analysis attributes (rare strata generalized up their
-hierarchy, never dropped), then each stratum is cut by Mondrian-style median splits along the
-widest feature until every leaf holds fewer than 2k people. A split of a node of size s >= 2k gives
-halves of floor(s/2) and ceil(s/2) >= k, so every leaf, and every persona, has k..2k-1 members.
-All work is vectorized: one stable sort per tree level, O(n log n) per level, log2(n/k) levels.
+People are stratified exactly on the QIs (rare strata generalized up their hierarchy, never
+dropped), then each stratum is cut by divisive splits along its principal direction, at the cut
+that minimizes the halves' squared error (``personatwin.splits``), until every leaf holds fewer than
+2k people. Every cut leaves >= k people on each side, so every persona has k..2k-1 members.
+O(n log n): the tree is O(log n) deep and each level is a linear pass.
 """
 
 from __future__ import annotations
@@ -159,34 +159,13 @@ def strata(people: pd.DataFrame, domain: Domain, levels: dict[str, int], k: int)
 
 
 def microaggregate(X: np.ndarray, stratum: np.ndarray, k: int) -> np.ndarray:
-    """Leaf index per row after median splits inside each stratum until leaves are < 2k rows."""
+    """Group index per row: each stratum cut by principal-direction splits into groups of k..2k-1."""
     n = X.shape[0]
     if n < k:
         raise TooFewPeopleError(f"{n} people, fewer than k={k}: no release is possible")
-    ranks = np.empty(X.shape[::-1], dtype=np.int64)
-    for j in range(X.shape[1]):
-        ranks[j, np.argsort(X[:, j], kind="stable")] = np.arange(n)
-    order = np.argsort(stratum, kind="stable")
-    node = np.unique(stratum[order], return_inverse=True)[1].astype(np.int64)  # node per position
-    while True:
-        sizes = np.bincount(node)
-        if not (sizes >= 2 * k).any():
-            break
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        Xo = X[order]
-        spread = np.maximum.reduceat(Xo, starts, axis=0) - np.minimum.reduceat(Xo, starts, axis=0)
-        dim = np.argmax(spread, axis=1)
-        active = sizes >= 2 * k
-        # Sort each active node along its widest feature; inactive nodes keep their order.
-        key_rank = np.where(active[node], ranks[dim[node], order], np.arange(n))
-        o = np.argsort(node * n + key_rank, kind="stable")
-        order = order[o]
-        pos = np.arange(n) - starts[node]
-        right = active[node] & (pos >= sizes[node] // 2)
-        node = np.cumsum(np.concatenate(([0], (np.diff(node) != 0) | right[1:] & ~right[:-1]))).astype(np.int64)
-    leaf = np.empty(n, dtype=np.int64)
-    leaf[order] = node
-    return leaf
+    from personatwin.splits import principal_splits  # numba: imported on first use only
+
+    return principal_splits(X, stratum, k)
 
 
 def information_loss(X: np.ndarray, group: np.ndarray) -> float:

@@ -52,7 +52,7 @@ class PrivacyMetadata:
     traceability_score: float  # 1 / people sharing the persona's published QIs
     noise_level: float  # PRAM replacement probability 1 - p
     date_precision: str
-    generation_method: str = "microaggregation (stratified Mondrian, k..2k-1)"
+    generation_method: str = "microaggregation (stratified principal-direction splits, k..2k-1)"
 
 
 @dataclass(frozen=True)
