@@ -76,8 +76,10 @@ def events_suite(domain, start: pd.Timestamp, end: pd.Timestamp) -> list:
         ("ExpectColumnValuesToBeInSet", {"column": "event_type", "value_set": sorted(domain.event_types)}),
         ("ExpectColumnValuesToBeInSet", {"column": "outcome", "value_set": sorted(domain.outcomes)}),
         ("ExpectColumnValuesToNotBeNull", {"column": "event_date"}),
-        ("ExpectColumnValuesToBeBetween", {"column": "event_date", "min_value": start.to_pydatetime(),
-                                           "max_value": (end - pd.Timedelta(seconds=1)).to_pydatetime()}),
+        # every date inside the period <=> min >= start and max < end (GX's row-wise datetime
+        # comparison is ~10x slower on 200k events for the same guarantee)
+        ("ExpectColumnMinToBeBetween", {"column": "event_date", "min_value": start.to_pydatetime()}),
+        ("ExpectColumnMaxToBeBetween", {"column": "event_date", "max_value": (end - pd.Timedelta(seconds=1)).to_pydatetime()}),
         ("ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "end_date", "column_B": "event_date", "or_equal": True,
                                                      "ignore_row_if": "either_value_is_missing"}),
     ]
