@@ -1,11 +1,12 @@
 """Scale benchmark of the engine: time and peak memory per stage at several sizes.
 
-    python benchmarks/engine_scale.py --sizes 10000 100000 1000000
+    python benchmarks/engine_scale.py --sizes 10000 100000 1000000 --repeat 3
 
 Each size runs in its own process (so peak memory is that size's alone) on the synthetic
 criminal-justice generator (~10 events per person) at privacy level HIGH. Results go to
 benchmarks/results/engine_scale.json and .md; the scaling exponent is the least-squares slope of
-log(time) on log(people) across the sizes.
+log(time) on log(people) across the sizes. With ``--repeat N`` every size runs N times (each in a
+fresh process) and the table shows the median per stage, total and peak memory.
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def run_one(n: int, level: str) -> dict:
     return out
 
 
+def median_run(runs: list[dict]) -> dict:
+    """One row from repeated runs of a size: the median of every stage, total and peak."""
+    import statistics
+
+    row = dict(runs[0])
+    row["seconds"] = {s: statistics.median(r["seconds"][s] for r in runs) for s in runs[0]["seconds"]}
+    row["peak_rss_mb"] = {s: statistics.median(r["peak_rss_mb"][s] for r in runs) for s in runs[0]["peak_rss_mb"]}
+    row["total_seconds"] = statistics.median(r["total_seconds"] for r in runs)
+    row["repeats"] = len(runs)
+    row["total_seconds_each"] = [r["total_seconds"] for r in runs]
+    row["iterations_each"] = [r["iterations"] for r in runs]
+    return row
+
+
 def slope(xs, ys) -> float:
     import numpy as np
 
@@ -97,17 +112,20 @@ def slope(xs, ys) -> float:
 def markdown(rows: list[dict], machine: str) -> str:
     lines = [f"Engine scale benchmark ({machine}); seconds per stage (peak RSS MB after the stage); "
              "`adjust` is the whole privacy loop, merge/noise/risk the released pass inside it.", "",
-             "| people | events | " + " | ".join(STAGES) + " | engine total | iterations | peak RSS |",
-             "|---" * (len(STAGES) + 5) + "|"]
+             "| people | events | " + " | ".join(STAGES) + " | engine total | runs (each total, s) | iterations | peak RSS |",
+             "|---" * (len(STAGES) + 6) + "|"]
     for r in rows:
         cells = [f"{r['seconds'].get(s, float('nan')):.2f}" for s in STAGES]
         lines.append(f"| {r['people']:,} | {r['events']:,} | " + " | ".join(cells) +
-                     f" | {r['total_seconds']:.1f} | {r['iterations']} | {max(r['peak_rss_mb'].values()):,.0f} MB |")
+                     f" | {r['total_seconds']:.1f} | {r.get('repeats', 1)} ("
+                     + ", ".join(f"{t:.1f}" for t in r.get("total_seconds_each", [r["total_seconds"]])) + ")"
+                     f" | {r['iterations']} | {max(r['peak_rss_mb'].values()):,.0f} MB |")
     if len(rows) >= 2:
         ex = {s: slope([r["people"] for r in rows], [r["seconds"].get(s, 0) for r in rows]) for s in STAGES}
-        lines.append("| scaling exponent | | " + " | ".join(f"{ex[s]:.2f}" for s in STAGES) + " | | | |")
+        lines.append("| scaling exponent | | " + " | ".join(f"{ex[s]:.2f}" for s in STAGES) + " | | | | |")
     lines.append("")
-    lines.append("Engine total = ingest + validate + prepare + adjust + export (generation excluded).")
+    lines.append("Engine total = ingest + validate + prepare + adjust + export (generation excluded); "
+                 "each cell is the median over the runs.")
     return "\n".join(lines)
 
 
@@ -115,6 +133,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--level", default="high")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per size; the table shows medians")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -122,11 +141,14 @@ def main() -> int:
         return 0
     rows = []
     for n in args.sizes:
-        proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--level", args.level],
-                              capture_output=True, text=True, check=True)
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-        print(f"{n:,} people: {rows[-1]['total_seconds']:.1f}s engine, peak {max(rows[-1]['peak_rss_mb'].values()):,.0f} MB",
-              flush=True)
+        runs = []
+        for _ in range(args.repeat):
+            proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--level", args.level],
+                                  capture_output=True, text=True, check=True)
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(f"{n:,} people: {runs[-1]['total_seconds']:.1f}s engine, "
+                  f"peak {max(runs[-1]['peak_rss_mb'].values()):,.0f} MB", flush=True)
+        rows.append(median_run(runs))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "engine_scale.json").write_text(json.dumps({"machine": machine, "level": args.level, "runs": rows}, indent=1))
