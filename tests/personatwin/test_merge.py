@@ -159,3 +159,27 @@ def test_features_are_standardized_and_complete() -> None:
     people, events = people_and_events(50, 5)
     X = features_from_tables(people, events, DOMAIN)
     assert X.shape[0] == 50 and np.isfinite(X).all()
+
+
+def test_information_loss_within_1_25x_of_exact_mdav() -> None:
+    """DESIGN §8: the O(n log n) grouping loses at most 1.25x the information of exact MDAV
+    (benchmarks/mdav_reference.py) on the same features; benchmarks/peers.py measures 5k-20k."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import mdav_reference
+
+    from personatwin.merge import features_from_tables, information_loss, microaggregate
+    from personatwin.synth import generate
+    from personatwin.validate import validate
+
+    domain = get_domain("criminal_justice")
+    data = generate("criminal_justice", 3000, seed=5)
+    checked = validate(data.people, data.events, domain)
+    X = features_from_tables(checked.people, checked.events, domain)
+    for k in (3, 5, 10):
+        ours = microaggregate(X, np.zeros(len(X), dtype=np.int64), k)
+        sizes = np.bincount(ours)
+        assert sizes.min() >= k and sizes.max() <= 2 * k - 1
+        assert information_loss(X, ours) <= 1.25 * information_loss(X, mdav_reference.mdav(X, k))
