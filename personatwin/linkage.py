@@ -77,6 +77,20 @@ def _build_bits(rows: np.ndarray, persona: np.ndarray, n_rows: int, n_personas: 
     return bits
 
 
+def _people_in(cand: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """People in the candidate personas of each row of a bitset matrix; only non-zero words are
+    unpacked, so the cost follows the candidates, not targets x personas."""
+    rows, words = np.nonzero(cand)
+    out = np.zeros(cand.shape[0], dtype=np.float64)
+    if len(rows) == 0:
+        return out
+    bits = np.unpackbits(cand[rows, words].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little").astype(bool)
+    padded = np.zeros(cand.shape[1] * 64, dtype=np.float64)
+    padded[: len(sizes)] = sizes
+    weight = np.where(bits, padded[words[:, None] * 64 + np.arange(64)], 0.0).sum(axis=1)
+    return np.bincount(rows, weights=weight, minlength=cand.shape[0])
+
+
 def sample_targets(n_people: int, n_targets: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of the simulated targets (everyone when the table is small)."""
     if n_people <= n_targets:
@@ -112,10 +126,6 @@ def known_events(inp: AttackInputs, targets: np.ndarray, m: int, rng: np.random.
     return tgt, inp.event_type_code[sel], period
 
 
-def _cells(types: np.ndarray, periods: np.ndarray, all_periods: np.ndarray) -> np.ndarray:
-    return types.astype(np.int64) * (len(all_periods) + 1) + np.searchsorted(all_periods, periods)
-
-
 def _run_occurrence(key: np.ndarray) -> np.ndarray:
     """0-based position of each row inside its run of equal consecutive keys (O(n), no sort)."""
     n = len(key)
@@ -125,29 +135,59 @@ def _run_occurrence(key: np.ndarray) -> np.ndarray:
     return np.arange(n) - start
 
 
-def _event_rows(inp: AttackInputs, known, m: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Row id per known event and the (row, persona) pairs of the released event occurrences."""
-    tgt, ktype, kperiod = known
+@dataclass(frozen=True)
+class ReleasedCells:
+    """The released events as (persona, cell, occurrence), cell = type x period code; the part of
+    the attack that does not depend on the targets, computed once per release for every attack."""
+
+    periods: np.ndarray  # distinct released period starts (int days), sorted
+    n_periods: int
+    persona: np.ndarray  # persona of each released occurrence kept (occurrence < m)
+    cell: np.ndarray
+    occurrence: np.ndarray
+    n_cells: int
+    m: int
+
+
+def released_cells(inp: AttackInputs, m: int) -> ReleasedCells:
+    """Index the released events by (persona, cell) occurrence; only the first m per pair matter."""
     rel_period = inp.released_period.astype(np.int64)
-    released_periods = inp.period_values if inp.period_values is not None else np.unique(rel_period)
-    all_periods = np.unique(np.concatenate([np.asarray(released_periods, dtype=np.int64), np.unique(kperiod)]))
-    kcell = _cells(ktype, kperiod, all_periods)
-    kocc = _occurrence(tgt * (kcell.max() + 1 if len(kcell) else 1) + kcell, np.lexsort((kcell, tgt)))
+    periods = np.asarray(inp.period_values if inp.period_values is not None else np.unique(rel_period), dtype=np.int64)
+    P = max(len(periods), 1)
+    rcell = inp.released_type_code.astype(np.int64) * P + np.searchsorted(periods, rel_period)
+    n_cells = (int(inp.released_type_code.max()) + 1) * P if len(rcell) else 1
+    if inp.released_sorted:  # runs of one (persona, cell) are contiguous: count in place
+        rocc = _run_occurrence(inp.released_persona * n_cells + rcell)
+    else:
+        rocc = _occurrence(inp.released_persona * n_cells + rcell,
+                           np.lexsort((rcell, inp.released_persona)))
+    keep = rocc < m
+    return ReleasedCells(periods, P, inp.released_persona[keep], rcell[keep], rocc[keep], n_cells, m)
+
+
+def _event_rows(inp: AttackInputs, known, m: int, released: ReleasedCells | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Row id per known event and the (row, persona) pairs of the released event occurrences."""
+    released = released if released is not None and released.m == m else released_cells(inp, m)
+    tgt, ktype, kperiod = known
+    kperiod = np.asarray(kperiod, dtype=np.int64)
+    kp = np.searchsorted(released.periods, kperiod)
+    at = np.minimum(kp, max(len(released.periods) - 1, 0))
+    match = (kp < len(released.periods)) & (released.periods[at] == kperiod) if len(released.periods) else \
+        np.zeros(len(kperiod), dtype=bool)
+    # a known period no released event has matches no persona: give it a cell of its own, past all
+    kcell = np.where(match, ktype.astype(np.int64) * released.n_periods + kp,
+                     released.n_cells + np.arange(len(kperiod)))
+    kocc = _occurrence(tgt * (int(kcell.max()) + 1 if len(kcell) else 1) + kcell, np.lexsort((kcell, tgt)))
     kkey = kcell * m + kocc
     needed, row_known = np.unique(kkey, return_inverse=True)
-    rcell = _cells(inp.released_type_code, rel_period, all_periods)
-    width = int(rcell.max()) + 1 if len(rcell) else 1
-    if inp.released_sorted:  # runs of one (persona, cell) are contiguous: count in place
-        rocc = _run_occurrence(inp.released_persona * width + rcell)
-        sel = np.flatnonzero((rocc < m) & np.isin(rcell, needed // m))
-        rp, rc, rocc = inp.released_persona[sel], rcell[sel], rocc[sel]
-    else:
-        sel = np.flatnonzero(np.isin(rcell, needed // m))
-        rp, rc = inp.released_persona[sel], rcell[sel]
-        rocc = _occurrence(rp * width + rc, np.lexsort((rc, rp)))
-    rkey = rc * m + rocc
+    wanted = np.zeros(released.n_cells, dtype=bool)
+    inside = needed // m
+    wanted[inside[inside < released.n_cells]] = True
+    sel = np.flatnonzero(wanted[released.cell])
+    rp = released.persona[sel]
+    rkey = released.cell[sel] * m + released.occurrence[sel]
     pos = np.searchsorted(needed, rkey)
-    ok = (rocc < m) & (pos < len(needed))
+    ok = pos < len(needed)
     ok[ok] = needed[pos[ok]] == rkey[ok]
     return row_known.reshape(-1), np.column_stack([pos[ok], rp[ok]]), len(needed)
 
@@ -177,7 +217,7 @@ def _qi_rows(inp: AttackInputs, domain: Domain, targets: np.ndarray, offset: int
 
 
 def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.random.Generator,
-             use_qis: bool = True) -> AttackResult:
+             use_qis: bool = True, released: ReleasedCells | None = None) -> AttackResult:
     """Monte-Carlo attack; with ``use_qis`` it is the external linkage attack, without it the
     event-pattern concentration estimate (share of targets whose events single out one persona)."""
     n_people = len(inp.people)
@@ -186,7 +226,7 @@ def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.
         return AttackResult(0.0, 0.0, 0.0, 0, 0.0)
     targets = sample_targets(n_people, n_targets, rng)
     known = known_events(inp, targets, m, rng)
-    row_known, ev_pairs, n_ev_rows = _event_rows(inp, known, m)
+    row_known, ev_pairs, n_ev_rows = _event_rows(inp, known, m, released)
     if use_qis:
         per_qi, qi_pairs, n_rows = _qi_rows(inp, domain, targets, n_ev_rows)
     else:
@@ -210,8 +250,7 @@ def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.
         for rows in per_qi:
             cand &= np.bitwise_or.reduce(bits[rows[s:e]], axis=1)
         counts[s:e] = np.bitwise_count(cand).sum(axis=1, dtype=np.int64)
-        members = np.unpackbits(cand.view(np.uint8), axis=1, bitorder="little")[:, :n_personas]
-        people_in[s:e] = members @ sizes
+        people_in[s:e] = _people_in(cand, sizes)
         tp = true_p[s:e]
         hit[s:e] = ((cand[np.arange(e - s), tp >> 6] >> (tp & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
     if use_qis:

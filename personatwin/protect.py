@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from personatwin import diversity, linkage, noise, risk, utility
+from personatwin.codes import dense_codes
 from personatwin.domains import Domain
 from personatwin.keys import ReleaseKey
 from personatwin.merge import Grouping, factorize, group_people, information_loss, person_features
@@ -146,20 +147,6 @@ def persona_ids(n: int, rng: np.random.Generator) -> np.ndarray:
     while len(np.unique(ids)) < n:
         ids = rng.integers(0, 2**62, size=n, dtype=np.int64)
     return np.char.add("PT", np.char.zfill(np.char.mod("%x", ids), 16)).astype(object)
-
-
-def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes 0..u-1 and the sorted distinct values of an int64 array, in O(n + range) when compact."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.int64), values[:0]
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo < 50_000_000:
-        present = np.bincount(values - lo) > 0
-        uniq = np.flatnonzero(present) + lo
-        lut = np.cumsum(present) - 1
-        return lut[values - lo], uniq
-    uniq, inv = np.unique(values, return_inverse=True)
-    return inv, uniq
 
 
 def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAttributes,
@@ -418,8 +405,11 @@ def assess(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str
         released_sorted=True, period_values=noised.period_values,
     )
     m = policy.attacker_knowledge
-    link = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, key.rng(salt, "attack-linkage"), use_qis=True)
-    conc = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, key.rng(salt, "attack-pattern"), use_qis=False)
+    cells = linkage.released_cells(inputs, m)  # shared by both attacks
+    link = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, key.rng(salt, "attack-linkage"),
+                            use_qis=True, released=cells)
+    conc = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, key.rng(salt, "attack-pattern"),
+                            use_qis=False, released=cells)
     return risk.RiskReport(
         n_people=n, n_personas=P, n_equivalence_classes=n_ec, k_anonymity=k_anon,
         prosecutor_risk_max=1.0 / k_anon if k_anon else 1.0, records_at_risk=at_risk, records_at_risk_threshold=t,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from personatwin.codes import dense_codes
 from personatwin.noise import PramMatrix
 from personatwin.policy import UtilityGates
 
@@ -56,7 +57,7 @@ def event_counts(type_codes: np.ndarray, type_names, orig_starts: np.ndarray, re
 
     T = len(type_names)
     days = np.concatenate([orig_starts, rel_starts]).astype("datetime64[D]")
-    uniq, inv = np.unique(days.astype(np.int64), return_inverse=True)
+    inv, uniq = dense_codes(days.astype(np.int64))
     P = len(uniq)
     o = np.bincount(type_codes * P + inv[: len(orig_starts)], minlength=T * P)
     r = np.bincount(type_codes * P + inv[len(orig_starts):], minlength=T * P)
