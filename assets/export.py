@@ -44,7 +44,7 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
 def manifest_matches_files(context: dg.AssetCheckExecutionContext,
                            release_storage: ReleaseStorageResource) -> dg.AssetCheckResult:
     location = release_storage.partition_location(context.partition_key)
-    with fs.local_copy_folder(location) as folder:
+    with release_storage.reading(context.partition_key) as folder:  # not replaced while verified
         if not (Path(folder) / "manifest.json").exists():
             return dg.AssetCheckResult(passed=False, description=f"{location}: no manifest.json")
         problems = verify_manifest(folder)

@@ -9,6 +9,10 @@ instance    an asset backfill launched through the webserver's GraphQL API (`lau
 in-process  the release job runs here, one partition after the other, on the instance of
             $DAGSTER_HOME (the project's `.dagster_home` when unset); exit code 1 if any failed.
 auto        (default) instance when a webserver answers at --url, else in-process.
+
+In-process runs are tagged with this process (host, pid, start time). A run whose process was
+killed (SIGKILL, power loss) stays "started" in the instance for ever, since nothing is left to
+report its end: the next in-process backfill on the same host marks such runs failed, saying why.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -27,6 +32,7 @@ from personatwin_dag.constants import ENV_NAME, JOB_NAME
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "http://127.0.0.1:3000"
 TAGS = {"personatwin/trigger": "personatwin-backfill"}
+HOST_TAG, PID_TAG, PID_START_TAG = "personatwin/host", "personatwin/pid", "personatwin/pid-start"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 LAUNCH_BACKFILL = """
@@ -130,6 +136,55 @@ def failure_reason(result) -> str:
     return "run failed"
 
 
+def process_start(pid: int) -> str | None:
+    """Start time of a process in clock ticks since boot (/proc, Linux), which tells a process from
+    a later one that got the same pid; None where there is no /proc entry."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that runs a partition in-process."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), PID_START_TAG: process_start(os.getpid()) or ""}
+
+
+def process_alive(pid: int, start: str) -> bool:
+    if Path("/proc/self/stat").exists():
+        now = process_start(pid)
+        return now is not None and (not start or now == start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_dead_runs_failed(instance) -> list[str]:
+    """Mark failed the unfinished in-process backfill runs of this host whose process is gone;
+    one line per run marked."""
+    import dagster as dg
+
+    host = socket.gethostname()
+    unfinished = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    lines = []
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=JOB_NAME, statuses=unfinished,
+                                                       tags={**TAGS, HOST_TAG: host})):
+        pid = run.tags.get(PID_TAG, "")
+        if not pid.isdigit() or process_alive(int(pid), run.tags.get(PID_START_TAG, "")):
+            continue
+        message = (f"the personatwin-backfill process that ran this run (pid {pid} on {host}) no longer exists: "
+                   "it was killed or crashed before the run ended, so the run is marked failed")
+        instance.report_run_failed(run, message=message)
+        lines.append(f"run {run.run_id} ({run.tags.get('dagster/partition', '?')}) marked failed: its process "
+                     f"(pid {pid}) no longer exists")
+    return lines
+
+
 def run_in_process(keys: list[str]) -> int:
     """Run the release job for each partition on the local instance; 1 if any partition failed."""
     import dagster as dg
@@ -153,10 +208,13 @@ def run_in_process(keys: list[str]) -> int:
     failed = 0
     print(f"running {JOB_NAME} in-process for {len(keys)} partition(s) on the instance in {os.environ['DAGSTER_HOME']}")
     with dg.DagsterInstance.get() as instance:
+        for line in mark_dead_runs_failed(instance):
+            print(line)
+        tags = {**TAGS, **process_tags()}
         for key in keys:
             t0 = time.perf_counter()
             result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                            run_config=QUIET, tags=TAGS)
+                                            run_config=QUIET, tags=tags)
             seconds = time.perf_counter() - t0
             if result.success:
                 print(f"{key}  ok      {seconds:5.1f}s  {storage.partition_location(key)}")

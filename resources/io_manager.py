@@ -1,7 +1,10 @@
 """Asset storage: Parquet per asset and partition; a dict of tables is a folder of Parquet files.
 
-Writes go to a temporary name and are renamed into place, so a rerun replaces a partition whole
-and a reader never sees half a file.
+Writes go to a temporary name and are swapped into place, so a rerun replaces a partition whole
+and a reader never sees half a file. Writers of one asset partition (two runs of the same period)
+take turns under a per-partition lock, which also makes it safe to remove the temporary files of a
+writer that was killed. A folder of tables is read as one snapshot: every file is opened before
+any is read, and the read starts over if a concurrent writer replaced the folder meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+
+from resources.storage import exclusive_lock, recover_partial_replace, replace_dir
 
 
 class PartitionedParquetIOManager(dg.ConfigurableIOManager):
@@ -27,32 +32,76 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
             return
-        path = self._path(context)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-        if isinstance(obj, pd.DataFrame):
-            obj.to_parquet(tmp, index=False)
-            os.replace(tmp, path.with_suffix(".parquet"))
-            shutil.rmtree(path, ignore_errors=True)
-        elif isinstance(obj, dict):
-            tmp.mkdir()
-            for name, df in obj.items():
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex}")
-            if path.exists():
-                os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-            path.with_suffix(".parquet").unlink(missing_ok=True)
-        else:
+        if not isinstance(obj, (pd.DataFrame, dict)):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame or dict of DataFrames, "
                             f"got {type(obj).__name__}")
+        path = self._path(context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = path.with_suffix(".parquet")
+        with exclusive_lock(path.with_name(f".{path.name}.lock")):
+            recover_partial_replace(path)  # leftovers of a killed writer of this partition
+            for stale in path.parent.glob(f".{file.name}.tmp-*"):
+                stale.unlink(missing_ok=True)
+            if isinstance(obj, pd.DataFrame):
+                tmp = path.with_name(f".{file.name}.tmp-{uuid.uuid4().hex}")
+                try:
+                    obj.to_parquet(tmp, index=False)
+                    os.replace(tmp, file)
+                finally:
+                    tmp.unlink(missing_ok=True)
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+                tmp.mkdir()
+                try:
+                    for name, df in obj.items():
+                        df.to_parquet(tmp / f"{name}.parquet", index=False)
+                    replace_dir(tmp, path)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                file.unlink(missing_ok=True)
 
     def load_input(self, context: dg.InputContext):
         path = self._path(context)
-        if path.with_suffix(".parquet").exists():
-            return pd.read_parquet(path.with_suffix(".parquet"))
-        if path.is_dir():
-            return {p.stem: pd.read_parquet(p) for p in sorted(path.glob("*.parquet"))}
+        for _ in range(20):
+            if path.with_suffix(".parquet").exists():
+                try:
+                    return pd.read_parquet(path.with_suffix(".parquet"))
+                except FileNotFoundError:  # replaced by a folder meanwhile
+                    continue
+            if path.is_dir():
+                tables = _read_folder_snapshot(path)
+                if tables is not None:
+                    return tables
+                continue
+            break
         raise FileNotFoundError(f"{context.asset_key.to_user_string()} has no stored partition "
                                 f"{path.name!r}: materialize it first")
+
+
+def _read_folder_snapshot(path: Path) -> dict | None:
+    """The tables of one version of the folder, or None if it was replaced while being opened.
+
+    Only the folder currently at ``path`` is complete (writers fill private folders and remove a
+    folder only after swapping it out), so the open files are a snapshot of one version when the
+    folder is still at ``path`` after they were all opened."""
+    try:
+        dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return None
+    handles = {}
+    try:
+        try:
+            for name in sorted(n for n in os.listdir(dir_fd) if n.endswith(".parquet")):
+                handles[name[:-len(".parquet")]] = os.fdopen(os.open(name, os.O_RDONLY, dir_fd=dir_fd), "rb")
+            here = os.stat(path)
+        except FileNotFoundError:  # a writer swapped the folder and is removing this version
+            return None
+        mine = os.fstat(dir_fd)
+        if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):
+            return None  # swapped out while listed: the listing may miss tables already removed
+        return {name: pd.read_parquet(handle) for name, handle in handles.items()}
+    finally:
+        for handle in handles.values():
+            handle.close()
+        os.close(dir_fd)
