@@ -77,9 +77,62 @@ def _ok(counts: np.ndarray, l: int) -> np.ndarray:
     return (distinct == 0) | (distinct >= l)
 
 
+def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, l):
+    """(i, j, cost) of the cheapest swap of member i of P with member j of Q that leaves both
+    l-diverse, or None."""
+    valid = np.ones((len(xp), len(xq)), dtype=bool)
+    for c_p, c_q, mp_, mq_ in zip(p_counts, q_counts, per_p, per_q):
+        after_p = c_p[None, None, :] - mp_[:, None, :] + mq_[None, :, :]
+        after_q = c_q[None, None, :] - mq_[None, :, :] + mp_[:, None, :]
+        valid &= _ok(after_p, l) & _ok(after_q, l)
+    if not valid.any():
+        return None
+    cost = (((xq[None, :, :] - cp_) ** 2).sum(-1) + ((xp[:, None, :] - cq_) ** 2).sum(-1)
+            - ((xp[:, None, :] - cp_) ** 2).sum(-1) - ((xq[None, :, :] - cq_) ** 2).sum(-1))
+    cost = np.where(valid, cost, np.inf)
+    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+    return int(i), int(j)
+
+
+def _best_resplit(per_u: list[np.ndarray], xu: np.ndarray, toward: np.ndarray, k: int, l: int) -> np.ndarray | None:
+    """Members (positions in the union) of the first group of the cheapest cut of P u Q into two
+    groups of k..2k-1 that are both l-diverse, trying a few member orders; None if there is none.
+
+    Orders: along the P -> Q centroid direction, and with the members holding values gathered at
+    either end (a persona of value holders next to one holding none passes l-diversity)."""
+    s = len(xu)
+    h_lo, h_hi = max(k, s - (2 * k - 1)), min(2 * k - 1, s - k)
+    if h_lo > h_hi:
+        return None
+    proj = xu @ toward
+    holds = sum(c.sum(axis=1) for c in per_u) > 0
+    orders = [np.argsort(proj, kind="stable"), np.lexsort((proj, holds)), np.lexsort((proj, ~holds))]
+    best, best_cost = None, np.inf
+    h = np.arange(h_lo, h_hi + 1)
+    for o in orders:
+        valid = np.ones(len(h), dtype=bool)
+        for c in per_u:
+            cum = np.cumsum(c[o], axis=0)
+            left, total = cum[h - 1], cum[-1]
+            valid &= _ok(left, l) & _ok(total[None, :] - left, l)
+        if not valid.any():
+            continue
+        cx = np.cumsum(xu[o], axis=0)
+        sq = np.cumsum((xu[o] ** 2).sum(axis=1))
+        left_x, tot_x = cx[h - 1], cx[-1]
+        cost = (sq[-1] - (left_x ** 2).sum(axis=1) / h - ((tot_x - left_x) ** 2).sum(axis=1) / (s - h))
+        cost = np.where(valid, cost, np.inf)
+        i = int(np.argmin(cost))
+        if cost[i] < best_cost:
+            best, best_cost = o[: h[i]], cost[i]
+    return best
+
+
 def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.ndarray,
-                       observed: list[Observed], l: int) -> RepairResult:
-    """Swap members between nearby personas of one stratum until failing personas hold l values."""
+                       observed: list[Observed], l: int, k: int | None = None) -> RepairResult:
+    """Swap members between nearby personas of one stratum until failing personas hold l values;
+    where no single swap works and ``k`` is given, re-cut the persona and a neighbour together
+    into two groups of k..2k-1."""
     persona = np.asarray(persona, dtype=np.int64).copy()
     n_personas = int(persona.max()) + 1 if len(persona) else 0
     if l <= 1 or not observed or n_personas < 2:
@@ -102,7 +155,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     sorted_owners = [o.owner[ordr] for o, ordr in zip(observed, orders)]
     members_of = np.argsort(persona, kind="stable")
     starts = np.concatenate(([0], np.cumsum(np.bincount(persona, minlength=n_personas))))
-    # Members of a persona, looked up on first use and updated on every swap.
+    # Members of a persona, looked up on first use and updated on every change.
     cache: dict[int, np.ndarray] = {}
 
     def get_members(p: int) -> np.ndarray:
@@ -110,43 +163,54 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
             cache[p] = members_of[starts[p]:starts[p + 1]].copy()
         return cache[p]
 
+    def member_counts(members: np.ndarray) -> list[np.ndarray]:
+        return [_member_counts(members, o, so, od) for o, so, od in zip(observed, sorted_owners, orders)]
+
+    def assign(p: int, q: int, new_p: np.ndarray, new_q: np.ndarray) -> None:
+        persona[new_p], persona[new_q] = p, q
+        cache[p], cache[q] = new_p, new_q
+        for c, cp, cq in zip(counts, member_counts(new_p), member_counts(new_q)):
+            c[p], c[q] = cp.sum(axis=0), cq.sum(axis=0)
+        for r, mem in ((p, new_p), (q, new_q)):
+            size[r] = len(mem)
+            centroid[r] = features[mem].mean(axis=0)
+
     repaired = 0
     for p in failing:
         p = int(p)
         if all(_ok(c[p], l) for c in counts):
-            continue  # fixed by an earlier swap
+            continue  # fixed by an earlier change
         same = np.flatnonzero((p_stratum == p_stratum[p]) & (np.arange(n_personas) != p))
         if len(same) == 0:
             continue
         d = ((centroid[same] - centroid[p]) ** 2).sum(axis=1)
         near = same[np.argsort(d, kind="stable")[:CANDIDATES]]
         mp = get_members(p)
-        per_p = [_member_counts(mp, o, so, od) for o, so, od in zip(observed, sorted_owners, orders)]
-        for q in near:
+        per_p = member_counts(mp)
+        done = False
+        for q in near:  # 1. one swap with a neighbour: least disruption
             q = int(q)
             mq = get_members(q)
-            per_q = [_member_counts(mq, o, so, od) for o, so, od in zip(observed, sorted_owners, orders)]
-            valid = np.ones((len(mp), len(mq)), dtype=bool)
-            for c, cp, cq in zip(counts, per_p, per_q):
-                after_p = c[p][None, None, :] - cp[:, None, :] + cq[None, :, :]
-                after_q = c[q][None, None, :] - cq[None, :, :] + cp[:, None, :]
-                valid &= _ok(after_p, l) & _ok(after_q, l)
-            if not valid.any():
-                continue
-            xp, xq = features[mp], features[mq]
-            cost = (((xq[None, :, :] - centroid[p]) ** 2).sum(-1) + ((xp[:, None, :] - centroid[q]) ** 2).sum(-1)
-                    - ((xp[:, None, :] - centroid[p]) ** 2).sum(-1) - ((xq[None, :, :] - centroid[q]) ** 2).sum(-1))
-            cost = np.where(valid, cost, np.inf)
-            i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
-            a, b = int(mp[i]), int(mq[j])
-            persona[a], persona[b] = q, p
-            for c, cp, cq in zip(counts, per_p, per_q):
-                c[p] += cq[j] - cp[i]
-                c[q] += cp[i] - cq[j]
-            centroid[p] += (features[b] - features[a]) / size[p]
-            centroid[q] += (features[a] - features[b]) / size[q]
-            cache[p] = np.where(mp == a, b, mp)
-            cache[q] = np.where(mq == b, a, mq)
-            repaired += 1
-            break
+            per_q = member_counts(mq)
+            swap = _best_swap([c[p] for c in counts], [c[q] for c in counts], per_p, per_q,
+                              features[mp], features[mq], centroid[p], centroid[q], l)
+            if swap is not None:
+                i, j = swap
+                assign(p, q, np.where(mp == mp[i], mq[j], mp), np.where(mq == mq[j], mp[i], mq))
+                done = True
+                break
+        if not done and k is not None:
+            for q in near:  # 2. re-cut the persona and a neighbour together
+                q = int(q)
+                mq = get_members(q)
+                union = np.concatenate([mp, mq])
+                per_u = [np.concatenate([a, b]) for a, b in zip(per_p, member_counts(mq))]
+                cut = _best_resplit(per_u, features[union], centroid[q] - centroid[p], k, l)
+                if cut is not None:
+                    side = np.zeros(len(union), dtype=bool)
+                    side[cut] = True
+                    assign(p, q, np.sort(union[side]), np.sort(union[~side]))
+                    done = True
+                    break
+        repaired += done
     return RepairResult(persona, len(failing), repaired, False)

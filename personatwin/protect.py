@@ -221,7 +221,7 @@ def repair_diversity(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey,
     people = np.arange(data.n_people)
     observed += [diversity.Observed(people, rand, len(cats)) for _, cats, rand in released_sensitive(data, policy, key, salt)]
     result = diversity.repair_l_diversity(grouping.persona_index, grouping.stratum, data.features, observed,
-                                          policy.l_diversity)
+                                          policy.l_diversity, policy.k)
     if not result.repaired:
         return grouping
     return replace(grouping, persona_index=result.persona_index,

@@ -54,6 +54,26 @@ def test_no_swap_that_breaks_the_partner():
     assert out.persona_index.tolist() == persona.tolist()
 
 
+def test_recut_when_no_single_swap_works():
+    # P: four people, two holding value 0. Q: three people holding 0, 1 and nothing. Any swap that
+    # brings the 1 into P leaves Q with a single value; cutting P u Q into {the four value holders}
+    # and {the three without values} makes both pass, sizes within k..2k-1 for k = 3.
+    persona = np.array([0, 0, 0, 0, 1, 1, 1])
+    obs = diversity.Observed(owner=np.array([0, 1, 4, 5]), value=np.array([0, 0, 0, 1]), n_values=2)
+    X = np.array([[0.0], [0.1], [0.2], [0.3], [1.0], [1.1], [1.2]])
+    stratum = np.zeros(7, dtype=np.int64)
+    swap_only = diversity.repair_l_diversity(persona, stratum, X, [obs], l=2)
+    assert swap_only.repaired == 0
+
+    out = diversity.repair_l_diversity(persona, stratum, X, [obs], l=2, k=3)
+
+    assert out.repaired == 1
+    assert sorted(np.bincount(out.persona_index).tolist()) == [3, 4]
+    d = _distinct(out.persona_index, obs)
+    assert ((d == 0) | (d >= 2)).all()
+    assert sorted(np.flatnonzero(out.persona_index == out.persona_index[0])) == [0, 1, 4, 5]
+
+
 def test_too_many_failures_are_left_to_the_ladder():
     n = 3 * 1000
     persona = np.repeat(np.arange(1000), 3)
