@@ -129,10 +129,12 @@ def _best_resplit(per_u: list[np.ndarray], xu: np.ndarray, toward: np.ndarray, k
 
 
 def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.ndarray,
-                       observed: list[Observed], l: int, k: int | None = None) -> RepairResult:
+                       observed: list[Observed], l: int, k: int | None = None,
+                       wider: np.ndarray | None = None) -> RepairResult:
     """Swap members between nearby personas of one stratum until failing personas hold l values;
     where no single swap works and ``k`` is given, re-cut the persona and a neighbour together
-    into two groups of k..2k-1."""
+    into two groups of k..2k-1. A persona alone (or without a partner) in its stratum then looks
+    in its ``wider`` group (e.g. same bias attributes): the pair's other QIs go up the hierarchy."""
     persona = np.asarray(persona, dtype=np.int64).copy()
     n_personas = int(persona.max()) + 1 if len(persona) else 0
     if l <= 1 or not observed or n_personas < 2:
@@ -151,6 +153,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     first = np.full(n_personas, len(persona), dtype=np.int64)
     np.minimum.at(first, persona, np.arange(len(persona)))
     p_stratum = stratum[first]
+    p_wider = wider[first] if wider is not None else None
     orders = [np.argsort(o.owner, kind="stable") for o in observed]
     sorted_owners = [o.owner[ordr] for o, ordr in zip(observed, orders)]
     members_of = np.argsort(persona, kind="stable")
@@ -175,42 +178,56 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
             size[r] = len(mem)
             centroid[r] = features[mem].mean(axis=0)
 
+    def try_repair(p: int, near: np.ndarray) -> bool:
+        """1. one swap with a neighbour (least disruption); 2. re-cut the persona and a neighbour."""
+        mp = get_members(p)
+        per_p = member_counts(mp)
+        for q in near:
+            q = int(q)
+            mq = get_members(q)
+            swap = _best_swap([c[p] for c in counts], [c[q] for c in counts], per_p, member_counts(mq),
+                              features[mp], features[mq], centroid[p], centroid[q], l)
+            if swap is not None:
+                i, j = swap
+                assign(p, q, np.where(mp == mp[i], mq[j], mp), np.where(mq == mq[j], mp[i], mq))
+                return True
+        if k is None:
+            return False
+        for q in near:
+            q = int(q)
+            mq = get_members(q)
+            union = np.concatenate([mp, mq])
+            per_u = [np.concatenate([a, b]) for a, b in zip(per_p, member_counts(mq))]
+            cut = _best_resplit(per_u, features[union], centroid[q] - centroid[p], k, l)
+            if cut is not None:
+                side = np.zeros(len(union), dtype=bool)
+                side[cut] = True
+                assign(p, q, np.sort(union[side]), np.sort(union[~side]))
+                return True
+        return False
+
+    def neighbours(p: int) -> list[np.ndarray]:
+        """Nearest personas of the same stratum, then of the same wider group (other strata)."""
+        tiers, others = [], np.arange(n_personas) != p
+        pools = [(p_stratum == p_stratum[p]) & others]
+        if p_wider is not None:
+            pools.append((p_wider == p_wider[p]) & (p_stratum != p_stratum[p]))
+        for pool in pools:
+            cand = np.flatnonzero(pool)
+            d = ((centroid[cand] - centroid[p]) ** 2).sum(axis=1)
+            tiers.append(cand[np.argsort(d, kind="stable")[:CANDIDATES]])
+        return tiers
+
     repaired = 0
     for p in failing:
         p = int(p)
         if all(_ok(c[p], l) for c in counts):
             continue  # fixed by an earlier change
-        same = np.flatnonzero((p_stratum == p_stratum[p]) & (np.arange(n_personas) != p))
-        if len(same) == 0:
-            continue
-        d = ((centroid[same] - centroid[p]) ** 2).sum(axis=1)
-        near = same[np.argsort(d, kind="stable")[:CANDIDATES]]
-        mp = get_members(p)
-        per_p = member_counts(mp)
         done = False
-        for q in near:  # 1. one swap with a neighbour: least disruption
-            q = int(q)
-            mq = get_members(q)
-            per_q = member_counts(mq)
-            swap = _best_swap([c[p] for c in counts], [c[q] for c in counts], per_p, per_q,
-                              features[mp], features[mq], centroid[p], centroid[q], l)
-            if swap is not None:
-                i, j = swap
-                assign(p, q, np.where(mp == mp[i], mq[j], mp), np.where(mq == mq[j], mp[i], mq))
-                done = True
+        for near in neighbours(p):
+            done = try_repair(p, near)
+            if done:
                 break
-        if not done and k is not None:
-            for q in near:  # 2. re-cut the persona and a neighbour together
-                q = int(q)
-                mq = get_members(q)
-                union = np.concatenate([mp, mq])
-                per_u = [np.concatenate([a, b]) for a, b in zip(per_p, member_counts(mq))]
-                cut = _best_resplit(per_u, features[union], centroid[q] - centroid[p], k, l)
-                if cut is not None:
-                    side = np.zeros(len(union), dtype=bool)
-                    side[cut] = True
-                    assign(p, q, np.sort(union[side]), np.sort(union[~side]))
-                    done = True
-                    break
         repaired += done
     return RepairResult(persona, len(failing), repaired, False)
+

@@ -220,8 +220,13 @@ def repair_diversity(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey,
         observed.append(diversity.Observed(data.event_person, rand_out, len(data.outcome_names)))
     people = np.arange(data.n_people)
     observed += [diversity.Observed(people, rand, len(cats)) for _, cats, rand in released_sensitive(data, policy, key, salt)]
+    wider = np.zeros(data.n_people, dtype=np.int64)  # same bias attributes: they stay exact
+    for a in data.domain.bias_attributes:
+        if a in data.people.columns:
+            codes, cats = factorize(data.people[a])
+            wider = wider * (len(cats) + 1) + codes
     result = diversity.repair_l_diversity(grouping.persona_index, grouping.stratum, data.features, observed,
-                                          policy.l_diversity, policy.k)
+                                          policy.l_diversity, policy.k, wider)
     if not result.repaired:
         return grouping
     return replace(grouping, persona_index=result.persona_index,
