@@ -11,9 +11,10 @@ from assets.common import PARTITIONS, float_metadata, md_table, prepared, table_
 from assets.gx import run_suite
 from assets.noise import precision_frame
 from personatwin.adjust import PrivacyTargetError, UtilityGateError, history_frame
+from personatwin.anonymeter_eval import AnonymeterError, AnonymeterUnavailableError
 from personatwin.export import release_tables
 from personatwin.merge import TooFewPeopleError
-from personatwin.release import make_release_from_prepared
+from personatwin.release import AttackRefusedError, make_release_from_prepared
 from personatwin_dag.constants import ADJUST, CHECK_RELEASE_GUARANTEES, CHECK_RELEASE_UTILITY
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
@@ -33,8 +34,17 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     domain = source.get_domain()
     data = prepared(valid_people, valid_events, domain)
     try:
+        # Where the policy sets an Anonymeter limit (high, maximum) the released configuration is also
+        # attacked with Anonymeter; a risk above the limit refuses the partition's release.
         result = make_release_from_prepared(data, pol, release_key.key(), salt=context.partition_key,
-                                            max_iterations=policy.max_iterations)
+                                            max_iterations=policy.max_iterations,
+                                            anonymeter=pol.anonymeter_max_risk is not None)
+    except AttackRefusedError as exc:
+        raise dg.Failure(description=f"partition {context.partition_key}: {exc}",
+                         metadata={**float_metadata(exc.evaluation.metrics()),
+                                   "anonymeter": dg.MetadataValue.md(md_table(attack_table(exc.evaluation.table())))}) from None
+    except (AnonymeterUnavailableError, AnonymeterError) as exc:
+        raise dg.Failure(description=f"partition {context.partition_key}: nothing is released: {exc}") from None
     except (PrivacyTargetError, UtilityGateError) as exc:
         table = history_frame(exc.history)
         raise dg.Failure(description=f"partition {context.partition_key}: {exc}",
@@ -55,9 +65,16 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         "risk_level": dg.MetadataValue.text(result.risk_level()),
         "pram_p": dg.MetadataValue.float(result.pram.p),
     }
+    if "anonymeter" in tables:
+        metadata["anonymeter"] = dg.MetadataValue.md(md_table(attack_table(tables["anonymeter"])))
     context.log.info(f"released {len(result.personas)} personas after {result.iterations} iteration(s), "
                      f"release risk {result.release_risk:.4f}")
     return dg.Output(tables, metadata=metadata)
+
+
+def attack_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The Anonymeter evaluators as a small table for the UI: risk, interval and success rates."""
+    return table[["attack", "variant", "risk", "ci_low", "ci_high", "attack_rate", "control_rate", "n_attacks"]]
 
 
 def guarantee_results(tables: dict, k_required: int) -> tuple[bool, dict, str]:

@@ -64,6 +64,8 @@ def create_safe_personas(
     salt: str = "",
     as_of: Any = None,
     max_iterations: int = 25,
+    anonymeter: bool = False,
+    anonymeter_options: Any = None,
     **policy_overrides: Any,
 ) -> Release:
     """Protect people-events data: ingest, validate, then raise protection until every target holds.
@@ -72,6 +74,12 @@ def create_safe_personas(
     a (people, events) pair; ``people=``/``events=`` give the two tables separately. Raises
     ``PrivacyTargetError`` (nothing released) when no configuration of the ladder meets the target.
     Rows that fail validation are returned in ``result.quarantine`` with a reason each.
+
+    ``anonymeter=True`` adds the independent Anonymeter evaluation (singling out, linkability,
+    inference; ``personatwin.anonymeter_eval``, run in its own environment made by
+    ``scripts/setup-anonymeter``): its figures go to ``result.attacks``, the report and the manifest,
+    and at a policy with ``anonymeter_max_risk`` (high, maximum) a risk above it refuses the release
+    (``AttackRefusedError``). ``anonymeter_options`` takes an ``AnonymeterOptions``.
     """
     dom = get_domain(domain)
     if isinstance(data, tuple) and len(data) == 2 and people is None and events is None:
@@ -87,7 +95,7 @@ def create_safe_personas(
     elif target_risk is not None:
         policy = policy.with_changes(target_risk=target_risk)
     result = make_release(checked.people, checked.events, dom, policy, resolve_key(key), salt=salt,
-                          max_iterations=max_iterations)
+                          max_iterations=max_iterations, anonymeter=anonymeter, anonymeter_options=anonymeter_options)
     log.info("released %d personas at release risk %.4f", len(result.personas), result.release_risk)
     return replace(result, quarantine=quarantine_table(checked), counts=dict(checked.counts),
                    dropped_identifiers=tuple(ingested.dropped_identifiers),

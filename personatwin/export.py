@@ -66,7 +66,8 @@ def export_tables(obj: Any, path, format: str | None = None) -> list[Path]:
 # --- release folders ---------------------------------------------------------------------------
 
 RELEASED_TABLES = ("personas", "events", "sensitive")  # what analysts get, in every format
-REPORT_TABLES = ("metrics", "history", "group_rates", "disparity", "event_counts", "pram", "parameters", "counts")
+REPORT_TABLES = ("metrics", "history", "group_rates", "disparity", "event_counts", "pram", "parameters", "counts",
+                 "anonymeter")
 
 
 def release_tables(result) -> dict[str, pd.DataFrame]:
@@ -90,6 +91,8 @@ def release_tables(result) -> dict[str, pd.DataFrame]:
     }
     if len(result.sensitive):
         tables["sensitive"] = result.sensitive
+    if getattr(result, "attacks", None) is not None:  # one row per Anonymeter evaluator (aggregates only)
+        tables["anonymeter"] = result.attacks.table()
     return tables
 
 
@@ -149,12 +152,23 @@ def write_release_folder(tables: dict[str, pd.DataFrame], folder, *, partition: 
                  "pi": {f"{t}/{o}": float(p) for t, o, p in pram[["event_type", "outcome", "probability"]].itertuples(index=False)}},
         "suppressed_events": int(params.get("suppressed_events", 0)),
         "input_counts": counts,
+        "anonymeter": anonymeter_section(tables.get("anonymeter")),
         "key_fingerprint": params.get("key_fingerprint"),
         "versions": versions(),
         "created_at": created_at or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     return manifest
+
+
+def anonymeter_section(table: pd.DataFrame | None) -> dict | None:
+    """The manifest's ``anonymeter`` section: headline risks with confidence intervals, the gate and every
+    evaluator's rates; None when the release was not evaluated."""
+    if table is None or table.empty:
+        return None
+    from personatwin.anonymeter_eval import summary_from_table
+
+    return summary_from_table(table)
 
 
 def verify_manifest(folder) -> list[str]:

@@ -56,6 +56,9 @@ class PrivacyPolicy:
     gates: UtilityGates = field(default_factory=UtilityGates)
     max_k: int = 100
     min_pram_p: float = 0.5
+    # Independent attack evaluation (Anonymeter): the release is refused when the upper 95% confidence
+    # bound of its singling-out, linkability or inference risk exceeds this; None = not gated.
+    anonymeter_max_risk: float | None = None
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -68,6 +71,8 @@ class PrivacyPolicy:
             raise ValueError(f"target_risk must be in (0, 1], got {self.target_risk}")
         if self.attacker_knowledge < 1:
             raise ValueError("attacker_knowledge (m) must be at least 1")
+        if self.anonymeter_max_risk is not None and not 0 < self.anonymeter_max_risk <= 1:
+            raise ValueError(f"anonymeter_max_risk must be in (0, 1] or None, got {self.anonymeter_max_risk}")
 
     def qi_level(self, column: str) -> int:
         return int(self.qi_levels.get(column, 0))
@@ -87,6 +92,7 @@ class PrivacyPolicy:
             "attacker_knowledge": self.attacker_knowledge,
             "l_diversity": self.l_diversity,
             "target_risk": self.target_risk,
+            "anonymeter_max_risk": self.anonymeter_max_risk,
         }
 
 
@@ -101,10 +107,10 @@ PRESETS: dict[PrivacyLevel, dict] = {
                               pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK),
     PrivacyLevel.HIGH: dict(k=10, date_precision="month", location_level=2, qi_levels={"age": 2},
                             pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
-                            gates=UtilityGates(large_group_events=2500)),
+                            gates=UtilityGates(large_group_events=2500), anonymeter_max_risk=RESEARCH_RISK),
     PrivacyLevel.MAXIMUM: dict(k=20, date_precision="quarter", location_level=3, qi_levels={"age": 2},
                                pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK,
-                               gates=UtilityGates(large_group_events=5000)),
+                               gates=UtilityGates(large_group_events=5000), anonymeter_max_risk=RESEARCH_RISK),
 }
 
 

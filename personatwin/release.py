@@ -7,11 +7,12 @@ iteration history, ``is_safe_for_research()``, ``is_safe_for_public()`` and ``su
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
 from personatwin.adjust import Iteration, auto_adjust, history_frame
+from personatwin.anonymeter_eval import AnonymeterEvaluation, AnonymeterOptions, AttackRiskError, check, evaluate_prepared
 from personatwin.domains import Domain
 from personatwin.keys import ReleaseKey
 from personatwin.noise import PramMatrix
@@ -58,6 +59,7 @@ class Release:
     dropped_identifiers: tuple[str, ...] = ()
     ignored_columns: tuple[str, ...] = ()
     suppressed_events: int = 0
+    attacks: AnonymeterEvaluation | None = None  # the independent Anonymeter evaluation, when it was run
 
     @property
     def events(self) -> pd.DataFrame:
@@ -105,6 +107,8 @@ class Release:
         out["n_personas"] = float(len(self.personas))
         out["n_events"] = float(len(self.events))
         out["iterations"] = float(self.iterations)
+        if self.attacks is not None:
+            out.update(self.attacks.metrics())
         return out
 
     def summary(self) -> str:
@@ -127,6 +131,15 @@ class Release:
                      f"{r['external_linkage_ci_high']:.4f}] over {int(r['linkage_targets'])} targets, "
                      f"attacker knows QIs + {int(r['attacker_knowledge'])} events")
         lines.append(f"  {'equivalence classes':34s} {int(r['n_equivalence_classes']):>12,d}")
+        if self.attacks is not None:
+            a = self.attacks
+            limit = "reported, not gated" if a.max_risk is None else f"limit {a.max_risk}"
+            lines.append(f"Independent attacks (Anonymeter {a.versions.get('anonymeter', '')}; {a.n_train:,} people in the "
+                         f"evaluated release, {a.n_control:,} held out; {limit}):")
+            for attack in ("singling_out", "linkability", "inference"):
+                h = a.headline(attack)
+                lines.append(f"  {attack + ' risk':34s} {h.risk:12.4f}  95% CI [{h.ci_low:.4f}, {h.ci_high:.4f}] "
+                             f"({h.variant[:40]}; {h.n_attacks} attacks)")
         lines.append("Utility:")
         u = self.utility
         lines.append(f"  information loss (100*SSE/SST)     {u.information_loss:12.2f}")
@@ -151,21 +164,72 @@ class Release:
                 f"release_risk={self.release_risk:.4f}, k={self.risk_metrics.k_anonymity})")
 
 
+ANONYMETER_ESCALATIONS = 3  # times the release step may double k after a failed Anonymeter evaluation
+ANONYMETER_STEP = "raise k (Anonymeter)"
+
+
 def make_release(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, policy: PrivacyPolicy,
-                 key: ReleaseKey, salt: str = "", max_iterations: int = 25) -> Release:
+                 key: ReleaseKey, salt: str = "", max_iterations: int = 25, anonymeter: bool = False,
+                 anonymeter_options: AnonymeterOptions | None = None,
+                 anonymeter_escalations: int = ANONYMETER_ESCALATIONS) -> Release:
     """Run the privacy loop on validated tables and package the winning pass as a release."""
-    return make_release_from_prepared(prepare(people, events, domain), policy, key, salt, max_iterations)
+    return make_release_from_prepared(prepare(people, events, domain), policy, key, salt, max_iterations,
+                                      anonymeter=anonymeter, anonymeter_options=anonymeter_options,
+                                      anonymeter_escalations=anonymeter_escalations)
+
+
+class AttackRefusedError(AttackRiskError):
+    """The release fails the Anonymeter gate even after raising k: nothing is released (the history is kept)."""
+
+    def __init__(self, message: str, evaluation: AnonymeterEvaluation, history: tuple[Iteration, ...]):
+        super().__init__(message, evaluation)
+        self.history = history
+
+
+def _with_attacks(it: Iteration, attacks: AnonymeterEvaluation) -> Iteration:
+    """An iteration with the Anonymeter figures of its configuration and the failures they add."""
+    return replace(it, risk={**it.risk, **attacks.metrics()}, failures=it.failures + attacks.failures())
 
 
 def make_release_from_prepared(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str = "",
-                               max_iterations: int = 25) -> Release:
-    """The privacy loop on already prepared (coded, canonically ordered) data."""
+                               max_iterations: int = 25, anonymeter: bool = False,
+                               anonymeter_options: AnonymeterOptions | None = None,
+                               anonymeter_escalations: int = ANONYMETER_ESCALATIONS) -> Release:
+    """The privacy loop on already prepared (coded, canonically ordered) data.
+
+    With ``anonymeter=True`` the configuration the loop chose is then attacked with Anonymeter (see
+    ``personatwin.anonymeter_eval``). When the policy sets ``anonymeter_max_risk`` and a risk counts
+    against it, k is doubled and the loop rerun from there (at most ``anonymeter_escalations`` times,
+    each recorded in the history as "raise k (Anonymeter)"); if it still fails, nothing is released
+    (``AttackRefusedError``). Without a limit the figures are reported only."""
     domain = data.domain
     chosen, history = auto_adjust(data, policy, key, salt, max_iterations=max_iterations)
+    attacks = None
+    if anonymeter:
+        options = anonymeter_options or AnonymeterOptions()
+        steps = list(history)
+        for escalation in range(anonymeter_escalations + 1):
+            attacks = evaluate_prepared(data, chosen.policy, key, salt, options)
+            steps[-1] = _with_attacks(steps[-1], attacks)
+            if attacks.passed:
+                break
+            k_next = min(chosen.policy.k * 2, chosen.policy.max_k, data.n_people)
+            if escalation == anonymeter_escalations or k_next <= chosen.policy.k:
+                try:
+                    check(attacks)
+                except AttackRiskError as exc:
+                    raise AttackRefusedError(f"{exc} (k = {chosen.policy.k} after {escalation} Anonymeter "
+                                             "escalation(s))", attacks, tuple(steps)) from None
+            chosen, more = auto_adjust(data, chosen.policy.with_changes(k=k_next), key, salt,
+                                       max_iterations=max_iterations)
+            steps += [replace(it, number=len(steps) + i + 1, step=ANONYMETER_STEP if i == 0 else it.step)
+                      for i, it in enumerate(more)]
+        history = tuple(steps)
     f, _ = class_sizes_of(chosen.personas, chosen.attributes.qi_columns)
     personas = PersonaCollection(chosen.personas, chosen.events, domain, chosen.policy,
                                  traceability=pd.Series(1.0 / f, index=chosen.personas.index))
     return Release(personas=personas, sensitive=chosen.sensitive, risk_metrics=chosen.risk, utility=chosen.utility,
                    history=history, policy=chosen.policy, requested_policy=policy, pram=chosen.pram, domain=domain,
-                   key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events)
+                   key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events,
+                   attacks=attacks)
 

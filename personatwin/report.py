@@ -27,7 +27,7 @@ from personatwin.charts import Point, RefLine, Series
 from personatwin.policy import INTERNAL_RISK, PUBLIC_RISK, RESEARCH_RISK
 from personatwin.release import METRIC_MEANINGS, Release
 
-SECTION_IDS = ("verdict", "metrics", "loop", "tradeoff", "group-rates", "event-counts", "persona-sizes",
+SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "tradeoff", "group-rates", "event-counts", "persona-sizes",
                "parameters", "unbias")
 NOT_SAFE = "NOT_SAFE_FOR_RELEASE"
 BANDS = ((PUBLIC_RISK, "SAFE_FOR_PUBLIC_RELEASE", "public release"),
@@ -57,6 +57,7 @@ PARAMETER_MEANINGS = {
     "attacker_knowledge": "m: true events the simulated attacker knows about a target",
     "l_diversity": "fewest distinct outcomes required inside one persona",
     "target_risk": "highest release risk the policy accepts",
+    "anonymeter_max_risk": "highest Anonymeter singling-out, linkability or inference risk the policy accepts (none: not gated)",
 }
 SMALL_CELL = 10  # original-data figures of cells with fewer events than max(SMALL_CELL, k) are suppressed
 CHART_ROWS = 40  # group-rate chart rows per attribute (the table below it has them all)
@@ -206,6 +207,19 @@ def verdict(metrics: Mapping, policy: Mapping) -> Verdict:
             reasons.append("Every utility gate passes (group outcome rates after unbiasing).")
         else:
             problems.append(f"{int(m['utility_gate_failures'])} utility gate(s) fail.")
+    a_limit = _f(policy.get("anonymeter_max_risk"))
+    attacks = [a for a in ("singling_out", "linkability", "inference") if m.get(f"anonymeter_{a}_risk") is not None]
+    if attacks:
+        from personatwin.anonymeter_eval import exceeds
+
+        over = [a for a in attacks if exceeds(m[f"anonymeter_{a}_risk"], m.get(f"anonymeter_{a}_ci_low") or 0.0, a_limit)]
+        shown = ", ".join(f"{a.replace('_', ' ')} {m[f'anonymeter_{a}_risk']:.4f}" for a in attacks)
+        if over:
+            problems.append(f"Anonymeter risks above the limit {a_limit}: "
+                            + ", ".join(a.replace('_', ' ') for a in over) + f" ({shown}).")
+        else:
+            reasons.append(f"Independent attacks (Anonymeter): {shown}"
+                           + (f", none above the limit {a_limit}." if a_limit is not None else " (reported, not gated)."))
     code = next((c for limit, c, _ in BANDS if risk <= limit), NOT_SAFE)
     if code == NOT_SAFE:
         problems.insert(0, f"Release risk {risk:.4f} is above the internal-use threshold {INTERNAL_RISK}.")
@@ -316,6 +330,69 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
     return _section("metrics", "Risk metrics", counts, risk_table,
                     "<h3>Utility</h3><table><thead><tr><th>measure</th><th>value</th><th>meaning</th></tr></thead>"
                     f"<tbody>{util}</tbody></table>")
+
+
+def _attacks_section(table: pd.DataFrame | None) -> str:
+    """Anonymeter's singling-out, linkability and inference risks with their confidence intervals."""
+    from personatwin.anonymeter_eval import ATTACK_MEANINGS, exceeds, summary_from_table
+
+    title = "Independent attack evaluation (Anonymeter)"
+    if table is None or table.empty:
+        return _section("attacks", title, "<p>Not evaluated for this release. The pipeline runs it for policies with an "
+                        "Anonymeter limit (privacy levels high and maximum); in Python pass "
+                        "<code>anonymeter=True</code> to <code>create_safe_personas</code>.</p>")
+    s = summary_from_table(table)
+    limit = s["max_risk"]
+    rows = []
+    for attack in ("singling_out", "linkability", "inference"):
+        h = s["risks"].get(attack)
+        if h is None:
+            continue
+        if limit is None:
+            status = '<td class="na">reported</td>'
+        else:
+            status = f'<td class="{"pass" if h["passed"] else "fail"}">{"pass" if h["passed"] else "FAIL"}</td>'
+        rows.append(f"<tr><th scope='row'>{esc(attack.replace('_', ' '))}</th><td class='num'>{fmt(h['risk'])}</td>"
+                    f"<td class='num'>{fmt(h['ci_low'])} to {fmt(h['ci_high'])}</td>"
+                    f"<td>{'none (reported)' if limit is None else esc(f'<= {limit}')}</td>{status}"
+                    f"<td>{esc(h['variant'])}</td><td>{esc(ATTACK_MEANINGS[attack])}</td></tr>")
+    head = ("<table><thead><tr><th>attack</th><th>risk</th><th>95% confidence interval</th><th>limit</th><th>status</th>"
+            "<th>worst variant</th><th>meaning</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    cols = s["columns"]
+    intro = (f"<p>An independent check with <strong>Anonymeter</strong> {esc(s['versions'].get('anonymeter', ''))} "
+             "(Giomi et al., PETS 2023), separate from the linkage attack above. "
+             f"{fmt(s['control_people'])} of the {fmt(s['people'])} people were held out (chosen with the release key); "
+             f"a release of the other {fmt(s['train_people'])} was made at the released policy, flattened to one row per "
+             "person (each member gets the persona's published attributes) and attacked. A risk is the attack's "
+             "success on people in that release in excess of the same attack on the held-out people, as a share of "
+             "what was left to gain: 0 means the release tells an attacker nothing more about its members than about "
+             "anyone else, 1 means every attack succeeds because of the release.</p>"
+             "<ul><li><strong>Singling out</strong>: predicates built from the release (e.g. age band, location and "
+             "event counts) that match exactly one person.</li>"
+             "<li><strong>Linkability</strong>: an attacker holding the demographics ("
+             + esc(", ".join(cols.get("demographics", []))) + ") in one source and the event history in another "
+             "joins the two records of one person through their nearest release rows.</li>"
+             "<li><strong>Inference</strong>: knowing demographics and event history, the attacker guesses a secret ("
+             + esc(", ".join(cols.get("secrets", []))) + ": the person's most frequent outcome per event type) from "
+             "the nearest release row; the worst secret is shown.</li></ul>")
+    gate = ("<p class='note'>The release is refused when a risk is above the limit and significantly above 0 (the "
+            "lower bound of its 95% interval is positive). " + ("This release meets it." if s["passed"] else
+            "This release does not meet it.") + "</p>") if limit is not None else \
+        "<p class='note'>This policy sets no Anonymeter limit: the figures are reported, not gated.</p>"
+    detail = table.assign(rate_attack=table["attack_rate"], rate_baseline=table["baseline_rate"],
+                          rate_control=table["control_rate"])
+    detail = detail[["attack", "variant", "risk", "ci_low", "ci_high", "rate_attack", "rate_control", "rate_baseline",
+                     "n_attacks"]]
+    flagged = [exceeds(r.risk, r.ci_low, limit) for r in table.itertuples(index=False)]
+    detail = detail.assign(above_limit=flagged)
+    return _section("attacks", title, intro, head, gate,
+                    "<details><summary>Every evaluator (attack success on the release's people, on the held-out "
+                    "people, and a random-guess baseline)</summary>"
+                    + _table(detail, kinds={"rate_attack": "pct", "rate_control": "pct", "rate_baseline": "pct"},
+                             headers={"rate_attack": "success on members", "rate_control": "success on held-out",
+                                      "rate_baseline": "random baseline", "n_attacks": "attacks",
+                                      "ci_low": "CI low", "ci_high": "CI high", "above_limit": "counts against"})
+                    + "</details>")
 
 
 HISTORY_SHOWN = ["iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
@@ -651,7 +728,7 @@ def render_report_tables(tables: dict[str, pd.DataFrame], partition: str = "") -
     hist = tables["history"]
     title = "PersonaTwin privacy report" + (f": {partition}" if partition else "")
     toc = "".join(f"<a href='#{sid}'>{esc(name)}</a>" for sid, name in (
-        ("verdict", "Verdict"), ("metrics", "Risk metrics"), ("loop", "Privacy loop"),
+        ("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks", "Attacks"), ("loop", "Privacy loop"),
         ("tradeoff", "Trade-off"), ("group-rates", "Group rates"), ("event-counts", "Event counts"),
         ("persona-sizes", "Persona sizes"), ("parameters", "Parameters"), ("unbias", "Unbiasing")))
     body = [
@@ -662,6 +739,7 @@ def render_report_tables(tables: dict[str, pd.DataFrame], partition: str = "") -
         "</header><main>",
         _verdict_section(v),
         _metrics_section(m, policy),
+        _attacks_section(tables.get("anonymeter")),
         _loop_section(hist, policy),
         _tradeoff_section(hist, policy),
         _group_rates_section(tables, domain, policy),

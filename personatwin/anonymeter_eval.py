@@ -1,0 +1,589 @@
+"""Independent attack evaluation with Anonymeter: singling out, linkability and inference (issue #6).
+
+Anonymeter (Giomi et al., PETS 2023) measures how much a released data set helps an attacker beyond
+what the attacker would learn about people who are *not* in it. It needs three tables with the same
+columns: ``ori``, originals of the people the release was made from; ``syn``, the release itself;
+``control``, originals of people held out of the release. The risk of each attack is its success
+on ``ori`` in excess of its success on ``control``, normalized: ``(attack - control) / (1 - control)``,
+with a Wilson-score confidence interval.
+
+How a persona release becomes those tables (``flatten``):
+
+* **Held-out control.** People are split with the release key (``ReleaseKey.rng``, purpose
+  ``anonymeter-split``; never a public seed) into a control set (``control_share`` of them, at most
+  ``max_control``) and the rest. An *evaluation release* is made from the rest only, by the same
+  merge and noise stages at the released policy, with its own salt: the control people are in no
+  persona of it, as Anonymeter requires. (The published release contains everyone, so its own
+  members cannot serve as control.)
+* **One row per person.** Every member of a persona gets that persona's published attributes: the
+  generalized QIs (age band, sex, race, location prefix...), released events per member of each
+  event type, the first and last released period, the persona's most frequent released (PRAM)
+  outcome per event type, and the most frequent released value of each person-level sensitive
+  attribute.
+* **Originals in the same form.** An original row holds the person's own values, made comparable:
+  QIs generalized to the released policy's starting level (the finest label the release ever
+  publishes, which an attacker computes from the published hierarchy), the person's own event
+  counts, first and last period at the policy's date precision, own most frequent outcome per type
+  and own sensitive values. Raw values would be unfair the other way: no query or distance could
+  ever match ``34`` to ``30-39``, and every attack would fail by construction. A persona that
+  publishes a coarser label than the starting level (e.g. ``*``) matches no original at that column,
+  as it tells an attacker nothing more.
+
+Attacks (run by ``personatwin/anonymeter_runner.py`` inside the Anonymeter virtual environment):
+
+* singling out, univariate and multivariate (``n_cols`` attributes per query): does the release
+  yield predicates that isolate exactly one original person?
+* linkability: the attacker holds the demographic QIs in one source and the event history (counts
+  and periods) in another and links them through each one's nearest release row;
+* inference: knowing QIs and event history, guess each secret (the most frequent outcome per event
+  type, each sensitive attribute) from the nearest release row.
+
+The headline risk of each attack is its worst variant. ``personatwin.release`` runs the evaluation
+after the privacy loop and, on a failure, doubles k and reruns the loop (at most three times) before
+refusing. A policy with ``anonymeter_max_risk`` (HIGH and
+MAXIMUM: 0.05) refuses the release when a headline risk is above the limit and significantly above
+zero (the lower bound of its 95% confidence interval is positive: the attack demonstrably does better
+on the people in the release than on the held-out ones). Gating on the upper bound instead would
+refuse every release of a few thousand people: with a few hundred control people Anonymeter's
+interval is about +-0.1 wide, whatever the true risk; gating on the point estimate alone would refuse
+them at random, as the worst of several noisy estimates often exceeds 0.05 when nothing leaks. The
+interval is always reported next to the estimate.
+
+Inputs go to a private temporary folder (mode 0700) deleted afterwards (and, should a run be
+killed, at the start of the next one); no value of the data reaches a log line or an error message.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from personatwin.keys import ReleaseKey
+from personatwin.personas import generalized_codes, start_level
+from personatwin.policy import PrivacyPolicy
+from personatwin.protect import PreparedData, merge_stage, noise_stage
+
+PYTHON_ENV = "PERSONATWIN_ANONYMETER_PYTHON"  # the Anonymeter environment's python, if not the default
+VENV_DIR = ".venv-anonymeter"
+RUNNER = Path(__file__).with_name("anonymeter_runner.py")
+SETUP_HINT = "run scripts/setup-anonymeter (or scripts/setup) to create it"
+ATTACKS = ("singling_out", "linkability", "inference")
+ATTACK_MEANINGS = {
+    "singling_out": "share of the attacker's predicates, built from the release, that isolate exactly one person of "
+                    "the release beyond what they do for people outside it",
+    "linkability": "share of people whose demographic record and event record an attacker joins through the release, "
+                   "beyond the same attempt on people outside it",
+    "inference": "how much better an attacker guesses a person's outcomes from the release for people in it than for "
+                 "people outside it (worst secret)",
+}
+MISSING = "none"  # the value of an outcome column for people (personas) without an event of that type
+
+
+class AnonymeterUnavailableError(RuntimeError):
+    """The Anonymeter virtual environment is missing: the evaluation cannot run (it never passes silently)."""
+
+
+class AnonymeterError(RuntimeError):
+    """The evaluation could not be completed (too few people, a failed or timed-out runner)."""
+
+
+class AttackRiskError(RuntimeError):
+    """An Anonymeter risk exceeds the policy's limit: nothing is released."""
+
+    def __init__(self, message: str, evaluation: "AnonymeterEvaluation"):
+        super().__init__(message)
+        self.evaluation = evaluation
+
+
+@dataclass(frozen=True)
+class AnonymeterOptions:
+    """How the evaluation is run: attack counts, the control split and the environment."""
+
+    n_attacks: int = 1000  # singling-out queries per mode, linkability targets (at most the control size)
+    attacks: tuple[str, ...] = ATTACKS  # which evaluators to run (all three for a gated release)
+    control_share: float = 0.2
+    max_control: int = 5000
+    min_control: int = 200  # fewer held-out people than this: the estimate is meaningless, so it fails
+    singling_out_modes: tuple[str, ...] = ("univariate", "multivariate")
+    n_cols: int = 3  # attributes per multivariate singling-out query
+    max_attempts: int = 200_000  # query generation attempts (Anonymeter's cap)
+    confidence_level: float = 0.95
+    timeout_seconds: float = 1800.0
+    python: str | None = None  # the Anonymeter environment's python; default: $PERSONATWIN_ANONYMETER_PYTHON or .venv-anonymeter
+
+
+@dataclass(frozen=True)
+class AttackRisk:
+    """One Anonymeter evaluator's result: the risk with its confidence interval and the underlying rates."""
+
+    attack: str  # singling_out | linkability | inference
+    variant: str  # univariate / multivariate; the two sources; the secret column
+    risk: float
+    ci_low: float
+    ci_high: float
+    attack_rate: float
+    baseline_rate: float
+    control_rate: float
+    n_attacks: int
+    n_success: float
+    n_baseline: float
+    n_control: float
+
+    def row(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class AnonymeterEvaluation:
+    """Anonymeter's verdict on one release: every evaluator, the headline risk per attack, the gate."""
+
+    results: tuple[AttackRisk, ...]
+    n_people: int
+    n_train: int
+    n_control: int
+    confidence_level: float
+    max_risk: float | None  # the policy's limit (None: reported, not gated)
+    columns: dict = field(default_factory=dict)  # column roles, for the report
+    versions: dict = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of the whole evaluation (flattening, environment start, every attack)
+    attack_seconds: dict = field(default_factory=dict)  # wall time per evaluator inside the runner
+
+    def headline(self, attack: str) -> AttackRisk:
+        """The worst variant of one attack: one that counts against the release if any, else the largest risk."""
+        rows = [r for r in self.results if r.attack == attack]
+        if not rows:
+            raise KeyError(attack)
+        return max(rows, key=lambda r: (exceeds(r.risk, r.ci_low, self.max_risk), r.risk, r.ci_high))
+
+    @property
+    def singling_out(self) -> AttackRisk:
+        return self.headline("singling_out")
+
+    @property
+    def linkability(self) -> AttackRisk:
+        return self.headline("linkability")
+
+    @property
+    def inference(self) -> AttackRisk:
+        return self.headline("inference")
+
+    def failures(self) -> tuple[str, ...]:
+        """Attacks whose risk is above the limit and significantly above zero, each with the amount."""
+        if self.max_risk is None:
+            return ()
+        out = []
+        for attack in ATTACKS:
+            rows = [r for r in self.results if r.attack == attack]
+            if not rows:
+                out.append(f"Anonymeter {attack.replace('_', ' ')} risk was not evaluated")
+                continue
+            for r in rows:
+                if exceeds(r.risk, r.ci_low, self.max_risk):
+                    out.append(f"Anonymeter {attack.replace('_', ' ')} risk {r.risk:.4f} ({r.variant}; 95% CI "
+                               f"{r.ci_low:.4f} to {r.ci_high:.4f}) > limit {self.max_risk} (by {r.risk - self.max_risk:.4f})")
+        return tuple(out)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures()
+
+    def metrics(self) -> dict[str, float]:
+        """Headline figures as floats (release metrics, manifest, Dagster metadata)."""
+        out: dict[str, float] = {}
+        for attack in ATTACKS:
+            h = self.headline(attack)
+            p = f"anonymeter_{attack}"
+            out.update({f"{p}_risk": h.risk, f"{p}_ci_low": h.ci_low, f"{p}_ci_high": h.ci_high})
+        out["anonymeter_n_attacks"] = float(max(r.n_attacks for r in self.results))
+        out["anonymeter_control_people"] = float(self.n_control)
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """One row per evaluator (the release table ``anonymeter``), with the run's parameters repeated."""
+        df = pd.DataFrame([r.row() for r in self.results])
+        df["headline"] = [self.headline(r.attack) == r for r in self.results]
+        df["n_people"] = self.n_people
+        df["n_train"] = self.n_train
+        df["n_control_people"] = self.n_control
+        df["confidence_level"] = self.confidence_level
+        df["max_risk"] = np.nan if self.max_risk is None else float(self.max_risk)
+        df["columns"] = json.dumps(self.columns, sort_keys=True)
+        df["versions"] = json.dumps(self.versions, sort_keys=True)
+        return df
+
+    def as_dict(self) -> dict:
+        """JSON-friendly form (the manifest's ``anonymeter`` section)."""
+        return summary_from_table(self.table())
+
+
+def exceeds(risk: float, ci_low: float, limit: float | None) -> bool:
+    """The gate: a risk counts against a release when it is above the limit and its 95% lower bound is
+    above zero (the attack on the release's people beats the same attack on held-out people)."""
+    return limit is not None and risk > limit + 1e-12 and ci_low > 0.0
+
+
+GATE_RULE = ("refused when an attack's risk is above max_risk and the lower bound of its 95% confidence interval "
+             "is above 0 (significantly better on people in the release than on held-out people)")
+
+
+def summary_from_table(table: pd.DataFrame) -> dict:
+    """The manifest section of an ``anonymeter`` release table: headline risks, the gate and every evaluator."""
+    first = table.iloc[0]
+    limit = None if pd.isna(first["max_risk"]) else float(first["max_risk"])
+    evaluators = []
+    for r in table.itertuples(index=False):
+        evaluators.append({k: (v.item() if hasattr(v, "item") else v) for k, v in r._asdict().items()
+                           if k in AttackRisk.__dataclass_fields__})
+    heads = {}
+    for r in table[table["headline"].astype(bool)].itertuples(index=False):
+        heads[r.attack] = {"risk": float(r.risk), "ci_low": float(r.ci_low), "ci_high": float(r.ci_high),
+                           "variant": r.variant, "passed": None if limit is None else not any(
+                               exceeds(x.risk, x.ci_low, limit) for x in table.itertuples(index=False) if x.attack == r.attack)}
+    return {
+        "tool": "anonymeter", "versions": json.loads(first["versions"]), "max_risk": limit,
+        "gate": GATE_RULE,
+        "passed": None if limit is None else all(h["passed"] for h in heads.values()),
+        "people": int(first["n_people"]), "train_people": int(first["n_train"]),
+        "control_people": int(first["n_control_people"]), "confidence_level": float(first["confidence_level"]),
+        "columns": json.loads(first["columns"]), "risks": heads, "evaluators": evaluators,
+    }
+
+
+# --- the split and the flattened tables ----------------------------------------------------------
+
+def split_control(n_people: int, key: ReleaseKey, salt: str, options: AnonymeterOptions = AnonymeterOptions()) -> np.ndarray:
+    """Boolean mask of the held-out control people, drawn with the release key (same key, same split)."""
+    n_control = min(int(round(options.control_share * n_people)), options.max_control)
+    if n_control < options.min_control or n_people - n_control < 2 * n_control:
+        raise AnonymeterError(
+            f"{n_people} people are too few for the Anonymeter evaluation: it holds out {options.control_share:.0%} "
+            f"of them as a control set and needs at least {options.min_control} held-out people")
+    mask = np.zeros(n_people, dtype=bool)
+    mask[key.rng(salt, "anonymeter-split").permutation(n_people)[:n_control]] = True
+    return mask
+
+
+def subset_prepared(data: PreparedData, keep: np.ndarray) -> PreparedData:
+    """The prepared data of the people where ``keep`` is true (and their events), in the same canonical order."""
+    new_index = np.cumsum(keep) - 1
+    ev = keep[data.event_person]
+    opt = lambda a: None if a is None else a[ev]  # noqa: E731
+    return PreparedData(
+        people=data.people.loc[keep].reset_index(drop=True), event_person=new_index[data.event_person[ev]],
+        event_day=data.event_day[ev], type_codes=data.type_codes[ev], type_names=data.type_names,
+        outcome_codes=data.outcome_codes[ev], outcome_names=data.outcome_names, domain=data.domain,
+        features=data.features[keep], end_day=opt(data.end_day), location_codes=opt(data.location_codes),
+        location_names=data.location_names, values=opt(data.values))
+
+
+def _safe_names(names, prefix: str, taken: set) -> list[str]:
+    out = []
+    for name in names:
+        base = prefix + (re.sub(r"\W+", "_", str(name)).strip("_").lower() or "x")
+        col, i = base, 2
+        while col in taken:
+            col, i = f"{base}_{i}", i + 1
+        taken.add(col)
+        out.append(col)
+    return out
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The flattened table's columns by role."""
+
+    qis: tuple[str, ...]
+    counts: tuple[str, ...]
+    periods: tuple[str, ...]
+    outcomes: tuple[str, ...]
+    sensitive: tuple[str, ...]
+    qi_sources: tuple[str, ...]  # people columns behind ``qis``
+    sensitive_sources: tuple[str, ...]
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.outcomes + self.sensitive
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.qis + self.counts + self.periods + self.outcomes + self.sensitive
+
+    def as_dict(self) -> dict:
+        return {"demographics": list(self.qis), "event_counts": list(self.counts), "periods": list(self.periods),
+                "secrets": list(self.secrets)}
+
+
+def columns_of(data: PreparedData) -> Columns:
+    domain = data.domain
+    qi_src = tuple(q for q in domain.qis if q in data.people.columns)
+    taken: set = set()
+    qis = _safe_names(qi_src, "", taken)
+    counts = _safe_names(data.type_names, "events_", taken)
+    periods = _safe_names(("first", "last"), "period_", taken)
+    outcomes = _safe_names(data.type_names, "outcome_", taken)
+    sens_src = tuple(c for c in domain.sensitive if c in data.people.columns)
+    sensitive = _safe_names(sens_src, "secret_", taken)
+    return Columns(tuple(qis), tuple(counts), tuple(periods), tuple(outcomes), tuple(sensitive), qi_src, sens_src)
+
+
+def _mode(group: np.ndarray, codes: np.ndarray, n_groups: int, n_codes: int, names, missing: str = MISSING) -> np.ndarray:
+    """Most frequent code per group (ties: the first code), as labels; ``missing`` for empty groups."""
+    counts = np.bincount(group * n_codes + codes, minlength=n_groups * n_codes).reshape(n_groups, n_codes)
+    labels = np.asarray(list(names), dtype=object)[counts.argmax(axis=1)] if n_codes else np.full(n_groups, missing, object)
+    labels[counts.sum(axis=1) == 0] = missing
+    return labels
+
+
+def _event_columns(cols: Columns, data: PreparedData, group: np.ndarray, n_groups: int, outcomes: np.ndarray,
+                   periods: np.ndarray, per: np.ndarray) -> dict[str, np.ndarray]:
+    """Counts per type (divided by ``per``), first/last period and the most frequent outcome per type, by group."""
+    T, O = len(data.type_names), len(data.outcome_names)
+    out: dict[str, np.ndarray] = {}
+    counts = np.bincount(group * T + data.type_codes, minlength=n_groups * T).reshape(n_groups, T)
+    for t, col in enumerate(cols.counts):
+        out[col] = np.round(counts[:, t] / per, 2)
+    days = periods.astype("datetime64[D]").astype(np.int64)
+    first = np.full(n_groups, np.iinfo(np.int64).max)
+    last = np.full(n_groups, np.iinfo(np.int64).min)
+    np.minimum.at(first, group, days)
+    np.maximum.at(last, group, days)
+    none = counts.sum(axis=1) == 0
+    out[cols.periods[0]] = np.where(none, np.nan, first).astype(np.float64)
+    out[cols.periods[1]] = np.where(none, np.nan, last).astype(np.float64)
+    for t, col in enumerate(cols.outcomes):
+        sel = data.type_codes == t
+        out[col] = _mode(group[sel], outcomes[sel], n_groups, O, data.outcome_names)
+    return out
+
+
+def original_frame(data: PreparedData, policy: PrivacyPolicy, cols: Columns | None = None) -> pd.DataFrame:
+    """One row per person of ``data``: the person's own values, in the form the release publishes them."""
+    from personatwin.noise import period_start
+
+    cols = cols or columns_of(data)
+    n = data.n_people
+    out: dict[str, np.ndarray] = {}
+    for qi, col in zip(cols.qi_sources, cols.qis):
+        codes, labels = generalized_codes(data.people[qi], data.domain.hierarchy(qi),
+                                          start_level(data.domain, policy, qi))
+        out[col] = np.asarray(labels, dtype=object)[codes].astype(str)
+    periods = period_start(data.event_day, policy.date_precision)
+    out.update(_event_columns(cols, data, data.event_person, n, data.outcome_codes, periods, np.ones(n)))
+    for src, col in zip(cols.sensitive_sources, cols.sensitive):
+        out[col] = data.people[src].astype(str).to_numpy(dtype=object)
+    return _typed(pd.DataFrame(out, columns=list(cols.all)), cols)
+
+
+def release_frame(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+                  cols: Columns | None = None) -> pd.DataFrame:
+    """Make a release of ``data`` (merge and noise stages at ``policy``) and flatten it to one row per
+    person: each member gets the persona's published attributes."""
+    cols = cols or columns_of(data)
+    merged = merge_stage(data, policy, key, salt)
+    noised = noise_stage(data, policy, key, salt, merged)
+    attrs = merged.attributes
+    P = len(attrs.table)
+    size = attrs.table["size"].to_numpy()
+    per_persona: dict[str, np.ndarray] = {}
+    for qi, col in zip(cols.qi_sources, cols.qis):
+        per_persona[col] = attrs.table[qi].astype(str).to_numpy(dtype=object)
+    per_persona.update(_event_columns(cols, data, noised.ev_persona, P, noised.outcomes, noised.starts, size))
+    for (codes, n_values), src, col in zip(noised.sensitive_codes, cols.sensitive_sources, cols.sensitive):
+        from personatwin.merge import factorize
+
+        _, cats = factorize(data.people[src].astype(str))
+        per_persona[col] = _mode(merged.person_persona, codes, P, n_values, [str(c) for c in cats])
+    member = merged.person_persona
+    flat = pd.DataFrame({c: np.asarray(v)[member] for c, v in per_persona.items()}, columns=list(cols.all))
+    return _typed(flat, cols)
+
+
+def _typed(df: pd.DataFrame, cols: Columns) -> pd.DataFrame:
+    """Plain numpy dtypes both environments read alike: object strings and float64 numbers."""
+    for c in cols.qis + cols.outcomes + cols.sensitive:
+        df[c] = df[c].astype(object)
+    for c in cols.counts + cols.periods:
+        df[c] = df[c].astype(np.float64)
+    return df
+
+
+@dataclass(frozen=True)
+class Flattened:
+    """The three Anonymeter tables of one evaluation (sensitive: kept in memory or a private folder only)."""
+
+    ori: pd.DataFrame
+    syn: pd.DataFrame
+    control: pd.DataFrame
+    columns: Columns
+
+    def __repr__(self) -> str:
+        return f"Flattened(ori={len(self.ori)}, syn={len(self.syn)}, control={len(self.control)})"
+
+
+def flatten(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
+            options: AnonymeterOptions = AnonymeterOptions()) -> Flattened:
+    """Split off the control people, release the rest at ``policy`` and flatten everything to one row per person."""
+    control_mask = split_control(data.n_people, key, salt, options)
+    cols = columns_of(data)
+    train = subset_prepared(data, ~control_mask)
+    originals = original_frame(data, policy, cols)
+    syn = release_frame(train, policy, key, f"{salt}\x1fanonymeter", cols)
+    # rows in a keyed random order: the row order of none of the tables follows person ids or personas
+    order_rng = key.rng(salt, "anonymeter-order")
+    ori = originals.loc[~control_mask].reset_index(drop=True)
+    perm = order_rng.permutation(len(ori))
+    ori, syn = ori.iloc[perm].reset_index(drop=True), syn.iloc[perm].reset_index(drop=True)
+    control = originals.loc[control_mask].reset_index(drop=True)
+    control = control.iloc[order_rng.permutation(len(control))].reset_index(drop=True)
+    return Flattened(ori, syn, control, cols)
+
+
+# --- running Anonymeter --------------------------------------------------------------------------
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def anonymeter_python(options: AnonymeterOptions = AnonymeterOptions()) -> Path:
+    """The Anonymeter environment's python; raises ``AnonymeterUnavailableError`` if it is missing."""
+    given = options.python or os.environ.get(PYTHON_ENV)
+    path = Path(given) if given else project_root() / VENV_DIR / "bin" / "python"
+    if not path.exists():
+        where = f"${PYTHON_ENV} = {given}" if given else str(path.parent.parent)
+        raise AnonymeterUnavailableError(
+            f"the Anonymeter environment is missing ({where}): the attack evaluation cannot run and the release is "
+            f"not made without it; {SETUP_HINT}")
+    return path
+
+
+def _seeds(key: ReleaseKey, salt: str) -> dict[str, int]:
+    names = ("singling_out_univariate", "singling_out_multivariate", "linkability", "linkability_baseline", "inference")
+    return {n: int(key.rng(salt, "anonymeter-attack", n).integers(0, 2**31 - 1)) for n in names}
+
+
+def run_anonymeter(flat: Flattened, seeds: dict[str, int], options: AnonymeterOptions = AnonymeterOptions()) -> dict:
+    """Run the three evaluators in the Anonymeter environment; the raw results as a dict.
+
+    The tables go to a private folder (0700) removed afterwards, whatever happens; the runner's own
+    output is discarded, and failures are reported by exception type only."""
+    python = anonymeter_python(options)
+    cols = flat.columns
+    n_link = min(options.n_attacks, len(flat.control), len(flat.ori))
+    config = {
+        "seeds": seeds, "confidence_level": options.confidence_level, "n_jobs": 1,
+        "singling_out": {"modes": list(options.singling_out_modes) if "singling_out" in options.attacks else [],
+                         "n_attacks": options.n_attacks,
+                         "n_cols": options.n_cols, "max_attempts": options.max_attempts},
+        "linkability": {"n_attacks": n_link if "linkability" in options.attacks else 0, "n_neighbors": 1,
+                        "aux_cols": [list(cols.qis), list(cols.counts + cols.periods)]},
+        # inference is cheap (one row per persona to search): every held-out person is a target, for precision
+        "inference": {"n_attacks": len(flat.control), "aux_cols": list(cols.qis + cols.counts + cols.periods),
+                      "secrets": list(cols.secrets) if "inference" in options.attacks else []},
+    }
+    remove_stale_folders()
+    folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))  # mode 0700
+    try:
+        os.chmod(folder, 0o700)
+        flat.ori.to_parquet(folder / "ori.parquet", index=False)
+        flat.syn.to_parquet(folder / "syn.parquet", index=False)
+        flat.control.to_parquet(folder / "control.parquet", index=False)
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL")}
+        cache = python.parent.parent / "numba-cache"  # compiled kernels only, never data
+        env.update({"NUMBA_CACHE_DIR": str(cache if os.access(python.parent.parent, os.W_OK) else folder / "numba"),
+                    "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0", "TMPDIR": str(folder)})
+        config["numba_cache"] = True
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        try:
+            proc = subprocess.run([str(python), "-I", str(RUNNER), str(folder), str(os.getpid())],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=env, timeout=options.timeout_seconds, check=False)
+        except subprocess.TimeoutExpired:
+            raise AnonymeterError(f"the Anonymeter evaluation did not finish within {options.timeout_seconds:.0f} s") from None
+        result_file = folder / "results.json"
+        payload = json.loads(result_file.read_text(encoding="utf-8")) if result_file.exists() else {}
+        if proc.returncode != 0 or "results" not in payload:
+            what = f"{payload.get('error')} in {payload.get('stage')}" if "error" in payload else \
+                f"exit code {proc.returncode}, no results"
+            raise AnonymeterError(f"the Anonymeter evaluation failed ({what}); check its environment with "
+                                  "scripts/setup-anonymeter")
+        return payload
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+TMP_PREFIX = "personatwin-anonymeter-"
+
+
+def remove_stale_folders() -> list[str]:
+    """Remove the private folders of evaluations whose process is gone (a run killed before its cleanup)."""
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            pid = int(path.name[len(TMP_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if path.is_dir() and path.stat().st_uid == os.getuid() and not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _attack_risk(raw: dict) -> AttackRisk:
+    ctrl = raw.get("control_rate") or {"value": float("nan")}
+    return AttackRisk(attack=raw["attack"], variant=raw["variant"], risk=raw["risk"], ci_low=raw["ci_low"],
+                      ci_high=raw["ci_high"], attack_rate=raw["attack_rate"]["value"],
+                      baseline_rate=raw["baseline_rate"]["value"], control_rate=ctrl["value"],
+                      n_attacks=int(raw["n_attacks"]), n_success=float(raw["n_success"]),
+                      n_baseline=float(raw["n_baseline"]),
+                      n_control=float("nan") if raw.get("n_control") is None else float(raw["n_control"]))
+
+
+def evaluate_prepared(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str = "",
+                      options: AnonymeterOptions = AnonymeterOptions()) -> AnonymeterEvaluation:
+    """Anonymeter's three risks for releases made at ``policy`` from this data (see the module text)."""
+    t0 = time.perf_counter()
+    anonymeter_python(options)  # fail before any work when the environment is missing
+    flat = flatten(data, policy, key, salt, options)
+    raw = run_anonymeter(flat, _seeds(key, salt), options)
+    results = tuple(_attack_risk(r) for r in raw["results"])
+    return AnonymeterEvaluation(results=results, n_people=data.n_people, n_train=len(flat.ori),
+                                n_control=len(flat.control), confidence_level=options.confidence_level,
+                                max_risk=policy.anonymeter_max_risk, columns=flat.columns.as_dict(),
+                                versions=raw.get("versions", {}), seconds=time.perf_counter() - t0,
+                                attack_seconds={k: round(float(v), 3) for k, v in raw.get("seconds", {}).items()})
+
+
+def evaluate(people: pd.DataFrame, events: pd.DataFrame, domain, policy: PrivacyPolicy, key: ReleaseKey,
+             salt: str = "", options: AnonymeterOptions = AnonymeterOptions()) -> AnonymeterEvaluation:
+    """Anonymeter's risks for releases made at ``policy`` from validated people and events tables
+    (``personatwin.validate``); e.g. ``evaluate(checked.people, checked.events, domain, release.policy, key)``."""
+    from personatwin.protect import prepare
+
+    return evaluate_prepared(prepare(people, events, domain), policy, key, salt, options)
+
+
+def check(evaluation: AnonymeterEvaluation) -> None:
+    """Refuse the release (``AttackRiskError``) when an attack's upper confidence bound exceeds the limit."""
+    failures = evaluation.failures()
+    if failures:
+        raise AttackRiskError("the independent attack evaluation (Anonymeter) refuses the release, so nothing is "
+                              "released: " + "; ".join(failures), evaluation)
