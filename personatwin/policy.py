@@ -56,8 +56,8 @@ class PrivacyPolicy:
     gates: UtilityGates = field(default_factory=UtilityGates)
     max_k: int = 100
     min_pram_p: float = 0.5
-    # Independent attack evaluation (Anonymeter): the release is refused when the upper 95% confidence
-    # bound of its singling-out, linkability or inference risk exceeds this; None = not gated.
+    # Independent attack evaluation (Anonymeter): a singling-out, linkability or inference risk above
+    # this whose 95% lower bound is above 0 raises k, then refuses the release; None = not gated.
     anonymeter_max_risk: float | None = None
 
     def __post_init__(self) -> None:
