@@ -158,6 +158,9 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     sorted_owners = [o.owner[ordr] for o, ordr in zip(observed, orders)]
     members_of = np.argsort(persona, kind="stable")
     starts = np.concatenate(([0], np.cumsum(np.bincount(persona, minlength=n_personas))))
+    rich = np.ones(n_personas, dtype=bool)  # more than l values of every attribute
+    for c in counts:
+        rich &= (c > 0).sum(axis=1) > l
     # Members of a persona, looked up on first use and updated on every change.
     cache: dict[int, np.ndarray] = {}
 
@@ -174,6 +177,8 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
         cache[p], cache[q] = new_p, new_q
         for c, cp, cq in zip(counts, member_counts(new_p), member_counts(new_q)):
             c[p], c[q] = cp.sum(axis=0), cq.sum(axis=0)
+        for r in (p, q):
+            rich[r] = all((c[r] > 0).sum() > l for c in counts)
         for r, mem in ((p, new_p), (q, new_q)):
             size[r] = len(mem)
             centroid[r] = features[mem].mean(axis=0)
@@ -212,10 +217,12 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
         pools = [(p_stratum == p_stratum[p]) & others]
         if p_wider is not None:
             pools.append((p_wider == p_wider[p]) & (p_stratum != p_stratum[p]))
+        # Near neighbours may hold as few values as p (e.g. people without events cluster
+        # together): also try the nearest personas with more than l values of every attribute.
         for pool in pools:
-            cand = np.flatnonzero(pool)
-            d = ((centroid[cand] - centroid[p]) ** 2).sum(axis=1)
-            tiers.append(cand[np.argsort(d, kind="stable")[:CANDIDATES]])
+            for cand in (np.flatnonzero(pool), np.flatnonzero(pool & rich)):
+                d = ((centroid[cand] - centroid[p]) ** 2).sum(axis=1)
+                tiers.append(cand[np.argsort(d, kind="stable")[:CANDIDATES]])
         return tiers
 
     repaired = 0
