@@ -17,12 +17,24 @@ from resources.policy import PrivacyPolicyResource
 from resources.source import SourceResource
 
 
+_FIRST_PASS: list = []  # (inputs, result) of the last call in this process
+
+
 def first_pass(data: PreparedData, pol: PrivacyPolicy, key: ReleaseKey, salt: str,
                personas: dict) -> tuple[Merged, Noised]:
-    """Rebuild the merge stage from the stored membership and apply the noise stage to it."""
+    """Rebuild the merge stage from the stored membership and apply the noise stage to it.
+
+    The noise and risk assets both need it; with the in-process executor the second call gets the
+    first's result (same prepared data and stored personas objects, same policy, key and salt)."""
+    if _FIRST_PASS:
+        (d, p, k, s, ps), result = _FIRST_PASS[0]
+        if d is data and ps is personas and p == pol and k == key and s == salt:
+            return result
     assignment = assignment_from_membership(data, personas["membership"], key, salt)
     merged = merged_from_assignment(data, pol, key, salt, assignment)
-    return merged, noise_stage(data, pol, key, salt, merged)
+    result = (merged, noise_stage(data, pol, key, salt, merged))
+    _FIRST_PASS[:] = [((data, pol, key, salt, personas), result)]
+    return result
 
 
 @dg.asset(group_name=NOISE, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 import dagster as dg
@@ -63,6 +64,18 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext):
         path = self._path(context)
+        sig = _signature(path)
+        if sig is not None and (path, sig) in _LOADED:  # read already in this process, unchanged
+            _LOADED.move_to_end((path, sig))
+            return _LOADED[(path, sig)]
+        obj = self._read(context, path)
+        if sig is not None and sig == _signature(path):
+            _LOADED[(path, sig)] = obj
+            while len(_LOADED) > LOADED_MAX:
+                _LOADED.popitem(last=False)
+        return obj
+
+    def _read(self, context: dg.InputContext, path: Path):
         for _ in range(20):
             if path.with_suffix(".parquet").exists():
                 try:
@@ -77,6 +90,25 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             break
         raise FileNotFoundError(f"{context.asset_key.to_user_string()} has no stored partition "
                                 f"{path.name!r}: materialize it first")
+
+
+# The in-process executor runs every step of a run in one process, and several steps read the same
+# upstream partition (the validated tables feed merge, noise, risk, release and their checks). Reads
+# are kept while the stored file or folder is unchanged (same inode, size and mtime: a rewrite swaps
+# in a new one). Steps never modify their inputs, so one object can serve them all.
+LOADED_MAX = 6
+_LOADED: OrderedDict = OrderedDict()
+
+
+def _signature(path: Path) -> tuple | None:
+    """Identity of the stored version at ``path`` (file or folder), or None if there is none."""
+    for p in (path.with_suffix(".parquet"), path):
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            continue
+        return (p.suffix, st.st_ino, st.st_size, st.st_mtime_ns)
+    return None
 
 
 def _read_folder_snapshot(path: Path) -> dict | None:
