@@ -70,6 +70,8 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             return _LOADED[(path, sig)]
         obj = self._read(context, path)
         if sig is not None and sig == _signature(path):
+            for other in [k for k in _LOADED if k[0].name != path.name]:
+                del _LOADED[other]  # only the partition being run: a backfill holds one at a time
             _LOADED[(path, sig)] = obj
             while len(_LOADED) > LOADED_MAX:
                 _LOADED.popitem(last=False)
