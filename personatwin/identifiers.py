@@ -10,7 +10,7 @@ by the user) are dropped and counted; any other suspicious column stops the run 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Collection, Iterable
 
 import numpy as np
@@ -92,7 +92,9 @@ _COORD_NAME_TOKENS = frozenset({
 })
 
 # --- by value ------------------------------------------------------------------------------
-_WORD = r"[A-Z][a-z]+(?:['’\-]?[A-Z]?[a-z]+)*\d*"
+# Each repeat starts with an apostrophe/hyphen or a capital, so a run of letters splits one way only
+# (the earlier ``(?:['’-]?[A-Z]?[a-z]+)*`` backtracked exponentially: 30 letters took minutes).
+_WORD = r"[A-Z][a-z]+(?:(?:['’\-][A-Z]?|[A-Z])[a-z]+)*\d*"
 # Street suffixes (USPS names and abbreviations, plus those of synthetic generators like Synthea).
 _STREET_SUFFIXES = (
     "alley|aly|annex|arcade|avenue|ave|av|bayou|beach|bend|bluff|bottom|boulevard|blvd|branch|bridge|brook|"
@@ -150,8 +152,38 @@ _PATTERNS: tuple[_Pattern, ...] = (
     _Pattern("person_name", rf"{_WORD}(?:\s+{_WORD}){{0,3}}", "person names (capitalized words)", False,
              NAME_CARDINALITY),
 )
+# Identifiers found INSIDE longer text (free text under an innocent column name): specific patterns
+# only, written without \s or \d so pandas runs them on RE2 (linear time), on a bounded prefix.
+_EMBEDDED: tuple[_Pattern, ...] = (
+    _Pattern("email", r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}",
+             "free text containing e-mail addresses", True),
+    _Pattern("ssn", r"(?:^|[^0-9\-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?:$|[^0-9\-])",
+             "free text containing social security numbers (ddd-dd-dddd)", True),
+    _Pattern("phone", r"(?:^|[^0-9])(?:\([0-9]{3}\) ?|[0-9]{3}[.\-])[0-9]{3}[.\-][0-9]{4}(?:$|[^0-9])",
+             "free text containing phone numbers", True),
+)
+_EMBEDDED_LITERAL = {"email": "@", "ssn": "-", "phone": ""}  # a literal every match holds (cheap pre-check)
+MAX_VALUE_LEN = 256  # a longer value is not one identifier: whole-value patterns skip it
+EMBEDDED_PREFIX = 4096  # characters of each sampled value searched for embedded identifiers
 _COORD_SINGLE = r"-?\d{1,3}\.\d{4,}"
 _NUMBER = re.compile(r"-?\d{1,3}\.\d+")
+
+
+def looks_like_data(name: object) -> bool:
+    """Whether a column NAME looks like a cell value (a file without its header row), so that a
+    message must not repeat it: long, control characters, an '@', 5+ digits, or an identifier shape."""
+    text = str(name)
+    if len(text) > 64 or not text.isprintable() or "@" in text or sum(ch.isdigit() for ch in text) >= 5:
+        return True
+    return any(re.fullmatch(p.regex, text.strip()) for p in _PATTERNS if p.strong)
+
+
+def column_label(name: object, position: int | None = None) -> str:
+    """How messages name a column: ``'name'``, or its 1-based position when the name looks like data."""
+    if not looks_like_data(name):
+        return repr(str(name))
+    where = f"#{position + 1}" if position is not None else "(position unknown)"
+    return f"{where} (name withheld: it looks like a data value; is the header row missing?)"
 
 
 class DirectIdentifierError(ValueError):
@@ -159,14 +191,17 @@ class DirectIdentifierError(ValueError):
 
     def __init__(self, findings: Iterable["IdentifierFinding"]):
         self.findings = tuple(findings)
-        cols = [f.column for f in self.findings]
-        lines = "\n".join(f"  - column {f.column!r}: {f.reason}" for f in self.findings)
-        mapping = ", ".join(f"{c!r}: 'drop'" for c in cols)
+        named = [f.column for f in self.findings if not looks_like_data(f.column)]
+        lines = "\n".join(f"  - column {column_label(f.column, f.position)}: {f.reason}" for f in self.findings)
+        mapping = ", ".join(f"{c!r}: 'drop'" for c in named)
+        withheld = len(named) < len(self.findings)
         super().__init__(
             "input columns look like direct identifiers, which must never pass ingest:\n"
             f"{lines}\n"
-            f"If they are identifiers, drop them with column_mapping={{{mapping}}}; if a column is a "
-            f"false positive, declare it safe with allow_columns={cols!r}."
+            + (f"If they are identifiers, drop them with column_mapping={{{mapping}}}; if a column is a "
+               f"false positive, declare it safe with allow_columns={named!r}." if named else "")
+            + (" A withheld column name looks like a data value: check that the file has a header row."
+               if withheld else "")
         )
 
 
@@ -178,6 +213,7 @@ class IdentifierFinding:
     reason: str
     kind: str = ""
     by: str = "name"  # "name" or "value"
+    position: int | None = None  # 0-based position of the column in its table
 
 
 def name_tokens(column: str) -> list[str]:
@@ -252,10 +288,12 @@ def _by_value(column: str, values: pd.Series, people: pd.Series | None, strong_o
     if sample.empty:
         return None
     n = len(sample)
+    length = sample.str.len()
+    whole = sample.where((length <= MAX_VALUE_LEN).fillna(False), "")  # "" matches no pattern
     for pat in _PATTERNS:
         if strong_only and not pat.strong:
             continue
-        matched = sample.str.fullmatch(pat.regex).fillna(False).astype(bool)
+        matched = whole.str.fullmatch(pat.regex).fillna(False).astype(bool)
         if pat.kind == "coordinates":
             matched = _coord_in_range(sample, matched)
         share = float(matched.mean())
@@ -263,8 +301,18 @@ def _by_value(column: str, values: pd.Series, people: pd.Series | None, strong_o
             return IdentifierFinding(
                 column, f"{share:.0%} of {n} sampled values look like {pat.description}", pat.kind, "value"
             )
+    if not strong_only:  # identifiers inside free text (a non-canonical column: dropped if allowed)
+        prefix = sample.str.slice(0, EMBEDDED_PREFIX)
+        for pat in _EMBEDDED:
+            literal = _EMBEDDED_LITERAL[pat.kind]
+            if literal and float(prefix.str.contains(literal, regex=False).fillna(False).mean()) < MATCH_SHARE:
+                continue
+            share = float(prefix.str.contains(pat.regex, regex=True).fillna(False).astype(bool).mean())
+            if share >= MATCH_SHARE:
+                return IdentifierFinding(column, f"{share:.0%} of {n} sampled values are {pat.description}",
+                                         pat.kind, "value")
     if set(name_tokens(column)) & _COORD_NAME_TOKENS:
-        matched = _coord_in_range(sample, sample.str.fullmatch(_COORD_SINGLE).fillna(False).astype(bool))
+        matched = _coord_in_range(whole, whole.str.fullmatch(_COORD_SINGLE).fillna(False).astype(bool))
         share = float(matched.mean())
         if share >= MATCH_SHARE:
             return IdentifierFinding(
@@ -314,7 +362,7 @@ def find_identifier_columns(
     canonical = canonical_columns(domain)
     people = df[schema.PERSON_ID] if schema.PERSON_ID in df.columns else None
     findings: list[IdentifierFinding] = []
-    for col in df.columns:
+    for position, col in enumerate(df.columns):
         if col in skip:
             continue
         is_canonical = col in canonical
@@ -323,7 +371,7 @@ def find_identifier_columns(
             finding = _by_value(str(col), df[col], people if col != schema.PERSON_ID else None,
                                 strong_only=is_canonical, sample_size=sample_size)
         if finding is not None:
-            findings.append(finding)
+            findings.append(replace(finding, position=position))
     return findings
 
 

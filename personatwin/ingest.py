@@ -14,16 +14,19 @@ row of the source (of the flat source for a flat input), which quarantine report
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from personatwin import schema
 from personatwin.domains import Domain, get_domain
-from personatwin.identifiers import drop_identifiers, normalized_name
+from personatwin.identifiers import column_label, drop_identifiers, normalized_name
 from personatwin.models import Person, events_from_records, people_from_records
 
 DROP = "drop"
@@ -91,6 +94,14 @@ def _known(role: str, domain: Domain) -> list[str]:
 
 # --- reading files -------------------------------------------------------------------------
 
+# Byte-order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
+BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"),
+)
+COMPRESSED = (".gz", ".bz2", ".zip")
+
+
 def _suffix(path: Path) -> str:
     return "".join(path.suffixes[-2:]).lower() if len(path.suffixes) > 1 else path.suffix.lower()
 
@@ -103,70 +114,207 @@ def _is_csv(path: Path) -> bool:
     return _suffix(path) in CSV_SUFFIXES or path.suffix.lower() in (".csv", ".tsv", ".txt")
 
 
-def _sniff_sep(path: Path) -> str:
-    """Separator from the header line: the most frequent of , ; tab |."""
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    if path.suffix.lower() in (".gz", ".bz2", ".zip"):
-        return ","
+def _head(path: Path, size: int = 65536) -> bytes:
     with open(path, "rb") as fh:
-        head = fh.readline(65536).decode("latin-1")
-    counts = {sep: head.count(sep) for sep in (",", ";", "\t", "|")}
+        return fh.read(size)
+
+
+def _detect_encoding(head: bytes) -> str | None:
+    """The encoding a byte-order mark (or BOM-less UTF-16's NUL in every other byte) announces."""
+    for bom, enc in BOMS:
+        if head.startswith(bom):
+            return enc
+    if len(head) >= 8:
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) > 0.4 * len(odd) and even.count(0) < 0.05 * len(even):
+            return "utf-16-le"
+        if even.count(0) > 0.4 * len(even) and odd.count(0) < 0.05 * len(odd):
+            return "utf-16-be"
+    return None
+
+
+def _sniff_sep(path: Path, head: bytes, encoding: str | None) -> str:
+    """Separator from the header line: the most frequent of , ; tab |."""
+    name = path.name.lower()
+    if path.suffix.lower() == ".tsv" or ".tsv." in name:
+        return "\t"
+    if path.suffix.lower() in COMPRESSED:
+        return ","
+    text = head.decode(encoding, errors="replace") if encoding else head.decode("latin-1")
+    lines = text.lstrip("\ufeff").splitlines()
+    first = lines[0] if lines else ""
+    counts = {sep: first.count(sep) for sep in (",", ";", "\t", "|")}
     best = max(counts, key=counts.get)
     return best if counts[best] > 0 else ","
 
 
-def _empty_to_na(df: pd.DataFrame) -> pd.DataFrame:
-    """Empty strings are missing values; text columns become the ``string`` dtype."""
+def _first_invalid_utf8_line(path: Path, chunk: int = 1 << 20) -> str:
+    """" (first invalid byte on line N)" for an uncompressed file, else "" (never the byte's text).
+
+    Decodes incrementally, a chunk at a time, so a large file is not held twice in memory."""
+    if path.suffix.lower() in COMPRESSED:
+        return ""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                # exc.start counts from the start of the bytes buffered in the decoder plus this block
+                pending = len(exc.object) - len(block)
+                line = newlines + block.count(b"\n", 0, max(exc.start - pending, 0)) + 1
+                return f" (first invalid byte on line {line})"
+            newlines += block.count(b"\n")
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:  # a sequence cut off at the end of the file
+        return f" (first invalid byte on line {newlines + 1})"
+    return ""
+
+
+def _check_header(path: Path, columns: Sequence[Any]) -> None:
+    """Header names must be unique: pandas would silently rename a repeat to ``name.1``."""
+    names = [str(c).strip() for c in columns]
+    seen: set[str] = set()
+    dup = [i for i, n in enumerate(names) if n and (n in seen or seen.add(n))]  # blank = unnamed, ignored
+    if dup:
+        shown = [column_label(names[i], i) for i in dup]
+        raise InputError(f"{path}: the header repeats column name(s) {', '.join(shown)}; "
+                         "rename or remove the repeats (which one holds the data is not guessed)")
+
+
+def _read_csv(path: Path, notes: list[str]) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes, no header row)")
+    head = _head(path) if path.suffix.lower() not in COMPRESSED else b""
+    detected = _detect_encoding(head)
+    # UTF-8 with a BOM and stray latin-1 bytes (an edited spreadsheet export) falls back like UTF-8.
+    encodings = (detected,) if detected and detected != "utf-8-sig" else ENCODINGS
+    sep = _sniff_sep(path, head, detected)
+    for enc in encodings:
+        try:
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, sep=sep,
+                                 encoding=enc)
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, encoding=enc)
+        except UnicodeError:
+            if detected and detected != "utf-8-sig":
+                raise InputError(f"{path}: cannot be decoded as {detected} (announced by its first bytes)") from None
+            continue
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{path}: empty file (no header row)") from None
+        except (pd.errors.ParserError, ValueError, OSError, EOFError) as exc:
+            raise InputError(f"{path}: cannot be parsed as CSV ({type(exc).__name__}: {_short(exc)})") from None
+        if enc == "latin-1" and detected == "utf-8-sig" and len(df.columns) and len(header):  # BOM as text
+            bom = "\ufeff".encode("utf-8").decode("latin-1")
+            df = df.rename(columns={df.columns[0]: str(df.columns[0]).removeprefix(bom)})
+            header.iloc[0, 0] = str(header.iloc[0, 0]).removeprefix(bom)
+        _check_header(path, header.iloc[0].tolist() if len(header) else [])
+        if enc == "latin-1":
+            notes.append(f"{path.name}: not valid UTF-8{_first_invalid_utf8_line(path)}, read as latin-1")
+        elif detected and detected != "utf-8-sig":
+            notes.append(f"{path.name}: read as {detected}")
+        return df
+    raise InputError(f"{path}: cannot be decoded with any of {ENCODINGS}")
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of a parser's message, shortened, quoted literals (bytes of the file, a path
+    already named) replaced by '...': parsers name lines and sizes, and must not echo content."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = re.sub(r"b?'[^']*'|b?\"[^\"]*\"", "'...'", text)
+    return text[:200]
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        arrow_schema = pq.read_schema(path)
+        df = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
+        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {_short(exc)})") from None
+    _check_header(path, arrow_schema.names)
+    for col in df.columns:  # pyarrow does not check text on read: a corrupt page can hold invalid UTF-8
+        if hasattr(df[col].array, "__arrow_array__") and pd.api.types.is_string_dtype(df[col].dtype):
+            try:
+                df[col].array.__arrow_array__().validate(full=True)
+            except pa.ArrowInvalid:
+                raise InputError(f"{path}: column {column_label(col, list(df.columns).index(col))} holds text "
+                                 "that is not valid UTF-8 (a corrupt file?)") from None
+    for f in arrow_schema:
+        t = f.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_nested(t):
+            raise InputError(f"{path}: column {column_label(f.name, arrow_schema.names.index(f.name))} has the "
+                             f"nested type {t}; only flat columns are read (flatten it or leave it out of the file)")
+        if (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)) \
+                and f.name in df.columns:
+            try:
+                df[f.name] = df[f.name].str.decode("utf-8").astype("string")
+            except (UnicodeDecodeError, AttributeError, TypeError):
+                raise InputError(f"{path}: column {column_label(f.name, arrow_schema.names.index(f.name))} holds "
+                                 "binary values that are not UTF-8 text") from None
+    return df
+
+
+def _empty_to_na(df: pd.DataFrame, what: str = "input") -> pd.DataFrame:
+    """Empty strings are missing values; text columns become the ``string`` dtype.
+
+    Repeated column names and cells that cannot be text (bytes that are not UTF-8) are an
+    ``InputError`` naming the table and column.
+    """
+    repeated = df.columns.duplicated()
+    if repeated.any():
+        shown = [column_label(df.columns[i], int(i)) for i in np.flatnonzero(repeated)]
+        raise InputError(f"{what}: repeated column name(s) {', '.join(shown)}; keep one of each")
     out = {}
-    for col in df.columns:
+    for i, col in enumerate(df.columns):
         s = df[col]
         if pd.api.types.is_string_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
-            s = s.astype("string")
+            try:
+                s = s.astype("string")
+            except (UnicodeError, TypeError, ValueError, ArithmeticError) as exc:
+                raise InputError(f"{what}: column {column_label(col, i)} holds values that cannot be read as "
+                                 f"text ({type(exc).__name__})") from None
             s = s.mask((s == "").fillna(False))
         out[col] = s
     return pd.DataFrame(out, index=df.index)
 
 
 def _with_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """1-based source row numbers as the ``row`` index; an existing ``row`` index (a slice of a file
+    read by :func:`read_table`) is kept, so quarantine points at the source rows."""
     df = df.copy()
-    df.index = pd.RangeIndex(1, len(df) + 1, name=ROW)
+    idx = df.index
+    if not (idx.name == ROW and pd.api.types.is_integer_dtype(idx.dtype) and idx.is_unique):
+        df.index = pd.RangeIndex(1, len(df) + 1, name=ROW)
     return df
 
 
 def read_table(path: str | os.PathLike) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Read one CSV (as strings) or Parquet file; any failure is an ``InputError`` naming it."""
+    """Read one CSV (as strings) or Parquet file; any failure is an ``InputError`` naming it.
+
+    CSV: UTF-8 (a UTF-8 BOM is dropped), UTF-16/32 announced by a BOM or BOM-less UTF-16, else
+    latin-1 (recorded in the notes with the line of the first invalid byte); the separator is the
+    most frequent of , ; tab | in the header line; repeated header names are an error. Parquet:
+    flat columns only; binary columns must hold UTF-8 text. Messages name the file, the column or
+    the line, never a cell value.
+    """
     path = Path(path)
     notes: list[str] = []
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if _is_parquet(path):
-        try:
-            df = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for truncated/corrupt files
-            raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
+        df = _read_parquet(path)
     elif _is_csv(path):
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: empty file (no header row)")
-        sep = _sniff_sep(path)
-        df = None
-        for enc in ENCODINGS:
-            try:
-                df = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, encoding=enc)
-            except UnicodeDecodeError:
-                continue
-            except pd.errors.EmptyDataError:
-                raise InputError(f"{path}: empty file (no header row)") from None
-            except (pd.errors.ParserError, ValueError, OSError) as exc:
-                raise InputError(f"{path}: cannot be parsed as CSV ({type(exc).__name__}: {str(exc)[:200]})") from None
-            if enc != ENCODINGS[0]:
-                notes.append(f"{path.name}: not valid UTF-8, read as {enc}")
-            break
-        if df is None:
-            raise InputError(f"{path}: cannot be decoded with any of {ENCODINGS}")
+        df = _read_csv(path, notes)
     else:
         raise InputError(f"{path}: unsupported file type (use CSV or Parquet: {CSV_SUFFIXES + PARQUET_SUFFIXES})")
-    return _with_rows(_empty_to_na(df)), tuple(notes)
+    df.index = pd.RangeIndex(1, len(df) + 1, name=ROW)
+    return _with_rows(_empty_to_na(df, str(path))), tuple(notes)
 
 
 def _find_in_dir(folder: Path, stem: str) -> Path | None:
@@ -227,17 +375,24 @@ def _apply_mapping(df: pd.DataFrame, mapping: Mapping[str, str], role: str, doma
             drops.add(str(col))
         elif target in known:
             renames[col] = target
-    taken = set(renames.values()) | {c for c in df.columns if c in known and c not in renames}
+    owner = {t: c for c, t in renames.items()}  # canonical name -> the source column holding it
+    owner.update({c: c for c in df.columns if c in known and c not in renames and str(c) not in drops})
+    position = {c: i for i, c in enumerate(df.columns)}
     for col in df.columns:
-        if col in renames or col in drops or col in known:
+        if col in renames or str(col) in drops or col in known:
             continue
         norm = normalized_name(str(col))
         target = norm if norm in known else (aliases or {}).get(norm)
         if target is None and role != "events":
             target = PEOPLE_ALIASES.get(norm)
-        if target in known and target not in taken:
+        if target in known and target not in owner:
             renames[col] = target
-            taken.add(target)
+            owner[target] = col
+        elif norm in known:  # e.g. "Age" beside "age": which one holds the data is not guessed
+            other = owner[norm]
+            raise InputError(f"{table}: columns {column_label(str(other), position[other])} and "
+                             f"{column_label(str(col), position[col])} both name {norm!r}; "
+                             f"map one of them to {DROP!r} with column_mapping")
     out = df.rename(columns=renames)
     dup = out.columns[out.columns.duplicated()].unique().tolist()
     if dup:
@@ -257,11 +412,27 @@ def _prepare(df: pd.DataFrame, role: str, table: str, domain: Domain, mapping: M
     return df[known], dropped, ignored, renames
 
 
-def _require(df: pd.DataFrame, columns: Sequence[str], table: str) -> None:
+def _require(df: pd.DataFrame, columns: Sequence[str], table: str, source: pd.DataFrame | None = None,
+             domain: Domain | None = None) -> None:
+    """Required columns present, else an error naming the table (file) and the missing columns.
+
+    The source's column names are listed only when some of them were recognized: a file without a
+    header row has a person's values as its "column names", which must not reach a message.
+    """
     missing = [c for c in columns if c not in df.columns]
     if missing:
+        src = source if source is not None else df
+        names = [str(c) for c in src.columns]
+        recognized = [c for c in df.columns if domain is None or c in set(_known("flat", domain))]
+        if not names:
+            found = "the input has no columns"
+        elif recognized:
+            found = "columns found: " + ", ".join(column_label(c, i) for i, c in enumerate(names))
+        else:
+            found = (f"none of its {len(names)} column name(s) is recognized (names not shown); "
+                     "is the header row missing?")
         raise InputError(
-            f"{table}: required column(s) {missing} not found (columns after mapping: {list(map(str, df.columns))}); "
+            f"{table}: required column(s) {missing} not found ({found}); "
             f"name them with column_mapping={{'<source column>': '{missing[0]}'}}"
         )
 
@@ -272,7 +443,7 @@ def split_flat(flat: pd.DataFrame, domain: Domain) -> tuple[pd.DataFrame, pd.Dat
     Distinct attribute rows of one person are all kept, so conflicting demographics reach
     validation (and quarantine) instead of being resolved by picking one.
     """
-    _require(flat, [schema.PERSON_ID], "flat input")
+    _require(flat, [schema.PERSON_ID], "flat input", domain=domain)
     pcols = [c for c in people_columns(domain) if c in flat.columns and c not in domain.sensitive]
     ecols = [c for c in event_columns(domain) if c in flat.columns]
     has_pid = flat[schema.PERSON_ID].notna().to_numpy()
@@ -283,7 +454,7 @@ def split_flat(flat: pd.DataFrame, domain: Domain) -> tuple[pd.DataFrame, pd.Dat
                                     index=pd.RangeIndex(0, name=ROW))
     is_event = flat[fields].notna().any(axis=1).to_numpy()
     events = flat.loc[is_event, ecols]
-    _require(events, schema.EVENTS_REQUIRED, "flat input")
+    _require(events, schema.EVENTS_REQUIRED, "flat input", domain=domain)
     return people, events
 
 
@@ -295,25 +466,27 @@ def _is_pathlike(x: Any) -> bool:
 
 def _frame_or_file(x: Any, what: str) -> tuple[pd.DataFrame, tuple[str, ...], str]:
     if isinstance(x, pd.DataFrame):
-        return _with_rows(_empty_to_na(x)), (), "DataFrame"
+        return _with_rows(_empty_to_na(x, f"{what} (DataFrame)")), (), "DataFrame"
     if _is_pathlike(x):
         df, notes = read_table(x)
         return df, notes, str(x)
     raise InputError(f"{what} must be a DataFrame or a CSV/Parquet path, got {type(x).__name__}")
 
 
-def _resolve(data: Any, people: Any, events: Any) -> tuple[str, Any, Any, tuple[str, ...], str]:
-    """Normalize the input form to ("flat", df) or ("pair", people_df, events_df), notes, source."""
+def _resolve(data: Any, people: Any, events: Any) -> tuple[str, Any, Any, tuple[str, ...], str, tuple[str, str]]:
+    """Normalize the input form to ("flat", df) or ("pair", people_df, events_df), notes, source and
+    the names of the tables in messages (which file they come from)."""
     if data is None:
         if people is None or events is None:
             raise InputError("give `data`, or both `people=` and `events=`")
         p, pn, ps = _frame_or_file(people, "people")
         e, en, es = _frame_or_file(events, "events")
-        return "pair", p, e, pn + en, f"people: {ps}; events: {es}"
+        return "pair", p, e, pn + en, f"people: {ps}; events: {es}", (f"people ({ps})", f"events ({es})")
     if people is not None or events is not None:
         raise InputError("give either `data` or `people=`/`events=`, not both")
     if isinstance(data, pd.DataFrame):
-        return "flat", _with_rows(_empty_to_na(data)), None, (), "flat DataFrame"
+        label = "flat input (DataFrame)"
+        return "flat", _with_rows(_empty_to_na(data, label)), None, (), "flat DataFrame", (label, "")
     if isinstance(data, Mapping) and set(data) == {"people", "events"}:
         return _resolve(None, data["people"], data["events"])
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(x, pd.DataFrame) or _is_pathlike(x) for x in data):
@@ -324,17 +497,19 @@ def _resolve(data: Any, people: Any, events: Any) -> tuple[str, Any, Any, tuple[
             p, e = _pair_from_dir(path)
             return _resolve(None, p, e)
         df, notes = read_table(path)
-        return "flat", df, None, notes, f"flat file: {path}"
+        return "flat", df, None, notes, f"flat file: {path}", (f"flat input (file {path})", "")
     if isinstance(data, (list, tuple)):
         if not data:
             raise InputError("the list of records is empty")
         if all(isinstance(r, Person) for r in data):
-            p = _with_rows(_empty_to_na(people_from_records(data)))
-            e = _with_rows(_empty_to_na(events_from_records(data)))
-            return "pair", p, e, (), f"{len(data)} Person records"
+            p = _with_rows(_empty_to_na(people_from_records(data), "people (Person records)"))
+            e = _with_rows(_empty_to_na(events_from_records(data), "events (Person records)"))
+            return "pair", p, e, (), f"{len(data)} Person records", ("people (Person records)",
+                                                                      "events (Person records)")
         if all(isinstance(r, Mapping) for r in data):
-            return "flat", _with_rows(_empty_to_na(pd.DataFrame.from_records(list(data)))), None, (), \
-                f"{len(data)} dict records"
+            label = "flat input (dict records)"
+            flat = _with_rows(_empty_to_na(pd.DataFrame.from_records(list(data)), label))
+            return "flat", flat, None, (), f"{len(data)} dict records", (label, "")
         kinds = sorted({type(r).__name__ for r in data})
         raise InputError(f"a list input must hold only Person records or only dicts, got {kinds}")
     raise InputError(f"unsupported input of type {type(data).__name__}")
@@ -361,19 +536,22 @@ def load_input(
     domain = get_domain(domain)
     maps = _split_mapping(column_mapping)
     _check_targets(maps["flat"], domain)
-    form, a, b, notes, source = _resolve(data, people, events)
+    form, a, b, notes, source, (label_a, label_b) = _resolve(data, people, events)
     renamed: dict[str, str] = {}
     if form == "flat":
-        _check_keys(maps["flat"], [a], "flat input")
-        flat, dropped, ignored, renamed = _prepare(a, "flat", "flat input", domain, maps["flat"], allow_columns,
+        _check_keys(maps["flat"], [a], label_a)
+        flat, dropped, ignored, renamed = _prepare(a, "flat", label_a, domain, maps["flat"], allow_columns,
                                                    aliases)
+        _require(flat, [schema.PERSON_ID], label_a, source=a, domain=domain)
+        if any(c in flat.columns for c in schema.EVENT_COLUMNS if c != schema.PERSON_ID):
+            _require(flat, schema.EVENTS_REQUIRED, label_a, source=a, domain=domain)
         p, e = split_flat(flat, domain)
     else:
         _check_keys({**maps["people"], **maps["events"]}, [a, b], "input")
-        p, pd_, pi, pr = _prepare(a, "people", "people", domain, maps["people"], allow_columns, aliases)
-        e, ed, ei, er = _prepare(b, "events", "events", domain, maps["events"], allow_columns, aliases)
-        _require(p, [schema.PERSON_ID], "people")
-        _require(e, schema.EVENTS_REQUIRED, "events")
+        p, pd_, pi, pr = _prepare(a, "people", label_a, domain, maps["people"], allow_columns, aliases)
+        e, ed, ei, er = _prepare(b, "events", label_b, domain, maps["events"], allow_columns, aliases)
+        _require(p, [schema.PERSON_ID], label_a, source=a, domain=domain)
+        _require(e, schema.EVENTS_REQUIRED, label_b, source=b, domain=domain)
         dropped = tuple(_unique([*pd_, *ed]))
         ignored = tuple(_unique([*pi, *ei]))
         renamed = {**pr, **er}

@@ -2,15 +2,21 @@
 
 Checks, in this order of precedence (a row gets the first reason that applies):
 
-people: missing person_id; duplicate person_id with conflicting demographics (all rows of that
-person); unparseable birth_date; non-numeric age; missing age; impossible age (outside 0-120);
-missing/unknown sex; missing/unknown race (unknown values map to ``Other`` where the hierarchy has
-it, counted); missing/non-numeric/invalid zip; missing values of other QIs. Exact duplicate person
-rows (after normalization) collapse to one and are counted, not quarantined.
+people: missing person_id; NUL byte in a kept column; duplicate person_id with conflicting
+demographics (all rows of that person); unparseable birth_date; birth_date in the future (after
+today); non-numeric age; missing age; impossible age (outside 0-120); missing/unknown sex;
+missing/unknown race (unknown values map to ``Other`` where the hierarchy has it, counted);
+missing/non-numeric/invalid zip; non-numeric or infinite values of numeric QIs; missing values of
+other QIs. Exact duplicate person rows (after normalization) collapse to one and are counted, not
+quarantined.
 
-events: missing person_id; unknown person_id; person quarantined; missing/unknown event_type;
-missing/invalid outcome for the type; missing/unparseable event_date; event_date in the future;
-unparseable end_date; end_date before event_date; event before birth; non-numeric value.
+events: missing person_id; NUL byte in a kept column; unknown person_id; person quarantined;
+missing/unknown event_type; missing/invalid outcome for the type; missing/unparseable event_date;
+event_date in the future; event_date before 1900-01-01; unparseable end_date; end_date before
+event_date; event before birth; non-numeric value; infinite value.
+
+Reasons name the rule and the column, never the offending value (the quarantine table keeps the
+row as given, for whoever fixes the source; it is never released).
 
 Rows reconcile exactly: ``people_in = people_valid + people_quarantined + people_duplicates_collapsed``
 and ``events_in = events_valid + events_quarantined`` (events are never collapsed: two identical
@@ -29,9 +35,10 @@ import pandas as pd
 from personatwin import schema
 from personatwin.domains import Domain, get_domain
 from personatwin.hierarchy import IntervalHierarchy, MappingHierarchy
-from personatwin.ingest import ROW, event_columns, people_columns
+from personatwin.ingest import ROW, InputError, event_columns, people_columns
 
 MIN_AGE, MAX_AGE = 0, 120
+MIN_EVENT_DATE = pd.Timestamp("1900-01-01")  # earlier event dates are data errors (year 1, 1500, ...)
 
 DUPLICATE_CONFLICT = "duplicate person_id with conflicting demographics"
 PERSON_QUARANTINED = "person quarantined: "
@@ -104,7 +111,9 @@ def clean_strings(values: pd.Series) -> pd.Series:
     if pd.api.types.is_float_dtype(values.dtype):
         v = values.to_numpy(dtype="float64", na_value=np.nan)
         finite = v[~np.isnan(v)]
-        if finite.size == 0 or np.all(finite == np.round(finite)):
+        # Only exactly representable integers (|v| < 2**53) lose their ".0"; larger ones (a float
+        # person id like 9.2e18) would overflow Int64 and stay as the float's text.
+        if finite.size == 0 or (np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 2**53)):
             values = values.astype("Int64")
     out = values.astype("string").str.strip()
     return out.mask((out == "").fillna(False))
@@ -170,6 +179,23 @@ def _first_reason(n: int, checks: list[tuple[Any, Any]]) -> pd.Series:
     return pd.Series(reason, dtype="string")
 
 
+def _nul_reason(df: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Per row "NUL byte in <first column holding one>", missing where no text cell holds a NUL.
+
+    A NUL byte is never part of real text: it marks a corrupt or binary cell (a person id with a
+    NUL would silently stop matching its events), so the row is quarantined, not repaired.
+    """
+    reason = pd.Series(pd.NA, index=df.index, dtype="string")
+    for col in reversed(columns):  # the first column with a NUL names the reason
+        s = df[col]
+        if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
+            continue
+        found = s.astype("string").str.contains("\x00", regex=False)
+        if found.any():  # rare: build the row mask only then
+            reason = reason.mask(found.fillna(False).to_numpy(dtype=bool), f"NUL byte in {col}")
+    return reason
+
+
 def _quarantine(df: pd.DataFrame, mask: np.ndarray, columns: list[str], reason: pd.Series,
                 rows: np.ndarray, table: str) -> pd.DataFrame:
     """The offending rows as given (known columns only, as text) plus reason, row and table."""
@@ -205,12 +231,13 @@ class _People:
     birth_by_id: np.ndarray  # aligned with known_ids: birth date of valid people, NaT otherwise
 
 
-def _validate_people(people: pd.DataFrame, domain: Domain, age_ref: pd.Timestamp) -> _People:
+def _validate_people(people: pd.DataFrame, domain: Domain, age_ref: pd.Timestamp,
+                     today: pd.Timestamp | None = None) -> _People:
     rows = _row_numbers(people)
     p = people.reset_index(drop=True)
     n = len(p)
     if schema.PERSON_ID not in p.columns:
-        raise ValueError("people table has no person_id column")
+        raise InputError("people table has no person_id column")
     cols = [c for c in people_columns(domain) if c in p.columns]
     pid = clean_strings(p[schema.PERSON_ID])
     norm: dict[str, pd.Series] = {}
@@ -221,6 +248,7 @@ def _validate_people(people: pd.DataFrame, domain: Domain, age_ref: pd.Timestamp
     if schema.BIRTH_DATE in p.columns:
         birth, _, bad = parse_dates(p[schema.BIRTH_DATE])
         checks.append((bad, "unparseable birth_date"))
+        checks.append((birth > (today if today is not None else age_ref), "birth_date in the future"))
         norm[schema.BIRTH_DATE] = birth.astype("string")
     if schema.AGE in p.columns or birth is not None:
         if schema.AGE in p.columns:
@@ -255,6 +283,7 @@ def _validate_people(people: pd.DataFrame, domain: Domain, age_ref: pd.Timestamp
         elif isinstance(h, IntervalHierarchy):
             out = pd.to_numeric(txt, errors="coerce").astype("float64")
             checks.append((txt.notna() & out.isna(), f"non-numeric {qi}"))
+            checks.append((np.isinf(out.to_numpy(dtype="float64", na_value=np.nan)), f"non-finite {qi}"))
         elif isinstance(h, MappingHierarchy):
             lookup = _label_lookup(h.values)
             if qi == "race":
@@ -287,7 +316,9 @@ def _validate_people(people: pd.DataFrame, domain: Domain, age_ref: pd.Timestamp
     conflict = np.zeros(n, dtype=bool)
     conflict[remaining] = pid[remaining].duplicated(keep=False).to_numpy()
 
-    reason = _first_reason(n, [(~has_pid, "missing person_id"), (conflict, DUPLICATE_CONFLICT), *checks])
+    nul = _nul_reason(p, cols)
+    reason = _first_reason(n, [(~has_pid, "missing person_id"), (nul.notna(), nul), (conflict, DUPLICATE_CONFLICT),
+                               *checks])
     bad = ~collapsed & reason.notna().to_numpy()
     good = ~collapsed & ~bad
 
@@ -298,7 +329,7 @@ def _validate_people(people: pd.DataFrame, domain: Domain, age_ref: pd.Timestamp
     for col in valid_df.columns:
         if col == schema.AGE or isinstance(domain.hierarchy(col), IntervalHierarchy) and col in domain.qis:
             v = valid_df[col].to_numpy(dtype="float64")
-            if np.all(v == np.round(v)):
+            if np.all(v == np.round(v)) and np.all(np.abs(v) < 2**53):
                 valid_df[col] = pd.array(v.astype("int64"), dtype="Int64")
         else:
             valid_df[col] = valid_df[col].astype(schema.STRING)
@@ -347,7 +378,7 @@ def validate(
     domain = get_domain(domain)
     missing_cols = [c for c in schema.EVENTS_REQUIRED if c not in events.columns]
     if missing_cols:
-        raise ValueError(f"events table lacks required column(s) {missing_cols}")
+        raise InputError(f"events table lacks required column(s) {missing_cols}")
     today = pd.Timestamp.today().normalize()
     cutoff = _timestamp(as_of) if as_of is not None else today
 
@@ -361,7 +392,7 @@ def validate(
         usable = edate[(edate <= today).fillna(False)]
         age_ref = _timestamp(usable.max()) if len(usable) and not pd.isna(usable.max()) else today
 
-    pp = _validate_people(people, domain, age_ref)
+    pp = _validate_people(people, domain, age_ref, today)
 
     pid = clean_strings(e[schema.PERSON_ID])
     types, outcomes = _vocabulary(domain)
@@ -383,8 +414,10 @@ def validate(
     birth = pd.Series(np.where(known, pp.birth_by_id[safe], np.datetime64("NaT")).astype(schema.DATE)
                       if has_people else np.full(m, np.datetime64("NaT"), dtype=schema.DATE))
 
+    nul = _nul_reason(e, [c for c in event_columns(domain) if c in e.columns])
     checks: list[tuple[Any, Any]] = [
         (pid.isna(), "missing person_id"),
+        (nul.notna(), nul),
         (~known, "unknown person_id"),
         (person_reason.notna(), PERSON_QUARANTINED + person_reason.fillna("")),
         (et_raw.isna(), "missing event_type"),
@@ -394,6 +427,7 @@ def validate(
         (ed_missing, "missing event_date"),
         (ed_bad, "unparseable event_date"),
         (edate > cutoff, "event_date in the future"),
+        (edate < MIN_EVENT_DATE, f"event_date before {MIN_EVENT_DATE.date()}"),
         (end_bad, "unparseable end_date"),
         (end < edate, "end_date before event_date"),
         (edate < birth, "event before birth"),
@@ -406,6 +440,7 @@ def validate(
         value = pd.to_numeric(txt if txt is not None else e[schema.VALUE], errors="coerce").astype("float64")
         if txt is not None:
             checks.append((txt.notna() & value.isna(), "non-numeric value"))
+        checks.append((np.isinf(value.to_numpy(dtype="float64", na_value=np.nan)), "non-finite value (infinite)"))
         extra[schema.VALUE] = value
     for col in event_columns(domain):
         if col in e.columns and col not in schema.EVENT_COLUMNS:
