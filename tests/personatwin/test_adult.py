@@ -92,7 +92,9 @@ def assert_no_people_rows(release: Release, people: pd.DataFrame, k: int, sensit
             assert not ids & set(table[col].astype(str)), col
 
 
-@pytest.mark.parametrize("l_div, target, expect_k", [(1, 0.1, 5), (2, 0.1, 100)], ids=["k5-l1", "k5-l2-loop"])
+# l = 2 on the salary class: member swaps repair most personas short of a second class, the ladder
+# raises k for the rest (k = 40; k = 100 before the repair existed).
+@pytest.mark.parametrize("l_div, target, expect_k", [(1, 0.1, 5), (2, 0.1, 40)], ids=["k5-l1", "k5-l2-loop"])
 def test_adult_release_figures_equal_independent_computation(adult, l_div, target, expect_k) -> None:
     people, domain = adult
     n = len(people)
