@@ -9,7 +9,7 @@ import pandas as pd
 
 from assets.common import PARTITIONS, float_metadata, md_table, prepared, table_metadata
 from assets.gx import run_suite
-from assets.noise import precision_frame
+from assets.noise import cached_first_protection, precision_frame
 from personatwin.adjust import PrivacyTargetError, UtilityGateError, history_frame
 from personatwin.anonymeter_eval import AnonymeterError, AnonymeterUnavailableError
 from personatwin.export import release_tables
@@ -36,9 +36,11 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     try:
         # Where the policy sets an Anonymeter limit (high, maximum) the released configuration is also
         # attacked with Anonymeter; a risk above the limit refuses the partition's release.
-        result = make_release_from_prepared(data, pol, release_key.key(), salt=context.partition_key,
+        key = release_key.key()
+        result = make_release_from_prepared(data, pol, key, salt=context.partition_key,
                                             max_iterations=policy.max_iterations,
-                                            anonymeter=pol.anonymeter_max_risk is not None)
+                                            anonymeter=pol.anonymeter_max_risk is not None,
+                                            first=cached_first_protection(data, pol, key, context.partition_key))
     except AttackRefusedError as exc:
         raise dg.Failure(description=f"partition {context.partition_key}: {exc}",
                          metadata={**float_metadata(exc.evaluation.metrics()),

@@ -10,7 +10,9 @@ from assets.gx import check_result, run_suite
 from personatwin.keys import ReleaseKey
 from personatwin.noise import period_start
 from personatwin.policy import PrivacyPolicy
-from personatwin.protect import Merged, Noised, PreparedData, assignment_from_membership, merged_from_assignment, noise_stage
+from personatwin.protect import (
+    Merged, Noised, PreparedData, Protection, assignment_from_membership, evaluate, merged_from_assignment, noise_stage,
+)
 from personatwin_dag.constants import CHECK_DATE_PRECISION, NOISE
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
@@ -48,6 +50,29 @@ def protected_events(context: dg.AssetExecutionContext, source: SourceResource, 
     return dg.Output(noised.events, metadata={**table_metadata(noised.events),
                                               "date_precision": dg.MetadataValue.text(pol.date_precision),
                                               "pram_p": dg.MetadataValue.float(pol.pram_p)})
+
+
+_FIRST_PROTECTION: list = []  # ((data, policy, key, salt), Protection) of the last risk assessment
+
+
+def first_protection(data: PreparedData, pol: PrivacyPolicy, key: ReleaseKey, salt: str, personas: dict) -> Protection:
+    """The first pass with its risk and utility (the risk stage); kept for the release stage, whose
+    privacy loop starts from exactly this pass when it runs in the same process."""
+    merged, noised = first_pass(data, pol, key, salt, personas)
+    risk, util = evaluate(data, pol, key, salt, merged, noised)
+    result = Protection(pol, merged.personas, noised.events, noised.sensitive, noised.pram, risk, util,
+                        merged.grouping, merged.attributes, merged.person_persona)
+    _FIRST_PROTECTION[:] = [((data, pol, key, salt), result)]
+    return result
+
+
+def cached_first_protection(data: PreparedData, pol: PrivacyPolicy, key: ReleaseKey, salt: str) -> Protection | None:
+    """The risk stage's first pass if this process made it from the same prepared data, policy, key and salt."""
+    if _FIRST_PROTECTION:
+        (d, p, k, s), result = _FIRST_PROTECTION[0]
+        if d is data and p == pol and k == key and s == salt:
+            return result
+    return None
 
 
 def precision_frame(events: pd.DataFrame, precision: str) -> pd.DataFrame:

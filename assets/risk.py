@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 
 from assets.common import PARTITIONS, float_metadata, prepared
-from assets.noise import first_pass
-from personatwin.protect import evaluate
+from assets.noise import first_protection
 from personatwin_dag.constants import CHECK_RISK_METRICS, RISK
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
@@ -22,8 +21,8 @@ def risk_assessment(context: dg.AssetExecutionContext, source: SourceResource, p
     pol = policy.policy()
     key, salt = release_key.key(), context.partition_key
     data = prepared(valid_people, valid_events, source.get_domain())
-    merged, noised = first_pass(data, pol, key, salt, personas)
-    risk, util = evaluate(data, pol, key, salt, merged, noised)
+    first = first_protection(data, pol, key, salt, personas)
+    risk, util = first.risk, first.utility
     figures = {**{k: v for k, v in risk.as_dict().items() if v is not None}, **util.as_dict()}
     return dg.Output(pd.DataFrame([figures]), metadata={**float_metadata(figures),
                                                         "risk_level": dg.MetadataValue.text(risk.get_risk_level())})

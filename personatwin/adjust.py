@@ -110,8 +110,12 @@ def _within_people(steps: list[LadderStep], policy: PrivacyPolicy, n_people: int
 
 
 def auto_adjust(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str,
-                max_iterations: int = 25, generalizable: tuple[str, ...] | None = None) -> tuple[Protection, tuple[Iteration, ...]]:
-    """Run the privacy loop; return the first pass meeting every target and the iteration history."""
+                max_iterations: int = 25, generalizable: tuple[str, ...] | None = None,
+                first: Protection | None = None) -> tuple[Protection, tuple[Iteration, ...]]:
+    """Run the privacy loop; return the first pass meeting every target and the iteration history.
+
+    ``first`` is the pass at ``policy`` when already made (same data, key and salt, e.g. by a
+    pipeline's risk stage); the loop starts from it instead of making it again."""
     domain = data.domain
     max_levels = {q: domain.hierarchy(q).n_levels for q in domain.qis}
     loc_levels = domain.hierarchy(domain.location_qi).n_levels if domain.location_qi else 1
@@ -122,9 +126,13 @@ def auto_adjust(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt
     best: Protection | None = None
     for number in range(1, max_iterations + 1):
         gkey = (policy.k, tuple(sorted(start_levels(domain, policy).items())))
-        if gkey not in cache:  # the grouping before l-diversity repair, which depends on PRAM and l too
-            cache[gkey] = group_people(data.people, None, domain, policy.k, start_levels(domain, policy), data.features)
-        result = protect(data, policy, key, salt, grouping=cache[gkey])
+        if number == 1 and first is not None and first.policy == policy:
+            result = first
+        else:
+            if gkey not in cache:  # the grouping before l-diversity repair, which depends on PRAM and l too
+                cache[gkey] = group_people(data.people, None, domain, policy.k, start_levels(domain, policy),
+                                           data.features)
+            result = protect(data, policy, key, salt, grouping=cache[gkey])
         failures = result.failures()
         history.append(Iteration(number, step_name, policy.parameters(), result.risk.as_dict(),
                                  result.utility.as_dict(), failures))

@@ -17,7 +17,7 @@ from personatwin.domains import Domain
 from personatwin.keys import ReleaseKey
 from personatwin.noise import PramMatrix
 from personatwin.policy import PUBLIC_RISK, RESEARCH_RISK, PrivacyPolicy
-from personatwin.protect import PreparedData, prepare
+from personatwin.protect import PreparedData, Protection, prepare
 from personatwin.risk import RiskReport, class_sizes_of, risk_level
 from personatwin.utility import UtilityReport
 from personatwin.views import PersonaCollection
@@ -194,7 +194,8 @@ def _with_attacks(it: Iteration, attacks: AnonymeterEvaluation) -> Iteration:
 def make_release_from_prepared(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str = "",
                                max_iterations: int = 25, anonymeter: bool = False,
                                anonymeter_options: AnonymeterOptions | None = None,
-                               anonymeter_escalations: int = ANONYMETER_ESCALATIONS) -> Release:
+                               anonymeter_escalations: int = ANONYMETER_ESCALATIONS,
+                               first: Protection | None = None) -> Release:
     """The privacy loop on already prepared (coded, canonically ordered) data.
 
     With ``anonymeter=True`` the configuration the loop chose is then attacked with Anonymeter (see
@@ -203,7 +204,7 @@ def make_release_from_prepared(data: PreparedData, policy: PrivacyPolicy, key: R
     each recorded in the history as "raise k (Anonymeter)"); if it still fails, nothing is released
     (``AttackRefusedError``). Without a limit the figures are reported only."""
     domain = data.domain
-    chosen, history = auto_adjust(data, policy, key, salt, max_iterations=max_iterations)
+    chosen, history = auto_adjust(data, policy, key, salt, max_iterations=max_iterations, first=first)
     attacks = None
     if anonymeter:
         options = anonymeter_options or AnonymeterOptions()
