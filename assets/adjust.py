@@ -25,10 +25,16 @@ HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level",
                    "l_diversity", "information_loss", "max_rate_diff_pp", "meets_targets"]
 
 
-@dg.asset(group_name=ADJUST, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS, deps=["risk_assessment"])
+@dg.asset(group_name=ADJUST, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS, deps=["risk_assessment"],
+          check_specs=[
+              dg.AssetCheckSpec(CHECK_RELEASE_GUARANTEES, asset="release", partitions_def=PARTITIONS, blocking=True, description=(
+                  "k, risk <= target, l-diversity, no identifiers, no over-precise dates, every event kept.")),
+              dg.AssetCheckSpec(CHECK_RELEASE_UTILITY, asset="release", partitions_def=PARTITIONS, blocking=True, description=(
+                  "Utility gates: unbiased group outcome rates close to the original; event counts kept.")),
+          ])
 def release(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
             release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
-            quarantine: dict) -> dg.Output:
+            quarantine: dict):
     """The released personas and events: protection raised until every target holds, or no release."""
     pol = policy.policy()
     domain = source.get_domain()
@@ -71,7 +77,9 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         metadata["anonymeter"] = dg.MetadataValue.md(md_table(attack_table(tables["anonymeter"])))
     context.log.info(f"released {len(result.personas)} personas after {result.iterations} iteration(s), "
                      f"release risk {result.release_risk:.4f}")
-    return dg.Output(tables, metadata=metadata)
+    yield dg.Output(tables, metadata=metadata)
+    yield release_guarantees(pol.k, tables)
+    yield release_utility_gates(tables)
 
 
 def attack_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -116,16 +124,14 @@ def guarantee_results(tables: dict, k_required: int) -> tuple[bool, dict, str]:
     return passed, meta, desc
 
 
-@dg.asset_check(asset=release, name=CHECK_RELEASE_GUARANTEES, blocking=True, partitions_def=PARTITIONS,
-                description="k, risk <= target, l-diversity, no identifiers, no over-precise dates, every event kept.")
-def release_guarantees(policy: PrivacyPolicyResource, release: dict) -> dg.AssetCheckResult:
-    passed, meta, desc = guarantee_results(release, policy.policy().k)
-    return dg.AssetCheckResult(passed=passed, metadata=meta, description=desc[:2000])
+def release_guarantees(k_required: int, release: dict) -> dg.AssetCheckResult:
+    """The release's guarantees (GX suites): k, risk, l, identifiers, date precision, events kept."""
+    passed, meta, desc = guarantee_results(release, k_required)
+    return dg.AssetCheckResult(check_name=CHECK_RELEASE_GUARANTEES, passed=passed, metadata=meta, description=desc[:2000])
 
 
-@dg.asset_check(asset=release, name=CHECK_RELEASE_UTILITY, blocking=True, partitions_def=PARTITIONS,
-                description="Utility gates: unbiased group outcome rates close to the original; event counts kept.")
 def release_utility_gates(release: dict) -> dg.AssetCheckResult:
+    """Event counts kept and every gated group rate within its gate."""
     rates = release["group_rates"]
     counts = release["event_counts"]
     suite = [("ExpectColumnPairValuesToBeEqual", {"column_A": "original", "column_B": "released"})]
@@ -137,6 +143,6 @@ def release_utility_gates(release: dict) -> dg.AssetCheckResult:
                                   f"; {len(failing)} group rate(s) outside their gate, e.g. " +
                                   ", ".join(f"{r.attribute}={r.group} {r.event_type}/{r.outcome} {r.diff_pp:+.2f} pp"
                                             for r in failing.head(5).itertuples()))
-    return dg.AssetCheckResult(passed=bool(passed), description=desc[:2000], metadata={
+    return dg.AssetCheckResult(check_name=CHECK_RELEASE_UTILITY, passed=bool(passed), description=desc[:2000], metadata={
         **outcome.metadata, "gated_rates": len(gated),
         "max_abs_rate_diff_pp": float(gated["diff_pp"].abs().max()) if len(gated) else 0.0})

@@ -15,8 +15,10 @@ from resources.storage import ReleaseStorageResource
 from resources import fs
 
 
-@dg.asset(group_name=EXPORT, kinds={"parquet", "csv", "json", "html"}, partitions_def=PARTITIONS)
-def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseStorageResource, release: dict) -> dg.Output:
+@dg.asset(group_name=EXPORT, kinds={"parquet", "csv", "json", "html"}, partitions_def=PARTITIONS, check_specs=[
+    dg.AssetCheckSpec(CHECK_MANIFEST, asset="release_files", partitions_def=PARTITIONS, blocking=True,
+                      description="Every file of the release folder matches the SHA-256 in its manifest.")])
+def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseStorageResource, release: dict):
     """The partition's release folder: data files, privacy report and a manifest with checksums."""
     with release_storage.staged(context.partition_key) as folder:
         manifest = write_release_folder(release, folder, partition=context.partition_key)
@@ -30,24 +32,23 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
         # The history page across all published partitions. Remote storage (fsspec URL) has no index
         # yet: it would need the manifests downloaded and index.html uploaded after them.
         index = {"index_path": dg.MetadataValue.path(str(write_index(fs.local_path(release_storage.location))))}
-    return dg.Output(None, metadata={
+    yield dg.Output(None, metadata={
         "release_path": dg.MetadataValue.path(location),
         "report_path": dg.MetadataValue.path(fs.join(location, "privacy_report.html")),
         **index,
         "verdict": dg.MetadataValue.md(verdict),
         "files": dg.MetadataValue.json({k: v["sha256"][:16] for k, v in manifest["files"].items()}),
     })
+    yield manifest_matches_files(release_storage, context.partition_key)
 
 
-@dg.asset_check(asset=release_files, name=CHECK_MANIFEST, blocking=True, partitions_def=PARTITIONS,
-                description="Every file of the release folder matches the SHA-256 in its manifest.")
-def manifest_matches_files(context: dg.AssetCheckExecutionContext,
-                           release_storage: ReleaseStorageResource) -> dg.AssetCheckResult:
-    location = release_storage.partition_location(context.partition_key)
-    with release_storage.reading(context.partition_key) as folder:  # not replaced while verified
+def manifest_matches_files(release_storage: ReleaseStorageResource, partition_key: str) -> dg.AssetCheckResult:
+    """The published folder, read back from storage, against its manifest's SHA-256s."""
+    location = release_storage.partition_location(partition_key)
+    with release_storage.reading(partition_key) as folder:  # not replaced while verified
         if not (Path(folder) / "manifest.json").exists():
-            return dg.AssetCheckResult(passed=False, description=f"{location}: no manifest.json")
+            return dg.AssetCheckResult(check_name=CHECK_MANIFEST, passed=False, description=f"{location}: no manifest.json")
         problems = verify_manifest(folder)
         files = len(json.loads((Path(folder) / "manifest.json").read_text())["files"])
-    return dg.AssetCheckResult(passed=not problems, metadata={"files": files, "problems": dg.MetadataValue.json(problems)},
+    return dg.AssetCheckResult(check_name=CHECK_MANIFEST, passed=not problems, metadata={"files": files, "problems": dg.MetadataValue.json(problems)},
                                description="manifest matches files" if not problems else "; ".join(problems)[:2000])

@@ -14,9 +14,11 @@ from resources.policy import PrivacyPolicyResource
 from resources.source import SourceResource
 
 
-@dg.asset(group_name=MERGE, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS)
+@dg.asset(group_name=MERGE, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS, check_specs=[
+    dg.AssetCheckSpec(CHECK_PERSONAS_MIN_K, asset="personas", partitions_def=PARTITIONS, blocking=True,
+                      description="Every persona of the first pass has between k and 2k-1 members.")])
 def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
-             release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame) -> dg.Output:
+             release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame):
     """Personas of the first protection pass: every valid person in a group of k to 2k-1 similar people."""
     pol = policy.policy()
     data = prepared(valid_people, valid_events, source.get_domain())
@@ -26,17 +28,18 @@ def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: 
         raise dg.Failure(description=f"partition {context.partition_key}: {exc}") from None
     table = merged.personas
     sizes = table["size"]
-    return dg.Output({"personas": table, "membership": merged.membership(data.people)},
+    stored = {"personas": table, "membership": merged.membership(data.people)}
+    yield dg.Output(stored,
                      metadata={**table_metadata(table), **float_metadata({
                          "k": pol.k, "people": int(sizes.sum()), "personas": len(table), "persona_size_min": sizes.min(),
                          "persona_size_max": sizes.max(), "information_loss": merged.grouping.information_loss})})
+    yield personas_at_least_k(pol.k, stored)
 
 
-@dg.asset_check(asset=personas, name=CHECK_PERSONAS_MIN_K, blocking=True, partitions_def=PARTITIONS,
-                description="Every persona of the first pass has between k and 2k-1 members.")
-def personas_at_least_k(policy: PrivacyPolicyResource, personas: dict) -> dg.AssetCheckResult:
-    k = policy.policy().k
+def personas_at_least_k(k: int, personas: dict) -> dg.AssetCheckResult:
+    """Persona sizes within k..2k-1 and unique persona ids (GX suite)."""
     suite = [("ExpectColumnMinToBeBetween", {"column": "size", "min_value": k}),
              ("ExpectColumnMaxToBeBetween", {"column": "size", "max_value": 2 * k - 1}),
              ("ExpectColumnValuesToBeUnique", {"column": "persona_id"})]
-    return check_result(run_suite("personas", personas["personas"], suite, row_column=None))
+    return check_result(run_suite("personas", personas["personas"], suite, row_column=None),
+                        check_name=CHECK_PERSONAS_MIN_K)

@@ -39,17 +39,20 @@ def first_pass(data: PreparedData, pol: PrivacyPolicy, key: ReleaseKey, salt: st
     return result
 
 
-@dg.asset(group_name=NOISE, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS)
+@dg.asset(group_name=NOISE, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS, check_specs=[
+    dg.AssetCheckSpec(CHECK_DATE_PRECISION, asset="protected_events", partitions_def=PARTITIONS, blocking=True,
+                      description="No released date is finer than the policy's date precision.")])
 def protected_events(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
                      release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
-                     personas: dict) -> dg.Output:
+                     personas: dict):
     """Events of the first pass re-attributed to personas, with blurred dates and PRAM outcomes."""
     pol = policy.policy()
     data = prepared(valid_people, valid_events, source.get_domain())
     _, noised = first_pass(data, pol, release_key.key(), context.partition_key, personas)
-    return dg.Output(noised.events, metadata={**table_metadata(noised.events),
-                                              "date_precision": dg.MetadataValue.text(pol.date_precision),
-                                              "pram_p": dg.MetadataValue.float(pol.pram_p)})
+    yield dg.Output(noised.events, metadata={**table_metadata(noised.events),
+                                             "date_precision": dg.MetadataValue.text(pol.date_precision),
+                                             "pram_p": dg.MetadataValue.float(pol.pram_p)})
+    yield no_date_finer_than_precision(pol.date_precision, noised.events)
 
 
 _FIRST_PROTECTION: list = []  # ((data, policy, key, salt), Protection) of the last risk assessment
@@ -86,9 +89,9 @@ def precision_frame(events: pd.DataFrame, precision: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-@dg.asset_check(asset=protected_events, name=CHECK_DATE_PRECISION, blocking=True, partitions_def=PARTITIONS,
-                description="No released date is finer than the policy's date precision.")
-def no_date_finer_than_precision(policy: PrivacyPolicyResource, protected_events: pd.DataFrame) -> dg.AssetCheckResult:
-    frame = precision_frame(protected_events, policy.policy().date_precision)
+def no_date_finer_than_precision(precision: str, protected_events: pd.DataFrame) -> dg.AssetCheckResult:
+    """Every released date is the first day of its period (GX suite)."""
+    frame = precision_frame(protected_events, precision)
     suite = [("ExpectColumnValuesToBeInSet", {"column": c, "value_set": [True]}) for c in frame.columns]
-    return check_result(run_suite("protected_events_dates", frame, suite, row_column=None))
+    return check_result(run_suite("protected_events_dates", frame, suite, row_column=None),
+                        check_name=CHECK_DATE_PRECISION)

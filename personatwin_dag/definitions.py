@@ -1,4 +1,4 @@
-"""The code location: every stage asset with its checks, the release job, schedule and sensor."""
+"""The code location: every stage asset (its checks run in its step), the release job, schedule and sensor."""
 
 import dagster as dg
 
@@ -15,7 +15,6 @@ def build_defs(resources: dict | None = None) -> dg.Definitions:
     """Definitions with the given resources (default: those of the current environment)."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules(STAGE_MODULES),
-        asset_checks=dg.load_asset_checks_from_modules(STAGE_MODULES),
         jobs=[release_job],
         schedules=[release_schedule],
         sensors=[new_source_files],
