@@ -53,6 +53,13 @@ class ReleaseKey:
         words = np.frombuffer(digest, dtype=np.uint32)
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(words.tolist())))
 
+    def __eq__(self, other: object) -> bool:
+        """Same secret (constant-time comparison): two resources reading one key compare equal."""
+        return isinstance(other, ReleaseKey) and hmac.compare_digest(self._secret, other._secret)
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
     def __repr__(self) -> str:
         return "ReleaseKey(<secret>)"
 
