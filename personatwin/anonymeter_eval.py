@@ -10,11 +10,15 @@ with a Wilson-score confidence interval.
 How a persona release becomes those tables (``flatten``):
 
 * **Held-out control.** People are split with the release key (``ReleaseKey.rng``, purpose
-  ``anonymeter-split``; never a public seed) into a control set (``control_share`` of them, at most
-  ``max_control``) and the rest. An *evaluation release* is made from the rest only, by the same
-  merge and noise stages at the released policy, with its own salt: the control people are in no
-  persona of it, as Anonymeter requires. (The published release contains everyone, so its own
-  members cannot serve as control.)
+  ``anonymeter-split``; never a public seed) into a control set and the rest. The control set is
+  the larger of 20% of the people and half of them up to 2,000 (``AnonymeterOptions.n_control``),
+  at most 5,000: small partitions hold out half, because the precision of every risk is set by the
+  smaller of the two groups. An *evaluation release* is made from the rest only, by the same merge
+  and noise stages at the released policy, with its own salt: the control people are in no persona
+  of it, as Anonymeter requires. (The published release contains everyone, so its own members
+  cannot serve as control; the share held out here changes nothing in the published release.)
+  Partitions of fewer than ``min_people`` (1,000) people are not evaluated: the evaluation fails,
+  and at a gated policy nothing is released.
 * **One row per person.** Every member of a persona gets that persona's published attributes: the
   generalized QIs (age band, sex, race, location prefix...), released events per member of each
   event type, the first and last released period, the persona's most frequent released (PRAM)
@@ -32,22 +36,37 @@ How a persona release becomes those tables (``flatten``):
 Attacks (run by ``personatwin/anonymeter_runner.py`` inside the Anonymeter virtual environment):
 
 * singling out, univariate and multivariate (``n_cols`` attributes per query): does the release
-  yield predicates that isolate exactly one original person?
+  yield predicates that isolate exactly one original person? Anonymeter corrects for members and
+  held-out people differing in distinct rows by a curve fitted on random subsets of at least 1,000
+  rows; its subsets are drawn from the run's seed (reruns give the same figures), and below 1,000
+  distinct held-out rows, where that fit is degenerate, both sides are cut to equally many distinct
+  rows instead;
 * linkability: the attacker holds the demographic QIs in one source and the event history (counts
   and periods) in another and links them through each one's nearest release row;
 * inference: knowing QIs and event history, guess each secret (the most frequent outcome per event
-  type, each sensitive attribute) from the nearest release row.
+  type, each sensitive attribute) from the nearest release row. Every member and every held-out
+  person is a target of every secret; the guesses are also pooled over the secrets (one attack per
+  person and secret) into one risk with Anonymeter's formula and Wilson interval on the summed
+  counts, each side's counts divided by its design effect, as the guesses about one person are
+  correlated.
 
-The headline risk of each attack is its worst variant. ``personatwin.release`` runs the evaluation
-after the privacy loop and, on a failure, doubles k and reruns the loop (at most three times) before
-refusing. A policy with ``anonymeter_max_risk`` (HIGH and
-MAXIMUM: 0.05) refuses the release when a headline risk is above the limit and significantly above
-zero (the lower bound of its 95% confidence interval is positive: the attack demonstrably does better
-on the people in the release than on the held-out ones). Gating on the upper bound instead would
-refuse every release of a few thousand people: with a few hundred control people Anonymeter's
-interval is about +-0.1 wide, whatever the true risk; gating on the point estimate alone would refuse
-them at random, as the worst of several noisy estimates often exceeds 0.05 when nothing leaks. The
-interval is always reported next to the estimate.
+Every nearest-neighbour search of a run scales numeric columns by one range (over the release, the
+members and the held-out people). Anonymeter scales by the range of each search's own queries, so
+the attack on members and the attack on held-out people would measure distance differently (one
+held-out person with many events shrinks every count of the control attack), and their difference,
+the risk, would partly measure the scale. On 30,000 generated people at k = 10, per-search scaling
+gave a pooled inference risk of 0.012 to 0.021 when 5,000 members were attacked and 0.000 to 0.006
+when all 25,000 were; with one scale both give 0.016 to 0.018.
+
+**Headline risks and the gate.** The headline risk of singling out is its larger mode, of
+linkability its one evaluator, of inference the pooled risk (the maximum of five noisy per-secret
+estimates is biased upward: at about 1,250 held-out people each has a 95% interval of about
++-0.04 to +-0.1, the pooled one about +-0.035). A policy with ``anonymeter_max_risk`` (HIGH and
+MAXIMUM: 0.05) refuses a release when any headline risk (its point estimate) is above the limit,
+or when a single secret's inference risk is above the limit even at the lower bound of its 95%
+interval (a leak of one secret that pooling would dilute). ``personatwin.release`` runs the
+evaluation after the privacy loop and, on a failure, doubles k and reruns the loop (at most three
+times) before refusing. Every figure is reported with its interval, the per-secret ones as detail.
 
 Inputs go to a private temporary folder (mode 0700) deleted afterwards (and, should a run be
 killed, at the start of the next one); no value of the data reaches a log line or an error message.
@@ -82,8 +101,10 @@ ATTACK_MEANINGS = {
     "linkability": "share of people whose demographic record and event record an attacker joins through the release, "
                    "beyond the same attempt on people outside it",
     "inference": "how much better an attacker guesses a person's outcomes from the release for people in it than for "
-                 "people outside it (worst secret)",
+                 "people outside it (every secret pooled: one guess per person and secret)",
 }
+POOLED = "all secrets (pooled)"  # variant of the pooled inference row (the headline inference risk)
+SINGLING_OUT_EQUAL_SIZES_BELOW = 1000  # Anonymeter's size correction fits on subsets of >= 1,000 distinct rows
 MISSING = "none"  # the value of an outcome column for people (personas) without an event of that type
 
 
@@ -109,15 +130,24 @@ class AnonymeterOptions:
 
     n_attacks: int = 1000  # singling-out queries per mode, linkability targets (at most the control size)
     attacks: tuple[str, ...] = ATTACKS  # which evaluators to run (all three for a gated release)
-    control_share: float = 0.2
+    control_share: float = 0.2  # share of the people held out ...
+    half_control_up_to: int = 2000  # ... but at least half of them, up to this many (small partitions)
     max_control: int = 5000
-    min_control: int = 200  # fewer held-out people than this: the estimate is meaningless, so it fails
+    min_people: int = 1000  # fewer people than this: too few to measure, so the evaluation fails
+    fixed_ranges: bool = True  # one numeric scale for every nearest-neighbour search (False: Anonymeter's per search)
+    shared_neighbours: bool = True  # inference: one nearest-row search for all secrets (needs fixed_ranges)
     singling_out_modes: tuple[str, ...] = ("univariate", "multivariate")
     n_cols: int = 3  # attributes per multivariate singling-out query
     max_attempts: int = 200_000  # query generation attempts (Anonymeter's cap)
     confidence_level: float = 0.95
     timeout_seconds: float = 1800.0
     python: str | None = None  # the Anonymeter environment's python; default: $PERSONATWIN_ANONYMETER_PYTHON or .venv-anonymeter
+
+    def n_control(self, n_people: int) -> int:
+        """Held-out people: the larger of ``control_share`` of them and half of them up to
+        ``half_control_up_to``, at most ``max_control``."""
+        half = min(n_people // 2, self.half_control_up_to)
+        return min(max(int(round(self.control_share * n_people)), half), self.max_control)
 
 
 @dataclass(frozen=True)
@@ -132,10 +162,12 @@ class AttackRisk:
     attack_rate: float
     baseline_rate: float
     control_rate: float
-    n_attacks: int
+    n_attacks: int  # attacks on members (pooled: members x secrets)
     n_success: float
     n_baseline: float
-    n_control: float
+    n_control: float  # successful attacks on held-out people
+    n_attacks_control: float = float("nan")  # attacks on held-out people, where it differs from n_attacks
+    design_effect: float = float("nan")  # pooled inference: variance inflation from guesses about one person
 
     def row(self) -> dict:
         return dict(self.__dict__)
@@ -157,11 +189,11 @@ class AnonymeterEvaluation:
     attack_seconds: dict = field(default_factory=dict)  # wall time per evaluator inside the runner
 
     def headline(self, attack: str) -> AttackRisk:
-        """The worst variant of one attack: one that counts against the release if any, else the largest risk."""
+        """The figure reported and gated for one attack (see ``headline_row``)."""
         rows = [r for r in self.results if r.attack == attack]
         if not rows:
             raise KeyError(attack)
-        return max(rows, key=lambda r: (exceeds(r.risk, r.ci_low, self.max_risk), r.risk, r.ci_high))
+        return headline_row(rows)
 
     @property
     def singling_out(self) -> AttackRisk:
@@ -176,19 +208,27 @@ class AnonymeterEvaluation:
         return self.headline("inference")
 
     def failures(self) -> tuple[str, ...]:
-        """Attacks whose risk is above the limit and significantly above zero, each with the amount."""
+        """Why the release fails the gate (``exceeds``), each with the figure; empty: it passes."""
         if self.max_risk is None:
             return ()
         out = []
         for attack in ATTACKS:
             rows = [r for r in self.results if r.attack == attack]
+            name = attack.replace("_", " ")
             if not rows:
-                out.append(f"Anonymeter {attack.replace('_', ' ')} risk was not evaluated")
+                out.append(f"Anonymeter {name} risk was not evaluated")
                 continue
+            head = headline_row(rows)
             for r in rows:
-                if exceeds(r.risk, r.ci_low, self.max_risk):
-                    out.append(f"Anonymeter {attack.replace('_', ' ')} risk {r.risk:.4f} ({r.variant}; 95% CI "
-                               f"{r.ci_low:.4f} to {r.ci_high:.4f}) > limit {self.max_risk} (by {r.risk - self.max_risk:.4f})")
+                if not exceeds(r.risk, r.ci_low, self.max_risk, headline=r is head):
+                    continue
+                ci = f"95% CI {r.ci_low:.4f} to {r.ci_high:.4f}"
+                if r is head:
+                    out.append(f"Anonymeter {name} risk {r.risk:.4f} ({r.variant}; {ci}) > limit {self.max_risk} "
+                               f"(by {r.risk - self.max_risk:.4f})")
+                else:
+                    out.append(f"Anonymeter {name} risk of {r.variant} {r.risk:.4f} ({ci}): even the lower bound is "
+                               f"above the limit {self.max_risk}")
         return tuple(out)
 
     @property
@@ -202,14 +242,15 @@ class AnonymeterEvaluation:
             h = self.headline(attack)
             p = f"anonymeter_{attack}"
             out.update({f"{p}_risk": h.risk, f"{p}_ci_low": h.ci_low, f"{p}_ci_high": h.ci_high})
-        out["anonymeter_n_attacks"] = float(max(r.n_attacks for r in self.results))
+        out["anonymeter_n_attacks"] = float(max(r.n_attacks for r in self.results if r.variant != POOLED))
         out["anonymeter_control_people"] = float(self.n_control)
+        out["anonymeter_gate_failures"] = float(len(self.failures()))
         return out
 
     def table(self) -> pd.DataFrame:
         """One row per evaluator (the release table ``anonymeter``), with the run's parameters repeated."""
         df = pd.DataFrame([r.row() for r in self.results])
-        df["headline"] = [self.headline(r.attack) == r for r in self.results]
+        df["headline"] = [self.headline(r.attack) is r for r in self.results]
         df["n_people"] = self.n_people
         df["n_train"] = self.n_train
         df["n_control_people"] = self.n_control
@@ -224,14 +265,26 @@ class AnonymeterEvaluation:
         return summary_from_table(self.table())
 
 
-def exceeds(risk: float, ci_low: float, limit: float | None) -> bool:
-    """The gate: a risk counts against a release when it is above the limit and its 95% lower bound is
-    above zero (the attack on the release's people beats the same attack on held-out people)."""
-    return limit is not None and risk > limit + 1e-12 and ci_low > 0.0
+def headline_row(rows):
+    """The headline of one attack's evaluator rows: the pooled inference row where there is one, else
+    the largest risk (singling out: the stronger of its two modes)."""
+    pooled = [r for r in rows if r.variant == POOLED]
+    return pooled[0] if pooled else max(rows, key=lambda r: (r.risk, r.ci_high))
 
 
-GATE_RULE = ("refused when an attack's risk is above max_risk and the lower bound of its 95% confidence interval "
-             "is above 0 (significantly better on people in the release than on held-out people)")
+def exceeds(risk: float, ci_low: float, limit: float | None, headline: bool = True) -> bool:
+    """The gate on one evaluator's figure. A headline risk counts against a release when its point
+    estimate is above the limit; any other figure (one secret's inference risk, the weaker singling-out
+    mode) when even the lower bound of its 95% interval is above it. No limit: reported only."""
+    if limit is None:
+        return False
+    return (risk if headline else ci_low) > limit + 1e-12
+
+
+GATE_RULE = ("refused when a headline risk (singling out: the larger mode; linkability; inference: pooled over "
+             "the secrets) is above max_risk, or when one secret's inference risk is above max_risk even at the "
+             "lower bound of its 95% confidence interval; before refusing, k is doubled and the loop rerun, up to "
+             "3 times")
 
 
 def summary_from_table(table: pd.DataFrame) -> dict:
@@ -240,13 +293,13 @@ def summary_from_table(table: pd.DataFrame) -> dict:
     limit = None if pd.isna(first["max_risk"]) else float(first["max_risk"])
     evaluators = []
     for r in table.itertuples(index=False):
-        evaluators.append({k: (v.item() if hasattr(v, "item") else v) for k, v in r._asdict().items()
-                           if k in AttackRisk.__dataclass_fields__})
+        evaluators.append({k: _plain(v) for k, v in r._asdict().items() if k in AttackRisk.__dataclass_fields__})
     heads = {}
+    against = counts_against(table)
     for r in table[table["headline"].astype(bool)].itertuples(index=False):
+        mine = (table["attack"] == r.attack).to_numpy()
         heads[r.attack] = {"risk": float(r.risk), "ci_low": float(r.ci_low), "ci_high": float(r.ci_high),
-                           "variant": r.variant, "passed": None if limit is None else not any(
-                               exceeds(x.risk, x.ci_low, limit) for x in table.itertuples(index=False) if x.attack == r.attack)}
+                           "variant": r.variant, "passed": None if limit is None else not bool(against[mine].any())}
     return {
         "tool": "anonymeter", "versions": json.loads(first["versions"]), "max_risk": limit,
         "gate": GATE_RULE,
@@ -257,15 +310,28 @@ def summary_from_table(table: pd.DataFrame) -> dict:
     }
 
 
+def _plain(value):
+    """A JSON value: numpy scalars as Python ones, NaN (a figure that does not apply) as None."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
+
+
+def counts_against(table: pd.DataFrame) -> np.ndarray:
+    """Per row of an ``anonymeter`` release table: does this figure fail the gate (``exceeds``)?"""
+    limit = None if pd.isna(table["max_risk"].iloc[0]) else float(table["max_risk"].iloc[0])
+    return np.array([exceeds(r.risk, r.ci_low, limit, headline=bool(r.headline)) for r in table.itertuples(index=False)],
+                    dtype=bool)
+
+
 # --- the split and the flattened tables ----------------------------------------------------------
 
 def split_control(n_people: int, key: ReleaseKey, salt: str, options: AnonymeterOptions = AnonymeterOptions()) -> np.ndarray:
     """Boolean mask of the held-out control people, drawn with the release key (same key, same split)."""
-    n_control = min(int(round(options.control_share * n_people)), options.max_control)
-    if n_control < options.min_control or n_people - n_control < 2 * n_control:
+    if n_people < options.min_people:
         raise AnonymeterError(
-            f"{n_people} people are too few for the Anonymeter evaluation: it holds out {options.control_share:.0%} "
-            f"of them as a control set and needs at least {options.min_control} held-out people")
+            f"{n_people} people are too few for the Anonymeter evaluation (at least {options.min_people:,}): with "
+            f"{options.n_control(n_people)} held out its risk estimates are too imprecise to hold a release to the limit")
+    n_control = options.n_control(n_people)
     mask = np.zeros(n_people, dtype=bool)
     mask[key.rng(salt, "anonymeter-split").permutation(n_people)[:n_control]] = True
     return mask
@@ -478,15 +544,17 @@ def run_anonymeter(flat: Flattened, seeds: dict[str, int], options: AnonymeterOp
     cols = flat.columns
     n_link = min(options.n_attacks, len(flat.control), len(flat.ori))
     config = {
-        "seeds": seeds, "confidence_level": options.confidence_level, "n_jobs": 1,
+        "seeds": seeds, "confidence_level": options.confidence_level, "n_jobs": 1, "fixed_ranges": options.fixed_ranges,
         "singling_out": {"modes": list(options.singling_out_modes) if "singling_out" in options.attacks else [],
-                         "n_attacks": options.n_attacks,
+                         "n_attacks": options.n_attacks, "equal_sizes_below": SINGLING_OUT_EQUAL_SIZES_BELOW,
                          "n_cols": options.n_cols, "max_attempts": options.max_attempts},
         "linkability": {"n_attacks": n_link if "linkability" in options.attacks else 0, "n_neighbors": 1,
                         "aux_cols": [list(cols.qis), list(cols.counts + cols.periods)]},
-        # inference is cheap (one row per persona to search): every held-out person is a target, for precision
-        "inference": {"n_attacks": len(flat.control), "aux_cols": list(cols.qis + cols.counts + cols.periods),
-                      "secrets": list(cols.secrets) if "inference" in options.attacks else []},
+        # inference is cheap (one row per persona to search): every person of ori and of control is a
+        # target of every secret, and the secrets are also pooled into one estimate, for precision
+        "inference": {"n_attacks": len(flat.ori), "aux_cols": list(cols.qis + cols.counts + cols.periods),
+                      "secrets": list(cols.secrets) if "inference" in options.attacks else [], "pooled": True,
+                      "shared_neighbours": options.fixed_ranges and options.shared_neighbours},
     }
     remove_stale_folders()
     folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-"))  # mode 0700
@@ -554,7 +622,9 @@ def _attack_risk(raw: dict) -> AttackRisk:
                       baseline_rate=raw["baseline_rate"]["value"], control_rate=ctrl["value"],
                       n_attacks=int(raw["n_attacks"]), n_success=float(raw["n_success"]),
                       n_baseline=float(raw["n_baseline"]),
-                      n_control=float("nan") if raw.get("n_control") is None else float(raw["n_control"]))
+                      n_control=float("nan") if raw.get("n_control") is None else float(raw["n_control"]),
+                      n_attacks_control=float(raw.get("n_attacks_control", raw["n_attacks"])),
+                      design_effect=float(raw.get("design_effect", float("nan"))))
 
 
 def evaluate_prepared(data: PreparedData, policy: PrivacyPolicy, key: ReleaseKey, salt: str = "",
@@ -582,7 +652,7 @@ def evaluate(people: pd.DataFrame, events: pd.DataFrame, domain, policy: Privacy
 
 
 def check(evaluation: AnonymeterEvaluation) -> None:
-    """Refuse the release (``AttackRiskError``) when an attack's upper confidence bound exceeds the limit."""
+    """Refuse the release (``AttackRiskError``) when the evaluation fails the gate (``exceeds``)."""
     failures = evaluation.failures()
     if failures:
         raise AttackRiskError("the independent attack evaluation (Anonymeter) refuses the release, so nothing is "

@@ -56,8 +56,9 @@ class PrivacyPolicy:
     gates: UtilityGates = field(default_factory=UtilityGates)
     max_k: int = 100
     min_pram_p: float = 0.5
-    # Independent attack evaluation (Anonymeter): a singling-out, linkability or inference risk above
-    # this whose 95% lower bound is above 0 raises k, then refuses the release; None = not gated.
+    # Independent attack evaluation (Anonymeter): a headline singling-out, linkability or (pooled)
+    # inference risk above this, or one secret's inference risk above it even at its 95% lower bound,
+    # raises k, then refuses the release; None = not gated (anonymeter_eval.exceeds).
     anonymeter_max_risk: float | None = None
 
     def __post_init__(self) -> None:

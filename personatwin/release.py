@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from personatwin.adjust import Iteration, auto_adjust, history_frame
-from personatwin.anonymeter_eval import AnonymeterEvaluation, AnonymeterOptions, AttackRiskError, check, evaluate_prepared
+from personatwin.anonymeter_eval import (
+    GATE_RULE, AnonymeterEvaluation, AnonymeterOptions, AttackRiskError, check, evaluate_prepared,
+)
 from personatwin.domains import Domain
 from personatwin.keys import ReleaseKey
 from personatwin.noise import PramMatrix
@@ -140,6 +142,12 @@ class Release:
                 h = a.headline(attack)
                 lines.append(f"  {attack + ' risk':34s} {h.risk:12.4f}  95% CI [{h.ci_low:.4f}, {h.ci_high:.4f}] "
                              f"({h.variant[:40]}; {h.n_attacks} attacks)")
+            per_secret = [r for r in a.results if r.attack == "inference" and r is not a.inference]
+            if per_secret:
+                lines.append(f"  {'inference per secret (detail)':34s} " + "; ".join(
+                    f"{r.variant} {r.risk:.4f} [{r.ci_low:.4f}, {r.ci_high:.4f}]" for r in per_secret))
+            if a.max_risk is not None:
+                lines.append(f"  gate: {'pass' if a.passed else 'FAIL'} ({GATE_RULE})")
         lines.append("Utility:")
         u = self.utility
         lines.append(f"  information loss (100*SSE/SST)     {u.information_loss:12.2f}")
@@ -199,10 +207,12 @@ def make_release_from_prepared(data: PreparedData, policy: PrivacyPolicy, key: R
     """The privacy loop on already prepared (coded, canonically ordered) data.
 
     With ``anonymeter=True`` the configuration the loop chose is then attacked with Anonymeter (see
-    ``personatwin.anonymeter_eval``). When the policy sets ``anonymeter_max_risk`` and a risk counts
-    against it, k is doubled and the loop rerun from there (at most ``anonymeter_escalations`` times,
-    each recorded in the history as "raise k (Anonymeter)"); if it still fails, nothing is released
-    (``AttackRefusedError``). Without a limit the figures are reported only."""
+    ``personatwin.anonymeter_eval``). When the policy sets ``anonymeter_max_risk`` and the evaluation
+    fails the gate (a headline risk above the limit, or one secret's inference risk above it even at
+    its 95% lower bound; ``anonymeter_eval.exceeds``), k is doubled and the loop rerun from there (at
+    most ``anonymeter_escalations`` times, each recorded in the history as "raise k (Anonymeter)");
+    if it still fails, nothing is released (``AttackRefusedError``). Without a limit the figures are
+    reported only."""
     domain = data.domain
     chosen, history = auto_adjust(data, policy, key, salt, max_iterations=max_iterations, first=first)
     attacks = None

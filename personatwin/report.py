@@ -57,7 +57,7 @@ PARAMETER_MEANINGS = {
     "attacker_knowledge": "m: true events the simulated attacker knows about a target",
     "l_diversity": "fewest distinct outcomes required inside one persona",
     "target_risk": "highest release risk the policy accepts",
-    "anonymeter_max_risk": "highest Anonymeter singling-out, linkability or inference risk the policy accepts (none: not gated)",
+    "anonymeter_max_risk": "highest Anonymeter singling-out, linkability or (pooled) inference risk the policy accepts (none: not gated)",
 }
 SMALL_CELL = 10  # original-data figures of cells with fewer events than max(SMALL_CELL, k) are suppressed
 CHART_ROWS = 40  # group-rate chart rows per attribute (the table below it has them all)
@@ -217,6 +217,9 @@ def verdict(metrics: Mapping, policy: Mapping) -> Verdict:
         if over:
             problems.append(f"Anonymeter risks above the limit {a_limit}: "
                             + ", ".join(a.replace('_', ' ') for a in over) + f" ({shown}).")
+        elif a_limit is not None and (_f(m.get("anonymeter_gate_failures")) or 0) > 0:
+            problems.append(f"An Anonymeter inference risk of one secret is above the limit {a_limit} even at the "
+                            f"lower bound of its 95% interval ({shown}).")
         else:
             reasons.append(f"Independent attacks (Anonymeter): {shown}"
                            + (f", none above the limit {a_limit}." if a_limit is not None else " (reported, not gated)."))
@@ -334,7 +337,7 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
 
 def _attacks_section(table: pd.DataFrame | None) -> str:
     """Anonymeter's singling-out, linkability and inference risks with their confidence intervals."""
-    from personatwin.anonymeter_eval import ATTACK_MEANINGS, exceeds, summary_from_table
+    from personatwin.anonymeter_eval import ATTACK_MEANINGS, POOLED, counts_against, summary_from_table
 
     title = "Independent attack evaluation (Anonymeter)"
     if table is None or table.empty:
@@ -357,42 +360,52 @@ def _attacks_section(table: pd.DataFrame | None) -> str:
                     f"<td>{'none (reported)' if limit is None else esc(f'<= {limit}')}</td>{status}"
                     f"<td>{esc(h['variant'])}</td><td>{esc(ATTACK_MEANINGS[attack])}</td></tr>")
     head = ("<table><thead><tr><th>attack</th><th>risk</th><th>95% confidence interval</th><th>limit</th><th>status</th>"
-            "<th>worst variant</th><th>meaning</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            "<th>measured on</th><th>meaning</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     cols = s["columns"]
+    secrets = cols.get("secrets", [])
+    n_secrets = sum(1 for e in s["evaluators"] if e["attack"] == "inference" and e["variant"] != POOLED)
     intro = (f"<p>An independent check with <strong>Anonymeter</strong> {esc(s['versions'].get('anonymeter', ''))} "
              "(Giomi et al., PETS 2023), separate from the linkage attack above. "
-             f"{fmt(s['control_people'])} of the {fmt(s['people'])} people were held out (chosen with the release key); "
-             f"a release of the other {fmt(s['train_people'])} was made at the released policy, flattened to one row per "
-             "person (each member gets the persona's published attributes) and attacked. A risk is the attack's "
-             "success on people in that release in excess of the same attack on the held-out people, as a share of "
-             "what was left to gain: 0 means the release tells an attacker nothing more about its members than about "
-             "anyone else, 1 means every attack succeeds because of the release.</p>"
+             f"{fmt(s['control_people'])} of the {fmt(s['people'])} people were held out (chosen with the release key; by default the "
+             "larger of 20% and half of the people up to 2,000, at most 5,000; this changes nothing in the published "
+             f"release); a release of the other {fmt(s['train_people'])} was made at the released policy, "
+             "flattened to one row per person (each member gets the persona's published attributes) and attacked. A "
+             "risk is the attack's success on people in that release in excess of the same attack on the held-out "
+             "people, as a share of what was left to gain: 0 means the release tells an attacker nothing more about "
+             "its members than about anyone else, 1 means every attack succeeds because of the release.</p>"
              "<ul><li><strong>Singling out</strong>: predicates built from the release (e.g. age band, location and "
-             "event counts) that match exactly one person.</li>"
+             "event counts) that match exactly one person; the larger of the univariate and multivariate risks is "
+             "shown.</li>"
              "<li><strong>Linkability</strong>: an attacker holding the demographics ("
              + esc(", ".join(cols.get("demographics", []))) + ") in one source and the event history in another "
              "joins the two records of one person through their nearest release rows.</li>"
-             "<li><strong>Inference</strong>: knowing demographics and event history, the attacker guesses a secret ("
-             + esc(", ".join(cols.get("secrets", []))) + ": the person's most frequent outcome per event type) from "
-             "the nearest release row; the worst secret is shown.</li></ul>")
-    gate = ("<p class='note'>The release is refused when a risk is above the limit and significantly above 0 (the "
-            "lower bound of its 95% interval is positive). " + ("This release meets it." if s["passed"] else
-            "This release does not meet it.") + "</p>") if limit is not None else \
-        "<p class='note'>This policy sets no Anonymeter limit: the figures are reported, not gated.</p>"
+             "<li><strong>Inference</strong>: knowing demographics and event history, the attacker guesses each "
+             f"secret ({esc(', '.join(secrets))}: the person's most frequent outcome per event type) from the "
+             "nearest release row, for every member and every held-out person. The risk shown pools the "
+             f"{n_secrets} secrets (one guess per person and secret, Anonymeter's formula on the summed counts); "
+             "each secret's own risk is in the table below. One secret's estimate rests on one guess per person, "
+             "so its interval is wider, and the largest of several such estimates is above the true risk more "
+             "often than not.</li></ul>")
+    gate = ("<p class='note'>The release is refused when a risk in this table is above the limit, or when one "
+            "secret's inference risk is above the limit even at the lower bound of its 95% interval; before refusing, "
+            "k is doubled and the privacy loop rerun, up to 3 times (\"raise k (Anonymeter)\" in the loop table). "
+            + ("This release meets it." if s["passed"] else "This release does not meet it.") + "</p>") \
+        if limit is not None else "<p class='note'>This policy sets no Anonymeter limit: the figures are reported, not gated.</p>"
     detail = table.assign(rate_attack=table["attack_rate"], rate_baseline=table["baseline_rate"],
                           rate_control=table["control_rate"])
     detail = detail[["attack", "variant", "risk", "ci_low", "ci_high", "rate_attack", "rate_control", "rate_baseline",
                      "n_attacks"]]
-    flagged = [exceeds(r.risk, r.ci_low, limit) for r in table.itertuples(index=False)]
-    detail = detail.assign(above_limit=flagged)
+    detail = detail.assign(headline=table["headline"].astype(bool).to_numpy(), counts_against=counts_against(table))
     return _section("attacks", title, intro, head, gate,
                     "<details><summary>Every evaluator (attack success on the release's people, on the held-out "
-                    "people, and a random-guess baseline)</summary>"
+                    "people, and a random-guess baseline; inference per secret and pooled)</summary>"
                     + _table(detail, kinds={"rate_attack": "pct", "rate_control": "pct", "rate_baseline": "pct"},
                              headers={"rate_attack": "success on members", "rate_control": "success on held-out",
-                                      "rate_baseline": "random baseline", "n_attacks": "attacks",
-                                      "ci_low": "CI low", "ci_high": "CI high", "above_limit": "counts against"})
-                    + "</details>")
+                                      "rate_baseline": "random baseline", "n_attacks": "attacks on members",
+                                      "ci_low": "CI low", "ci_high": "CI high", "headline": "shown above",
+                                      "counts_against": "counts against"})
+                    + "<p class='note'>A figure shown above counts against the release when it is above the limit; "
+                      "any other when even its CI low is above the limit.</p></details>")
 
 
 HISTORY_SHOWN = ["iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
