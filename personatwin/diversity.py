@@ -1,10 +1,13 @@
-"""l-diversity repair: member swaps between personas of one stratum (DESIGN §4, §5).
+"""l-diversity repair: member swaps (or a re-cut) between nearby personas (DESIGN §4, §5).
 
 A persona whose released values (PRAM'd outcomes of its events, person-level sensitive values)
 show fewer than l distinct values fails l-diversity. Raising k for the whole release to fix a few
 such personas costs every analyst utility, so each failing persona first swaps one member with a
 nearby persona of the same stratum: sizes stay k..2k-1, published QIs are recomputed from the new
-members, and the swap is the valid one that moves the feature centroids least.
+members, and the swap is the valid one that moves the feature centroids least. Where no single
+swap works, the persona and a neighbour are cut anew into two groups of k..2k-1; a persona with no
+partner in its stratum looks among personas with the same bias attributes. Over 2% of personas
+failing means the data lack diversity broadly, and the privacy loop's ladder acts instead.
 
 PRAM draws are made per event and per person before grouping (they never depend on the persona),
 so the released values are known here and a repaired persona is l-diverse in the release itself.
@@ -78,8 +81,8 @@ def _ok(counts: np.ndarray, l: int) -> np.ndarray:
 
 
 def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, l):
-    """(i, j, cost) of the cheapest swap of member i of P with member j of Q that leaves both
-    l-diverse, or None."""
+    """(i, j): the cheapest swap of member i of P with member j of Q that leaves both l-diverse,
+    or None."""
     valid = np.ones((len(xp), len(xq)), dtype=bool)
     for c_p, c_q, mp_, mq_ in zip(p_counts, q_counts, per_p, per_q):
         after_p = c_p[None, None, :] - mp_[:, None, :] + mq_[None, :, :]
@@ -180,7 +183,6 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
         for r in (p, q):
             rich[r] = all((c[r] > 0).sum() > l for c in counts)
         for r, mem in ((p, new_p), (q, new_q)):
-            size[r] = len(mem)
             centroid[r] = features[mem].mean(axis=0)
 
     def try_repair(p: int, near: np.ndarray) -> bool:
