@@ -88,6 +88,7 @@ import pandas as pd
 from personatwin.keys import ReleaseKey
 from personatwin.personas import generalized_codes, start_level
 from personatwin.policy import PrivacyPolicy
+from personatwin.processes import process_alive
 from personatwin.protect import PreparedData, merge_stage, noise_stage
 
 PYTHON_ENV = "PERSONATWIN_ANONYMETER_PYTHON"  # the Anonymeter environment's python, if not the default
@@ -599,20 +600,10 @@ def remove_stale_folders() -> list[str]:
             pid = int(path.name[len(TMP_PREFIX):].split("-", 1)[0])
         except ValueError:
             continue
-        if path.is_dir() and path.stat().st_uid == os.getuid() and not _alive(pid):
+        if path.is_dir() and path.stat().st_uid == os.getuid() and not process_alive(pid):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path.name)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _attack_risk(raw: dict) -> AttackRisk:

@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from personatwin.processes import process_alive, process_start
 from personatwin_dag.constants import ENV_NAME, JOB_NAME
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -136,32 +137,9 @@ def failure_reason(result) -> str:
     return "run failed"
 
 
-def process_start(pid: int) -> str | None:
-    """Start time of a process in clock ticks since boot (/proc, Linux), which tells a process from
-    a later one that got the same pid; None where there is no /proc entry."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, starttime
-
-
 def process_tags() -> dict[str, str]:
     """Tags naming the process that runs a partition in-process."""
     return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()), PID_START_TAG: process_start(os.getpid()) or ""}
-
-
-def process_alive(pid: int, start: str) -> bool:
-    if Path("/proc/self/stat").exists():
-        now = process_start(pid)
-        return now is not None and (not start or now == start)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def mark_dead_runs_failed(instance) -> list[str]:
