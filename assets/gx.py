@@ -105,7 +105,6 @@ def run_suite(name: str, df: pd.DataFrame, expectations: Sequence[Expectation], 
             else:  # an aggregate (min, max, count) expectation: no rows to count
                 notes.append(f"{rule} failed (observed {_observed(res) or 'a value not shown'})")
     stats = result.statistics
-    table = pd.DataFrame(rows)
     md = "| expectation | success | unexpected | observed |\n|---|---|---|---|\n" + "\n".join(
         f"| {r['expectation']} | {r['success']} | {r['unexpected']} | {r['observed']} |" for r in rows)
     metadata = {

@@ -32,7 +32,7 @@ def _fmt(v) -> str:
 
 
 def markdown(out: dict) -> str:
-    lines = [f"# Side by side with reference libraries\n", f"Machine: {out['machine']}.  ",
+    lines = ["# Side by side with reference libraries\n", f"Machine: {out['machine']}.  ",
              f"pyCANON {out['pycanon']['pycanon_env']['pycanon']} (pandas {out['pycanon']['pycanon_env']['pandas']}, "
              f"numpy {out['pycanon']['pycanon_env']['numpy']}) in `{out['pycanon']['pycanon_env']['venv']}`.  ",
              f"Command: `python benchmarks/peers.py` ({out['seconds_total']:.0f} s).\n",

@@ -45,8 +45,6 @@ def _design_effect(per_person: dict, n_secrets: int) -> dict:
     """Variance of the pooled success rates when people (not single guesses) are the unit, over the
     binomial variance the Wilson interval assumes: above 1 means the guesses about one person are
     correlated and the pooled interval is too narrow by the square root of this."""
-    import numpy as np
-
     out = {}
     for side, counts in per_person.items():
         n = len(counts)

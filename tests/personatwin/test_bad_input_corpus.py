@@ -287,7 +287,7 @@ def _(h: Harness):
     rows = [f"{x},{m}" for x, m in zip(PEOPLE_ROWS, emails)]
     h.secret(*emails)
     r = h.files(people="\n".join(rows) + "\n")  # the first row is taken for the header
-    msg = error_of(r, DirectIdentifierError, "#6 (name withheld", "header row")
+    error_of(r, DirectIdentifierError, "#6 (name withheld", "header row")
 
 
 # --- wrong types ----------------------------------------------------------------------------------
