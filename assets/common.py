@@ -1,13 +1,11 @@
-"""Small helpers shared by the stage assets: partition windows, metadata, prepared data."""
+"""Small helpers shared by the stage assets: partitions, partition windows, metadata."""
 
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from personatwin.domains import Domain
-from personatwin.protect import PreparedData, prepare
-from personatwin_dag.partitions import RELEASE_PARTITIONS
+from assets.partitions import RELEASE_PARTITIONS
 
 PARTITIONS = RELEASE_PARTITIONS
 
@@ -49,18 +47,3 @@ def md_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     for rec in df.itertuples(index=False):
         lines.append("| " + " | ".join(format(v, floatfmt) if isinstance(v, float) else str(v) for v in rec) + " |")
     return "\n".join(lines)
-
-
-_PREPARED: list = []  # (people, events, domain name, prepared) of the last call in this process
-
-
-def prepared(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> PreparedData:
-    """The engine's canonical coded form of the validated tables.
-
-    Merge, noise, risk and release all start from it; the IO manager hands every step of a run the
-    same stored tables, so the last result is reused when called again with those very objects."""
-    if _PREPARED and _PREPARED[0][0] is people and _PREPARED[0][1] is events and _PREPARED[0][2] == domain.name:
-        return _PREPARED[0][3]
-    data = prepare(people.drop(columns=["row"], errors="ignore"), events.drop(columns=["row"], errors="ignore"), domain)
-    _PREPARED[:] = [(people, events, domain.name, data)]
-    return data

@@ -7,18 +7,20 @@ from pathlib import Path
 import dagster as dg
 
 from assets.common import PARTITIONS
-from personatwin.export import verify_manifest, write_release_folder
-from personatwin.history import write_index
-from personatwin.report import report_verdict
-from personatwin_dag.constants import CHECK_MANIFEST, EXPORT
-from resources.storage import ReleaseStorageResource
+from assets.constants import CHECK_MANIFEST, EXPORT
+from personatwin.publish.export import verify_manifest, write_release_folder
+from personatwin.publish.history import write_index
+from personatwin.publish.report import report_verdict
+from personatwin.release.tables import ReleaseTables
 from resources import fs
+from resources.storage import ReleaseStorageResource
 
 
 @dg.asset(group_name=EXPORT, kinds={"parquet", "csv", "json", "html"}, partitions_def=PARTITIONS, check_specs=[
     dg.AssetCheckSpec(CHECK_MANIFEST, asset="release_files", partitions_def=PARTITIONS, blocking=True,
                       description="Every file of the release folder matches the SHA-256 in its manifest.")])
-def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseStorageResource, release: dict):
+def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseStorageResource,
+                  release: ReleaseTables):
     """The partition's release folder: data files, privacy report and a manifest with checksums."""
     with release_storage.staged(context.partition_key) as folder:
         manifest = write_release_folder(release, folder, partition=context.partition_key)
@@ -47,8 +49,10 @@ def manifest_matches_files(release_storage: ReleaseStorageResource, partition_ke
     location = release_storage.partition_location(partition_key)
     with release_storage.reading(partition_key) as folder:  # not replaced while verified
         if not (Path(folder) / "manifest.json").exists():
-            return dg.AssetCheckResult(check_name=CHECK_MANIFEST, passed=False, description=f"{location}: no manifest.json")
+            return dg.AssetCheckResult(check_name=CHECK_MANIFEST, passed=False,
+                                       description=f"{location}: no manifest.json")
         problems = verify_manifest(folder)
         files = len(json.loads((Path(folder) / "manifest.json").read_text())["files"])
-    return dg.AssetCheckResult(check_name=CHECK_MANIFEST, passed=not problems, metadata={"files": files, "problems": dg.MetadataValue.json(problems)},
+    return dg.AssetCheckResult(check_name=CHECK_MANIFEST, passed=not problems,
+                               metadata={"files": files, "problems": dg.MetadataValue.json(problems)},
                                description="manifest matches files" if not problems else "; ".join(problems)[:2000])

@@ -8,8 +8,8 @@ of failing rows. Values of failing rows are never copied into metadata (they may
 
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import dagster as dg
 import pandas as pd
@@ -33,6 +33,7 @@ SOURCE = "personatwin"
 def _context():
     """One ephemeral GX context per process (each new one leaves a temporary docs folder behind)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # imported on first use, not with the code location: great_expectations takes 2.5-4 s to import
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -70,7 +71,8 @@ def _rule(kind: str, kwargs: dict) -> str:
     return f"{kind}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
-def run_suite(name: str, df: pd.DataFrame, expectations: Sequence[Expectation], row_column: str | None = "row") -> SuiteOutcome:
+def run_suite(name: str, df: pd.DataFrame, expectations: Sequence[Expectation],
+              row_column: str | None = "row") -> SuiteOutcome:
     """Validate ``df`` against the suite; failing rows are named by ``row_column`` when present."""
     gx, ctx = _context()
     data = df.reset_index() if row_column and row_column not in df.columns and df.index.name == row_column else df
@@ -85,7 +87,8 @@ def run_suite(name: str, df: pd.DataFrame, expectations: Sequence[Expectation], 
     result = batch.validate(suite, result_format=fmt)
     rows, failed, notes = [], [], []
     for r in result.results:
-        kind = type(r.expectation_config).__name__ if not hasattr(r.expectation_config, "type") else r.expectation_config.type
+        kind = (type(r.expectation_config).__name__ if not hasattr(r.expectation_config, "type")
+                else r.expectation_config.type)
         kwargs = {k: v for k, v in r.expectation_config.kwargs.items() if k not in ("batch_id",)}
         res = r.result or {}
         named = []

@@ -4,16 +4,16 @@
 import dagster as dg
 
 from assets.common import PARTITIONS, table_metadata, window
-from personatwin_dag.constants import INGEST
-from personatwin.identifiers import DirectIdentifierError
-from personatwin.ingest import InputError
+from assets.constants import INGEST
+from personatwin.core.errors import DirectIdentifierError, InputError
 from resources.source import SourceResource
 
 
 @dg.multi_asset(
     outs={
         "source_people": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"},
-                                     description="People involved in the period's events, identifiers screened and dropped."),
+                                     description="People involved in the period's events, identifiers screened "
+                                                 "and dropped."),
         "source_events": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"},
                                      description="Events dated in the release period, as read from the source."),
     },

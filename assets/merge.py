@@ -4,11 +4,13 @@
 import dagster as dg
 import pandas as pd
 
-from assets.common import PARTITIONS, float_metadata, prepared, table_metadata
+from assets.common import PARTITIONS, float_metadata, table_metadata
+from assets.constants import CHECK_PERSONAS_MIN_K, MERGE
 from assets.gx import check_result, run_suite
-from personatwin.merge import TooFewPeopleError
-from personatwin.protect import merge_stage
-from personatwin_dag.constants import CHECK_PERSONAS_MIN_K, MERGE
+from assets.step_cache import CACHE
+from personatwin.core.errors import TooFewPeopleError
+from personatwin.protect.prepared import PassContext
+from personatwin.protect.stages import merge_stage
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
 from resources.source import SourceResource
@@ -21,9 +23,9 @@ def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: 
              release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame):
     """Personas of the first protection pass: every valid person in a group of k to 2k-1 similar people."""
     pol = policy.policy()
-    data = prepared(valid_people, valid_events, source.get_domain())
+    data = CACHE.prepared(valid_people, valid_events, source.get_domain())
     try:
-        merged = merge_stage(data, pol, release_key.key(), context.partition_key)
+        merged = merge_stage(PassContext(data, pol, release_key.key(), context.partition_key))
     except TooFewPeopleError as exc:
         raise dg.Failure(description=f"partition {context.partition_key}: {exc}") from None
     table = merged.personas
@@ -31,8 +33,9 @@ def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: 
     stored = {"personas": table, "membership": merged.membership(data.people)}
     yield dg.Output(stored,
                      metadata={**table_metadata(table), **float_metadata({
-                         "k": pol.k, "people": int(sizes.sum()), "personas": len(table), "persona_size_min": sizes.min(),
-                         "persona_size_max": sizes.max(), "information_loss": merged.grouping.information_loss})})
+                         "k": pol.k, "people": int(sizes.sum()), "personas": len(table),
+                         "persona_size_min": sizes.min(), "persona_size_max": sizes.max(),
+                         "information_loss": merged.grouping.information_loss})})
     yield personas_at_least_k(pol.k, stored)
 
 

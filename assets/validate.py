@@ -5,12 +5,16 @@ import dagster as dg
 import pandas as pd
 
 from assets.common import PARTITIONS, md_table, table_metadata, window
-from assets.gx import check_result, run_suite
-from personatwin.hierarchy import MappingHierarchy
-from personatwin.validate import validate
-from personatwin_dag.constants import (
-    CHECK_QUARANTINE_RATE, CHECK_RECONCILIATION, CHECK_VALID_EVENTS_SUITE, CHECK_VALID_PEOPLE_SUITE, VALIDATE,
+from assets.constants import (
+    CHECK_QUARANTINE_RATE,
+    CHECK_RECONCILIATION,
+    CHECK_VALID_EVENTS_SUITE,
+    CHECK_VALID_PEOPLE_SUITE,
+    VALIDATE,
 )
+from assets.gx import check_result, run_suite
+from personatwin.core.hierarchy import MappingHierarchy
+from personatwin.validate.validation import validate
 from resources.policy import PrivacyPolicyResource
 from resources.source import SourceResource
 
@@ -20,7 +24,8 @@ COUNTS = "counts"
 @dg.multi_asset(
     outs={
         "valid_people": dg.AssetOut(group_name=VALIDATE, kinds={"pandas", "parquet"},
-                                    description="People that passed validation, with age derived and birth date dropped."),
+                                    description="People that passed validation, with age derived and birth date "
+                                                "dropped."),
         "valid_events": dg.AssetOut(group_name=VALIDATE, kinds={"pandas", "parquet"},
                                     description="Events that passed validation, in the domain's vocabulary."),
         "quarantine": dg.AssetOut(group_name=VALIDATE, kinds={"pandas", "parquet"},
@@ -31,11 +36,14 @@ COUNTS = "counts"
     # partition (each Dagster step costs tens of milliseconds of events and bookkeeping).
     check_specs=[
         dg.AssetCheckSpec(CHECK_RECONCILIATION, asset="quarantine", partitions_def=PARTITIONS, blocking=True,
-                          description="Rows in = valid + quarantined (+ collapsed exact duplicates), for people and events."),
+                          description="Rows in = valid + quarantined (+ collapsed exact duplicates), for people "
+                                      "and events."),
         dg.AssetCheckSpec(CHECK_VALID_PEOPLE_SUITE, asset="valid_people", partitions_def=PARTITIONS, blocking=True,
-                          description="Great Expectations suite on the valid people: ids, vocabularies, ages, zip codes."),
+                          description="Great Expectations suite on the valid people: ids, vocabularies, ages, "
+                                      "zip codes."),
         dg.AssetCheckSpec(CHECK_VALID_EVENTS_SUITE, asset="valid_events", partitions_def=PARTITIONS, blocking=True,
-                          description="Great Expectations suite on the valid events: vocabulary, dates inside the period, end >= start."),
+                          description="Great Expectations suite on the valid events: vocabulary, dates inside "
+                                      "the period, end >= start."),
         dg.AssetCheckSpec(CHECK_QUARANTINE_RATE, asset="valid_events", partitions_def=PARTITIONS, blocking=True,
                           description="A partition whose quarantined share exceeds the policy limit goes no further."),
     ],
@@ -50,7 +58,8 @@ def validated_tables(context: dg.AssetExecutionContext, source: SourceResource, 
     as_of = end - pd.Timedelta(seconds=1)
     checked = validate(people, events, domain, as_of=as_of)
     frames = [f for f in (checked.quarantine_people, checked.quarantine_events) if len(f)]
-    quarantine = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"table": [], "row": [], "reason": []})
+    quarantine = (pd.concat(frames, ignore_index=True) if frames
+                  else pd.DataFrame({"table": [], "row": [], "reason": []}))
     quarantine = quarantine.astype({c: "string" for c in quarantine.columns if quarantine[c].dtype == object})
     counts = {k: int(v) for k, v in checked.counts.items()}
     # what is actually written as valid: the reconciliation check compares these with the rows in
@@ -95,7 +104,8 @@ def events_suite(domain, start: pd.Timestamp, end: pd.Timestamp) -> list:
         # every date inside the period <=> min >= start and max < end (GX's row-wise datetime
         # comparison is ~10x slower on 200k events for the same guarantee)
         ("ExpectColumnMinToBeBetween", {"column": "event_date", "min_value": start.to_pydatetime()}),
-        ("ExpectColumnMaxToBeBetween", {"column": "event_date", "max_value": (end - pd.Timedelta(seconds=1)).to_pydatetime()}),
+        ("ExpectColumnMaxToBeBetween",
+         {"column": "event_date", "max_value": (end - pd.Timedelta(seconds=1)).to_pydatetime()}),
         ("ExpectColumnPairValuesAToBeGreaterThanB", {"column_A": "end_date", "column_B": "event_date", "or_equal": True,
                                                      "ignore_row_if": "either_value_is_missing"}),
     ]
@@ -108,7 +118,8 @@ def valid_people_suite(domain, valid_people: pd.DataFrame) -> dg.AssetCheckResul
                         asset_key=dg.AssetKey("valid_people"), check_name=CHECK_VALID_PEOPLE_SUITE)
 
 
-def valid_events_suite(domain, period: tuple[pd.Timestamp, pd.Timestamp], valid_events: pd.DataFrame) -> dg.AssetCheckResult:
+def valid_events_suite(domain, period: tuple[pd.Timestamp, pd.Timestamp],
+                       valid_events: pd.DataFrame) -> dg.AssetCheckResult:
     """The events suite on the valid events of the period."""
     start, end = period
     suite = [e for e in events_suite(domain, start, end)

@@ -28,14 +28,16 @@ PARTITION = "2024-02"
 
 def engine_once(source: Path, out: Path) -> float:
     """ingest -> validate -> privacy loop -> release folder, as the assets do, without Dagster."""
+    # local imports: the project loads on use, after the sys.path set-up above (--help stays instant)
     import pandas as pd
 
-    from personatwin.export import release_tables, write_release_folder
-    from personatwin.keys import ReleaseKey
-    from personatwin.release import make_release_from_prepared
-    from personatwin.validate import validate
+    from assets.step_cache import CACHE
+    from personatwin.core.keys import ReleaseKey
+    from personatwin.protect.prepared import PassContext
+    from personatwin.publish.export import write_release_folder
+    from personatwin.release.release import make_release_from_prepared
+    from personatwin.validate.validation import validate
     from personatwin_dag.environments import resources_for
-    from assets.common import prepared
 
     t0 = time.perf_counter()
     res = resources_for("ci")
@@ -43,12 +45,12 @@ def engine_once(source: Path, out: Path) -> float:
     start, end = pd.Timestamp(f"{PARTITION}-01"), pd.Timestamp(f"{PARTITION}-01") + pd.offsets.MonthBegin(1)
     ing = src.read_partition(PARTITION, start, end).ingested
     checked = validate(ing.people, ing.events, src.get_domain(), as_of=end - pd.Timedelta(seconds=1))
-    data = prepared(checked.people, checked.events, src.get_domain())
+    data = CACHE.prepared(checked.people, checked.events, src.get_domain())
     pol = res["policy"].policy()
-    result = make_release_from_prepared(data, pol, ReleaseKey.from_env(), salt=PARTITION,
+    result = make_release_from_prepared(PassContext(data, pol, ReleaseKey.from_env(), PARTITION),
                                         max_iterations=res["policy"].max_iterations,
                                         anonymeter=pol.anonymeter_max_risk is not None)
-    write_release_folder(release_tables(result), out, partition=PARTITION)
+    write_release_folder(result.tables(), out, partition=PARTITION)
     return time.perf_counter() - t0
 
 
@@ -63,6 +65,7 @@ def job_once(defs, instance) -> float:
 
 def measure(level: str, people: int, repeats: int, tmp: Path) -> dict:
     """Median job and engine wall times for one privacy level, each after a warm-up run."""
+    # local imports: the project loads on use, after the sys.path set-up above (--help stays instant)
     import dagster as dg
 
     from personatwin_dag.definitions import build_defs
@@ -70,7 +73,8 @@ def measure(level: str, people: int, repeats: int, tmp: Path) -> dict:
 
     os.environ["PERSONATWIN_PRIVACY_LEVEL"] = level
     (tmp / "home").mkdir(exist_ok=True)
-    os.environ.update({"PERSONATWIN_SOURCE": str(tmp / "source"), "PERSONATWIN_RELEASES": str(tmp / f"releases-{level}"),
+    os.environ.update({"PERSONATWIN_SOURCE": str(tmp / "source"),
+                       "PERSONATWIN_RELEASES": str(tmp / f"releases-{level}"),
                        "PERSONATWIN_ASSET_STORE": str(tmp / f"assets-{level}"), "DAGSTER_HOME": str(tmp / "home"),
                        "PERSONATWIN_ENV": "ci"})
     defs = build_defs(resources_for("ci"))
@@ -92,6 +96,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--levels", nargs="+", default=["medium", "high"])
     args = ap.parse_args()
+    # local imports: the project loads on use, after the sys.path set-up above (--help stays instant)
     from personatwin_dag.demo import DAGSTER_YAML, write_sample
 
     with tempfile.TemporaryDirectory() as tmp:

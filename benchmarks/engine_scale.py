@@ -33,15 +33,16 @@ def peak_rss_mb() -> float:
 def run_one(n: int, level: str) -> dict:
     """Run every stage once at n people; returns seconds and peak RSS (MB) after each stage."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from personatwin import synth
-    from personatwin.adjust import auto_adjust
-    from personatwin.domains import get_domain
-    from personatwin.export import write_table
-    from personatwin.ingest import load_input
-    from personatwin.keys import ReleaseKey
-    from personatwin.policy import policy_for_level
-    from personatwin.protect import prepare
-    from personatwin.validate import validate
+    # the engine is imported only in this measuring child process (the parent's memory stays out of the figures)
+    from personatwin.core.domains import get_domain
+    from personatwin.core.keys import ReleaseKey
+    from personatwin.core.policy import policy_for_level
+    from personatwin.ingest import synth
+    from personatwin.ingest.tables import load_input
+    from personatwin.protect.prepared import PassContext, prepare
+    from personatwin.publish.export import write_table
+    from personatwin.release.auto_adjust import auto_adjust
+    from personatwin.validate.validation import validate
 
     out: dict = {"people": n, "seconds": {}, "peak_rss_mb": {}}
 
@@ -68,7 +69,7 @@ def run_one(n: int, level: str) -> dict:
     del checked
     key = ReleaseKey(os.urandom(32).hex())
     t = time.perf_counter()
-    chosen, history = auto_adjust(prepared, policy_for_level(level), key, "bench")
+    chosen, history = auto_adjust(PassContext(prepared, policy_for_level(level), key, "bench"))
     loop = time.perf_counter() - t
     # per-stage time of the chosen pass, plus the whole loop (all iterations) as "adjust"
     for name, secs in chosen.timings.items():
@@ -112,7 +113,8 @@ def slope(xs, ys) -> float:
 def markdown(rows: list[dict], machine: str) -> str:
     lines = [f"Engine scale benchmark ({machine}); seconds per stage (peak RSS MB after the stage); "
              "`adjust` is the whole privacy loop, merge/noise/risk the released pass inside it.", "",
-             "| people | events | " + " | ".join(STAGES) + " | engine total | runs (each total, s) | iterations | peak RSS |",
+             "| people | events | " + " | ".join(STAGES)
+             + " | engine total | runs (each total, s) | iterations | peak RSS |",
              "|---" * (len(STAGES) + 6) + "|"]
     for r in rows:
         cells = [f"{r['seconds'].get(s, float('nan')):.2f}" for s in STAGES]
@@ -151,7 +153,8 @@ def main() -> int:
         rows.append(median_run(runs))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "engine_scale.json").write_text(json.dumps({"machine": machine, "level": args.level, "runs": rows}, indent=1))
+    (RESULTS / "engine_scale.json").write_text(json.dumps({"machine": machine, "level": args.level, "runs": rows},
+                                                          indent=1))
     md = markdown(rows, machine)
     (RESULTS / "engine_scale.md").write_text(md + "\n")
     print(md)

@@ -9,10 +9,11 @@ its k-1 nearest. With 2k..3k-1 rows left, one more group around the row farthest
 and the rest form the last group; with k..2k-1 left they form one group. Every group has k..2k-1
 rows. Plain numpy, O(n^2 d / k) time, O(n d) memory: fine up to ~20k rows.
 
-Both methods group the SAME standardized feature matrix (``personatwin.merge.features_from_tables``
-on ``personatwin.synth.generate("criminal_justice", n, seed)`` after ``personatwin.validate.validate``,
-which derives age from birth_date as the pipeline does: features age, sex, race, zip + event summary) and both losses are
-``personatwin.merge.information_loss`` (100 SSE / SST). "Ours (unstratified)" is
+Both methods group the SAME standardized feature matrix (``personatwin.protect.merge.features_from_tables``
+on ``personatwin.ingest.synth.generate("criminal_justice", n, seed)`` after
+``personatwin.validate.validation.validate``, which derives age from birth_date as the pipeline does: features
+age, sex, race, zip + event summary) and both losses are ``personatwin.protect.merge.information_loss``
+(100 SSE / SST). "Ours (unstratified)" is
 ``microaggregate(X, zeros, k)``, like with like; "ours (stratified engine)" is ``group_people`` with
 the default policy's starting QI levels, i.e. what a release actually uses (personas never cross
 sex x race x ... strata, so its loss is higher by construction).
@@ -100,18 +101,20 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, Python {platform.python_version()}, "
+    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}, "
             f"numpy {_np.__version__}, pandas {_pd.__version__}")
 
 
 def run(sizes=(5_000, 10_000, 20_000), k: int = 5, seed: int = 0) -> list[dict]:
     """One row per size: information loss and seconds of MDAV vs the engine on identical features."""
-    from personatwin import synth
-    from personatwin.domains import get_domain
-    from personatwin.merge import features_from_tables, group_people, information_loss, microaggregate
-    from personatwin.personas import start_levels
-    from personatwin.policy import PrivacyPolicy
-    from personatwin.validate import validate
+    # local imports: the project loads on use, after the sys.path set-up above (--help stays instant)
+    from personatwin.core.domains import get_domain
+    from personatwin.core.policy import PrivacyPolicy
+    from personatwin.ingest import synth
+    from personatwin.protect.merge import features_from_tables, group_people, information_loss, microaggregate
+    from personatwin.protect.personas import start_levels
+    from personatwin.validate.validation import validate
 
     domain = get_domain("criminal_justice")
     levels = start_levels(domain, PrivacyPolicy(k=k))

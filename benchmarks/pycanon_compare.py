@@ -63,9 +63,12 @@ from pycanon import anonymity
 path, qis, sa = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 data = pd.read_csv(path, dtype=str, keep_default_na=False)
 out = {"pandas": pd.__version__}
-t0 = time.perf_counter(); out["k"] = int(anonymity.k_anonymity(data, qis)); out["seconds_k"] = time.perf_counter() - t0
-t0 = time.perf_counter(); out["l"] = int(anonymity.l_diversity(data, qis, sa)); out["seconds_l"] = time.perf_counter() - t0
-t0 = time.perf_counter(); out["t"] = float(anonymity.t_closeness(data, qis, sa)); out["seconds_t"] = time.perf_counter() - t0
+t0 = time.perf_counter(); out["k"] = int(anonymity.k_anonymity(data, qis))
+out["seconds_k"] = time.perf_counter() - t0
+t0 = time.perf_counter(); out["l"] = int(anonymity.l_diversity(data, qis, sa))
+out["seconds_l"] = time.perf_counter() - t0
+t0 = time.perf_counter(); out["t"] = float(anonymity.t_closeness(data, qis, sa))
+out["seconds_t"] = time.perf_counter() - t0
 out["seconds"] = out["seconds_k"] + out["seconds_l"] + out["seconds_t"]
 print(json.dumps(out))
 """
@@ -97,7 +100,8 @@ def ensure_venv() -> dict:
 
 
 def run_pycanon(csv: Path, qis, sensitive: str) -> dict:
-    r = _run([str(VENV_PY), "-c", PYCANON_RUNNER, str(csv), json.dumps(list(qis)), json.dumps([sensitive])], timeout=3600)
+    r = _run([str(VENV_PY), "-c", PYCANON_RUNNER, str(csv), json.dumps(list(qis)), json.dumps([sensitive])],
+             timeout=3600)
     if r.returncode:
         raise RuntimeError(f"pyCANON failed: {r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -105,9 +109,10 @@ def run_pycanon(csv: Path, qis, sensitive: str) -> dict:
 
 def ours(table: pd.DataFrame, qis, sensitive: str) -> dict:
     """k, distinct l and t (equal-distance EMD) per EC of a flat table, with the engine's functions."""
-    from personatwin.merge import factorize
-    from personatwin.personas import PersonaAttributes
-    from personatwin.risk import class_sizes, diversity, equivalence_classes, value_counts_matrix
+    # local imports: the project loads on use, after the sys.path set-up above (--help stays instant)
+    from personatwin.measure.risk import class_sizes, diversity, equivalence_classes, value_counts_matrix
+    from personatwin.protect.merge import factorize
+    from personatwin.protect.personas import PersonaAttributes
 
     attrs = PersonaAttributes(table=table[list(qis)].assign(size=1), levels=pd.DataFrame(), qi_columns=tuple(qis))
     f, n_ec = class_sizes(attrs)  # f per row (each row = one person, size 1)
@@ -138,11 +143,12 @@ def flat_release(release, qis, sensitive: str) -> pd.DataFrame:
 
 
 def adult_release():
-    from personatwin.domains import Domain
-    from personatwin.hierarchy import MappingHierarchy
-    from personatwin.keys import ReleaseKey
-    from personatwin.policy import PrivacyPolicy
-    from personatwin.release import make_release
+    # local imports: the project loads on use, after the sys.path set-up above (--help stays instant)
+    from personatwin.core.domains import Domain
+    from personatwin.core.hierarchy import MappingHierarchy
+    from personatwin.core.keys import ReleaseKey
+    from personatwin.core.policy import PrivacyPolicy
+    from personatwin.release.release import make_release
 
     raw = pd.read_csv(ARX / "adult.csv", sep=";", dtype=str, keep_default_na=False)
     hierarchies = {q: MappingHierarchy.from_csv(ARX / f"adult_hierarchy_{q}.csv") for q in ADULT_QIS}
@@ -157,12 +163,13 @@ def adult_release():
 
 
 def generated_release(n: int, seed: int = 0):
-    from personatwin import synth
-    from personatwin.domains import get_domain
-    from personatwin.keys import ReleaseKey
-    from personatwin.policy import PrivacyPolicy
-    from personatwin.release import make_release
-    from personatwin.validate import validate
+    # local imports: the project loads on use, after the sys.path set-up above (--help stays instant)
+    from personatwin.core.domains import get_domain
+    from personatwin.core.keys import ReleaseKey
+    from personatwin.core.policy import PrivacyPolicy
+    from personatwin.ingest import synth
+    from personatwin.release.release import make_release
+    from personatwin.validate.validation import validate
 
     data = synth.generate("criminal_justice", n, seed=seed)
     domain = get_domain("criminal_justice")
@@ -173,7 +180,8 @@ def generated_release(n: int, seed: int = 0):
            .drop_duplicates("person_id").set_index("person_id")["outcome"].astype(str))
     people[GEN_SENSITIVE] = pd.array(people["person_id"].map(top).fillna("none").astype(str), dtype="string")
     domain = domain.with_overrides(sensitive=(*domain.sensitive, GEN_SENSITIVE))
-    release = make_release(people, events, domain, PrivacyPolicy(k=5), ReleaseKey("pycanon-benchmark-release-key"), "gen")
+    release = make_release(people, events, domain, PrivacyPolicy(k=5), ReleaseKey("pycanon-benchmark-release-key"),
+                           "gen")
     return release, len(people)
 
 
@@ -191,13 +199,15 @@ def compare(name: str, release, n: int, qis, sensitive: str, workdir: Path) -> l
     print(f"{name}: QIs {list(qis)}, released k={release.policy.k} after {release.iterations} iteration(s)", flush=True)
     for m in ("k", "l", "t"):
         equal = abs(mine[m] - theirs[m]) <= TOL if m == "t" else mine[m] == theirs[m]
-        rows.append({"dataset": name, "n": n, "qis": list(qis), "sensitive": sensitive, "metric": m, "ours": mine[m], "pycanon": theirs[m], "equal": bool(equal),
+        rows.append({"dataset": name, "n": n, "qis": list(qis), "sensitive": sensitive, "metric": m,
+                     "ours": mine[m], "pycanon": theirs[m], "equal": bool(equal),
                      "engine_release_report": float(engine[m]), "n_ec": mine["n_ec"],
                      "seconds_ours": t_ours, "seconds_pycanon": theirs["seconds"],
                      "seconds_pycanon_this_metric": theirs[f"seconds_{m}"],
                      "speed_ratio": theirs["seconds"] / t_ours})
     print(f"{name} n={n}: ours k={mine['k']} l={mine['l']} t={mine['t']:.6f} ({t_ours:.3f}s) | pyCANON k={theirs['k']} "
-          f"l={theirs['l']} t={theirs['t']:.6f} ({theirs['seconds']:.2f}s) -> {theirs['seconds'] / t_ours:.0f}x", flush=True)
+          f"l={theirs['l']} t={theirs['t']:.6f} ({theirs['seconds']:.2f}s) -> {theirs['seconds'] / t_ours:.0f}x",
+          flush=True)
     return rows
 
 

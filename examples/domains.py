@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import personatwin as pt
-from personatwin import synth
+from personatwin.ingest import synth
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--people", type=int, default=5_000)

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 import personatwin as pt
-from personatwin import synth
+from personatwin.ingest import synth
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--people", type=int, default=50_000)

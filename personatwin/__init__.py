@@ -4,7 +4,6 @@
     result = pt.create_safe_personas(data, privacy_level="high", domain="criminal_justice", target_risk=0.05)
 """
 
-from personatwin.adjust import PrivacyTargetError, UtilityGateError
 from personatwin.api import (
     create_safe_personas,
     export_personas,
@@ -12,27 +11,45 @@ from personatwin.api import (
     personas_to_dataframe,
     personas_to_event_dataframe,
 )
-from personatwin.domains import BUILTIN_DOMAINS, Domain, get_domain, load_domain_yaml
-from personatwin.identifiers import DirectIdentifierError
-from personatwin.ingest import InputError, load_input
-from personatwin.keys import MissingKeyError, ReleaseKey
-from personatwin.loaders import load_criminal_justice_data, load_healthcare_data
-from personatwin.merge import TooFewPeopleError
-from personatwin.models import Event, Person
-from personatwin.policy import PrivacyLevel, PrivacyPolicy, UtilityGates, policy_for_level
-from personatwin.release import Release, make_release
-from personatwin.risk import RiskReport
-from personatwin.validate import validate
-from personatwin.views import Demographics, EventPatterns, Persona, PersonaCollection, PrivacyMetadata
+from personatwin.core.domains import BUILTIN_DOMAINS, Domain, get_domain, load_domain_yaml
+from personatwin.core.errors import (
+    AnonymeterError,
+    AnonymeterUnavailableError,
+    AttackRefusedError,
+    AttackRiskError,
+    DirectIdentifierError,
+    EvaluationUnavailableError,
+    InputError,
+    InputRejectedError,
+    InvalidKeyError,
+    MissingKeyError,
+    PersonaTwinError,
+    PrivacyTargetError,
+    ReleaseKeyError,
+    ReleaseRefusedError,
+    TooFewPeopleError,
+    UtilityGateError,
+)
+from personatwin.core.keys import ReleaseKey
+from personatwin.core.models import Event, Person
+from personatwin.core.policy import PrivacyLevel, PrivacyPolicy, UtilityGates, policy_for_level
+from personatwin.core.version import __version__ as __version__
+from personatwin.ingest.loaders import load_criminal_justice_data, load_healthcare_data
+from personatwin.ingest.tables import load_input
+from personatwin.measure.risk import RiskReport
+from personatwin.release.release import Release, make_release
+from personatwin.release.views import Demographics, EventPatterns, Persona, PersonaCollection, PrivacyMetadata
+from personatwin.validate.validation import validate
 
 RiskMetrics = RiskReport
 ProcessingResult = Release
 
-__version__ = "0.1.0"
 
 __all__ = [
-    "BUILTIN_DOMAINS", "Demographics", "DirectIdentifierError", "Domain", "Event", "EventPatterns", "InputError",
-    "MissingKeyError", "Person", "Persona", "PersonaCollection", "PrivacyLevel", "PrivacyMetadata", "PrivacyPolicy",
+    "AnonymeterError", "AnonymeterUnavailableError", "AttackRefusedError", "AttackRiskError", "BUILTIN_DOMAINS",
+    "Demographics", "DirectIdentifierError", "Domain", "EvaluationUnavailableError", "Event", "EventPatterns",
+    "InputError", "InputRejectedError", "InvalidKeyError", "MissingKeyError", "PersonaTwinError", "ReleaseKeyError",
+    "ReleaseRefusedError", "Person", "Persona", "PersonaCollection", "PrivacyLevel", "PrivacyMetadata", "PrivacyPolicy",
     "PrivacyTargetError", "ProcessingResult", "Release", "ReleaseKey", "RiskMetrics", "RiskReport",
     "TooFewPeopleError", "UtilityGateError", "UtilityGates", "create_safe_personas", "export_personas",
     "export_privacy_report", "get_domain", "load_criminal_justice_data", "load_domain_yaml", "load_healthcare_data",

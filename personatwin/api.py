@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
-from personatwin.domains import Domain, get_domain
-from personatwin.ingest import Ingested, load_input
-from personatwin.keys import KEY_ENV, ReleaseKey, as_key
-from personatwin.policy import PrivacyLevel, PrivacyPolicy, policy_for_level
-from personatwin.release import Release, make_release
-from personatwin.validate import validate
+from personatwin.core.domains import Domain, get_domain
+from personatwin.core.errors import MissingKeyError
+from personatwin.core.keys import KEY_ENV, ReleaseKey, as_key
+from personatwin.core.policy import PrivacyLevel, PrivacyPolicy, policy_for_level
+from personatwin.ingest.tables import Ingested, load_input
+from personatwin.publish.export import export_tables
+from personatwin.publish.report import write_report
+from personatwin.release.release import Release, make_release
+from personatwin.validate.validation import validate
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,15 @@ class EphemeralKeyWarning(UserWarning):
 
 
 def resolve_key(key: ReleaseKey | str | bytes | None) -> ReleaseKey:
-    """The given key, else the environment's, else a fresh random one (with a warning)."""
+    """The given key, else the environment's, else (only when none is set) a fresh random one with a warning.
+
+    A key that is given or set but unusable (e.g. too short) raises ``InvalidKeyError``: it is never
+    silently replaced by a random one."""
     if key is not None:
         return as_key(key)
     try:
         return ReleaseKey.from_env()
-    except Exception:
+    except MissingKeyError:
         warnings.warn(f"no release key given and {KEY_ENV} is unset: a random one-off key was used, so this "
                       "release cannot be reproduced byte for byte; pass key=... or set the variable",
                       EphemeralKeyWarning, stacklevel=3)
@@ -76,7 +83,7 @@ def create_safe_personas(
     Rows that fail validation are returned in ``result.quarantine`` with a reason each.
 
     ``anonymeter=True`` adds the independent Anonymeter evaluation (singling out, linkability,
-    inference; ``personatwin.anonymeter_eval``, run in its own environment made by
+    inference; ``personatwin.measure.anonymeter_eval``, run in its own environment made by
     ``scripts/setup-anonymeter``): its figures go to ``result.attacks``, the report and the manifest,
     and at a policy with ``anonymeter_max_risk`` (high, maximum) a risk above it refuses the release
     (``AttackRefusedError``). ``anonymeter_options`` takes an ``AnonymeterOptions``.
@@ -129,13 +136,9 @@ def personas_to_event_dataframe(personas: Any) -> pd.DataFrame:
 
 def export_personas(personas: Any, path, format: str | None = None) -> list:
     """Write the personas (and, for a release, its events) as CSV, JSON or Parquet."""
-    from personatwin.export import export_tables
-
     return export_tables(personas, path, format=format)
 
 
 def export_privacy_report(result: Release, path) -> str:
     """Write the HTML privacy report of a release; returns its path."""
-    from personatwin.report import write_report
-
     return write_report(result, path)

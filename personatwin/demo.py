@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from personatwin import synth
 from personatwin.api import create_safe_personas, export_personas, export_privacy_report
-from personatwin.keys import demo_key
+from personatwin.core.keys import demo_key
+from personatwin.ingest import synth
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

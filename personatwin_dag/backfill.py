@@ -27,8 +27,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from personatwin.processes import process_alive, process_start
+from personatwin.core.errors import MissingKeyError
+from personatwin.core.processes import process_alive, process_start
 from personatwin_dag.constants import ENV_NAME, JOB_NAME
+from personatwin_dag.demo import setup_instance, setup_key
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "http://127.0.0.1:3000"
@@ -55,7 +57,7 @@ class BackfillError(Exception):
 
 def partition_range(first: str, last: str) -> list[str]:
     """The partition keys from `first` to `last` inclusive, checked against the release partitions."""
-    from personatwin_dag.partitions import RELEASE_PARTITIONS
+    from assets.partitions import RELEASE_PARTITIONS  # imports dagster: the CLI loads it only when needed
 
     keys = RELEASE_PARTITIONS.get_partition_keys()
     for flag, key in (("--from", first), ("--to", last)):
@@ -87,7 +89,8 @@ def graphql(url: str, query: str, variables: dict | None = None) -> dict:
         with urllib.request.urlopen(request, timeout=60) as resp:
             body = json.load(resp)
     except urllib.error.HTTPError as exc:
-        raise BackfillError(f"{url}/graphql answered HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
+        raise BackfillError(
+            f"{url}/graphql answered HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}") from None
     except OSError as exc:
         raise BackfillError(f"{url}/graphql: {exc}") from None
     if body.get("errors"):
@@ -145,7 +148,7 @@ def process_tags() -> dict[str, str]:
 def mark_dead_runs_failed(instance) -> list[str]:
     """Mark failed the unfinished in-process backfill runs of this host whose process is gone;
     one line per run marked."""
-    import dagster as dg
+    import dagster as dg  # CLI path: dagster loaded only when needed
 
     host = socket.gethostname()
     unfinished = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
@@ -165,11 +168,10 @@ def mark_dead_runs_failed(instance) -> list[str]:
 
 def run_in_process(keys: list[str]) -> int:
     """Run the release job for each partition on the local instance; 1 if any partition failed."""
+    # CLI path: dagster and the code location (which imports it) are loaded only for in-process runs
     import dagster as dg
 
-    from personatwin.keys import MissingKeyError
     from personatwin_dag.definitions import build_defs
-    from personatwin_dag.demo import setup_instance, setup_key
     from personatwin_dag.environments import resources_for
 
     if not os.environ.get("DAGSTER_HOME"):

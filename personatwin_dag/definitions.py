@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from assets import adjust, export, ingest, merge, noise, risk, validate
+from assets import auto_adjust, export, ingest, merge, noise, risk_assess, validate
 from personatwin_dag.environments import resources_for
 from personatwin_dag.jobs import release_job
 from personatwin_dag.schedules import release_schedule
 from personatwin_dag.sensors import new_source_files
 
-STAGE_MODULES = (ingest, validate, merge, noise, risk, adjust, export)
+STAGE_MODULES = (ingest, validate, merge, noise, risk_assess, auto_adjust, export)
 
 
 def build_defs(resources: dict | None = None) -> dg.Definitions:

@@ -38,7 +38,8 @@ def setup_instance(home: Path) -> None:
 def setup_key(project: Path) -> str:
     """Use $PERSONATWIN_RELEASE_KEY, else a local demo key kept in .personatwin/demo.key (exported
     to the environment so the pipeline's key resource finds it); returns a note saying which."""
-    from personatwin.keys import DEMO_KEY_FILE, KEY_ENV, demo_key
+    # the engine (pandas, numpy, ...) is loaded on use: importing this module (backfill, benchmarks) stays light
+    from personatwin.core.keys import DEMO_KEY_FILE, KEY_ENV, demo_key
 
     _, note = demo_key(project)
     if not os.environ.get(KEY_ENV):
@@ -48,9 +49,9 @@ def setup_key(project: Path) -> str:
 
 def write_sample(folder: Path, people: int, months: list[str], seed: int = 7) -> tuple[int, int]:
     """Sample criminal-justice data: people.parquet and events/<YYYY-MM>.parquet per month."""
-    import pandas as pd
+    import pandas as pd  # loaded on use, like the engine (see setup_key)
 
-    from personatwin import synth
+    from personatwin.ingest import synth
 
     start = pd.Period(months[0], "M").start_time
     end = pd.Period(months[-1], "M").end_time.normalize()
@@ -68,7 +69,7 @@ def write_sample(folder: Path, people: int, months: list[str], seed: int = 7) ->
 
 def run_partitions(keys: list[str]) -> list[dict]:
     """Run the release job for each partition on the local instance; one row per partition."""
-    import dagster as dg
+    import dagster as dg  # dagster and the code location are loaded only when the job runs
 
     from personatwin_dag.definitions import defs
 

@@ -6,10 +6,20 @@ import os
 from pathlib import Path
 
 from personatwin_dag.constants import (
-    ENV_ASSET_STORE, ENV_DOMAIN, ENV_LEVEL, ENV_NAME, ENV_RELEASES, ENV_SOURCE, ENV_TARGET,
+    ENV_ASSET_STORE,
+    ENV_DOMAIN,
+    ENV_LEVEL,
+    ENV_NAME,
+    ENV_RELEASES,
+    ENV_SOURCE,
+    ENV_TARGET,
 )
 from resources import (
-    PartitionedParquetIOManager, PrivacyPolicyResource, ReleaseKeyResource, ReleaseStorageResource, SourceResource,
+    PartitionedParquetIOManager,
+    PrivacyPolicyResource,
+    ReleaseKeyResource,
+    ReleaseStorageResource,
+    SourceResource,
 )
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]

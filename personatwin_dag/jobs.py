@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from personatwin_dag.constants import JOB_NAME, STAGE_GROUPS
+from assets.constants import STAGE_GROUPS
+from personatwin_dag.constants import JOB_NAME
 
 release_job = dg.define_asset_job(
     JOB_NAME,

@@ -5,9 +5,9 @@ import json
 
 import dagster as dg
 
+from assets.partitions import RELEASE_PARTITIONS
 from personatwin_dag.constants import SENSOR_NAME
 from personatwin_dag.jobs import release_job
-from personatwin_dag.partitions import RELEASE_PARTITIONS
 from resources import fs
 from resources.source import SourceResource
 

@@ -1,4 +1,5 @@
-"""Asset storage: Parquet per asset and partition; a dict of tables is a folder of Parquet files.
+"""Asset storage: Parquet per asset and partition; a dict of tables (or a typed bundle such as
+ReleaseTables, through its to_frames / from_frames) is a folder of Parquet files.
 
 Writes go to a temporary name and are swapped into place, so a rerun replaces a partition whole
 and a reader never sees half a file. Writers of one asset partition (two runs of the same period)
@@ -33,9 +34,11 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj) -> None:
         if obj is None:
             return
+        if hasattr(obj, "to_frames"):  # a typed bundle of tables (e.g. ReleaseTables): stored as its frames
+            obj = obj.to_frames()
         if not isinstance(obj, (pd.DataFrame, dict)):
-            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame or dict of DataFrames, "
-                            f"got {type(obj).__name__}")
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, a dict of DataFrames or "
+                            f"a typed bundle with to_frames(), got {type(obj).__name__}")
         path = self._path(context)
         path.parent.mkdir(parents=True, exist_ok=True)
         file = path.with_suffix(".parquet")
@@ -68,7 +71,7 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
         if sig is not None and (path, sig) in _LOADED:  # read already in this process, unchanged
             _LOADED.move_to_end((path, sig))
             return _LOADED[(path, sig)]
-        obj = self._read(context, path)
+        obj = _typed(context, self._read(context, path))
         if sig is not None and sig == _signature(path):
             for other in [k for k in _LOADED if k[0].name != path.name]:
                 del _LOADED[other]  # only the partition being run: a backfill holds one at a time
@@ -92,6 +95,14 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             break
         raise FileNotFoundError(f"{context.asset_key.to_user_string()} has no stored partition "
                                 f"{path.name!r}: materialize it first")
+
+
+def _typed(context: dg.InputContext, obj):
+    """A folder of tables as the input's declared type when that type rebuilds itself (``from_frames``)."""
+    typing_type = getattr(getattr(context, "dagster_type", None), "typing_type", None)
+    if isinstance(obj, dict) and hasattr(typing_type, "from_frames"):
+        return typing_type.from_frames(obj)
+    return obj
 
 
 # The in-process executor runs every step of a run in one process, and several steps read the same

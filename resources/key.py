@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from personatwin.keys import KEY_ENV, MissingKeyError, ReleaseKey
+from personatwin.core.errors import MissingKeyError
+from personatwin.core.keys import KEY_ENV, ReleaseKey
 
 
 class ReleaseKeyResource(dg.ConfigurableResource):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from personatwin.policy import PrivacyPolicy, UtilityGates, policy_for_level
+from personatwin.core.policy import PrivacyPolicy, UtilityGates, policy_for_level
 
 
 class PrivacyPolicyResource(dg.ConfigurableResource):

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import dagster as dg
 import pandas as pd
 
-from personatwin.domains import Domain, get_domain
-from personatwin.ingest import Ingested, InputError, load_input, read_table
-from personatwin.validate import parse_dates
+from personatwin.core.domains import Domain, get_domain
+from personatwin.core.errors import InputError
+from personatwin.ingest.tables import Ingested, load_input, read_table
+from personatwin.validate.validation import parse_dates
 from resources import fs
 
 EXTENSIONS = (".parquet", ".csv")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.paths import PROJECT
 
 
 def run(script: str, *args: str) -> str:
@@ -27,5 +26,5 @@ def test_quickstart_example(tmp_path):
 def test_domains_example_releases_every_domain_and_a_custom_one():
     out = run("domains.py", "--people", "2000")
     for name in ("criminal_justice", "healthcare", "education", "social_services", "employment", "housing (custom)"):
-        line = next(l for l in out.splitlines() if l.startswith(name))
+        line = next(ln for ln in out.splitlines() if ln.startswith(name))
         assert "SAFE_FOR" in line, line

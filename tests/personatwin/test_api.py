@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import personatwin as pt
-from personatwin import synth
-from personatwin.release import METRIC_MEANINGS
+from personatwin.ingest import synth
+from personatwin.measure.glossary import METRIC_MEANINGS
 
 KEY = "api-test-key-0123456789abcdef"
 
@@ -18,7 +18,8 @@ KEY = "api-test-key-0123456789abcdef"
 def quickstart():
     """The README quick start on 50,000 generated criminal-justice people."""
     data = synth.flat(synth.generate("criminal_justice", 50_000, seed=1))
-    return data, pt.create_safe_personas(data, privacy_level="high", domain="criminal_justice", target_risk=0.05, key=KEY)
+    return data, pt.create_safe_personas(data, privacy_level="high", domain="criminal_justice", target_risk=0.05,
+                                         key=KEY)
 
 
 def test_quickstart_release_is_safe_for_research(quickstart):

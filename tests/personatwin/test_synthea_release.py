@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 import personatwin as pt
+from tests.helpers import needs_nebraska
+from tests.paths import SYNTHEA_NEBRASKA
 
-SYNTHEA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "synthea-nebraska"
-pytestmark = pytest.mark.skipif(not (SYNTHEA / "patients.csv").exists(), reason=f"Synthea data not found at {SYNTHEA}")
+SYNTHEA = SYNTHEA_NEBRASKA
+pytestmark = needs_nebraska
 IDENTIFIERS = ("SSN", "DRIVERS", "PASSPORT", "FIRST", "LAST", "MAIDEN", "ADDRESS", "LAT", "LON")
 
 

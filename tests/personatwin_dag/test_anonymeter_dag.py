@@ -8,21 +8,13 @@ import json
 import dagster as dg
 import pytest
 
-from personatwin import anonymeter_eval as ae
-from personatwin.export import verify_manifest
-from tests.personatwin_dag.conftest import run_partition
+from personatwin.measure import anonymeter_eval as ae
+from personatwin.publish.export import verify_manifest
+from tests.helpers import needs_anonymeter
+from tests.personatwin_dag.helpers import run_partition
 
 
-def _available() -> bool:
-    try:
-        ae.anonymeter_python()
-    except ae.AnonymeterUnavailableError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _available(), reason="the Anonymeter environment (.venv-anonymeter) is missing: "
-                                              "run scripts/setup-anonymeter")
+@needs_anonymeter
 def test_partition_release_carries_anonymeter_figures(defs, instance, project_env):
     result = run_partition(defs, instance, "2024-01")
     assert result.success

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from personatwin_dag.constants import STAGE_GROUPS
+from assets.constants import STAGE_GROUPS
 
 SNAPSHOT = Path(__file__).with_name("snapshots") / "definitions.json"
 

@@ -25,12 +25,19 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 
-from personatwin.export import verify_manifest
-from personatwin_dag.demo import DAGSTER_YAML, write_sample
+from personatwin.publish.export import verify_manifest
+from personatwin_dag.demo import write_sample
 from resources.storage import ReleaseStorageResource
-from tests.personatwin_dag.conftest import TEST_KEY
+from tests.paths import PROJECT
+from tests.personatwin_dag.helpers import (
+    TEST_KEY,
+    dagster_home,
+    deployment_vars,
+    folder_bytes,
+    release_runs,
+    visible,
+)
 
-PROJECT = Path(__file__).resolve().parents[2]
 PARTITION = "2024-01"
 OTHER_KEY = "other-release-key-fedcba9876543210"
 # LOW with a strict target makes the privacy loop escalate about nine times on 12,000 people, so the
@@ -49,13 +56,9 @@ def make_env(root: Path, source: Path, *, releases: Path | None = None, key: str
     """Folders and environment variables of one deployment: instance, asset store, release folder."""
     root.mkdir(parents=True, exist_ok=True)
     env = SimpleNamespace(source=source, releases=releases or root / "releases", store=root / "assets",
-                          home=root / "dagster_home", log=root / "runs.log")
-    env.home.mkdir(exist_ok=True)
-    (env.home / "dagster.yaml").write_text(DAGSTER_YAML)
+                          home=dagster_home(root / "dagster_home"), log=root / "runs.log")
     env.vars = {k: v for k, v in os.environ.items() if not k.startswith(("PERSONATWIN_", "DAGSTER_HOME"))}
-    env.vars.update({"PERSONATWIN_ENV": "ci", "PERSONATWIN_SOURCE": str(source), "PERSONATWIN_RELEASES": str(env.releases),
-                     "PERSONATWIN_ASSET_STORE": str(env.store), "DAGSTER_HOME": str(env.home),
-                     "PERSONATWIN_RELEASE_KEY": key, **(policy or KILL_POLICY)})
+    env.vars.update({**deployment_vars(source, env.releases, env.store, env.home, key), **(policy or KILL_POLICY)})
     return env
 
 
@@ -77,9 +80,9 @@ def start_run(env) -> subprocess.Popen:
     """`personatwin-backfill` for the partition, in-process, as a child process (own session)."""
     offset = env.log.stat().st_size if env.log.exists() else 0
     with open(env.log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "personatwin_dag.backfill", "--from", PARTITION, "--to", PARTITION,
-                                 "--mode", "in-process"], cwd=PROJECT, env=env.vars, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-m", "personatwin_dag.backfill", "--from", PARTITION,
+                                 "--to", PARTITION, "--mode", "in-process"], cwd=PROJECT, env=env.vars,
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     proc.log_offset = offset
     CHILDREN.append(proc)
     return proc
@@ -99,17 +102,9 @@ def instance_of(env) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(env.home))
 
 
-def release_runs(instance) -> list[dg.DagsterRun]:
-    return list(instance.get_runs(filters=dg.RunsFilter(job_name="release_job")))
-
-
 def step_events(instance, run_id: str, step: str) -> list:
     return [e.dagster_event for e in instance.all_logs(run_id, of_type=STEP_EVENTS)
             if e.dagster_event.step_key == step]
-
-
-def folder_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def assert_same_release(after: dict[str, bytes], before: dict[str, bytes]) -> None:
@@ -126,10 +121,6 @@ def assert_same_release(after: dict[str, bytes], before: dict[str, bytes]) -> No
 def leftovers(folder: Path, partition: str = PARTITION) -> list[str]:
     """Staging, old-copy and lock entries of a partition (files or folders, anywhere below ``folder``)."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(f".{partition}*"))
-
-
-def visible(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
 def wait_until(what: str, condition, proc: subprocess.Popen, env, timeout: float = 240, poll: float = 0.005):
@@ -319,8 +310,8 @@ def test_concurrent_publishers_never_mix_a_release(tmp_path):
     while this process reads the release under the storage's lock and lock-free: every read is one
     complete release, the folder never disappears, and nothing is left behind."""
     root, go, rounds = tmp_path / "releases", tmp_path / "go", 30
-    procs = [subprocess.Popen([sys.executable, "-c", PUBLISHER.format(project=str(PROJECT)), name, str(root), str(rounds),
-                               str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", PUBLISHER.format(project=str(PROJECT)), name, str(root),
+                               str(rounds), str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for name in ("A", "B")]
     CHILDREN.extend(procs)
     storage = ReleaseStorageResource(location=str(root))
@@ -336,7 +327,8 @@ def test_concurrent_publishers_never_mix_a_release(tmp_path):
                     ever_published = True
                     manifest = json.loads((folder / "manifest.json").read_text())
                     assert verify_manifest(folder) == [], manifest
-                    tags = {tuple(p.read_bytes().split(b" ", 2)[:2]) for p in folder.iterdir() if p.name != "manifest.json"}
+                    tags = {tuple(p.read_bytes().split(b" ", 2)[:2]) for p in folder.iterdir()
+                            if p.name != "manifest.json"}
                     assert tags == {(manifest["writer"].encode(), str(manifest["round"]).encode())}
                     seen.add(manifest["writer"])
                     locked_reads += 1
@@ -370,7 +362,8 @@ IO_WRITER = textwrap.dedent("""
         time.sleep(0.001)
     for i in range(rounds):
         tag = f"{{name}}-{{i}}"
-        io.handle_output(ctx, {{t: pd.DataFrame({{"tag": [tag] * 500}}) for t in ("personas", "events", "metrics", "pram")}})
+        io.handle_output(ctx, {{t: pd.DataFrame({{"tag": [tag] * 500}})
+                               for t in ("personas", "events", "metrics", "pram")}})
         tables = io.load_input(ctx)
         assert len({{df["tag"].iloc[0] for df in tables.values()}}) == 1 and len(tables) == 4, tables
     print("wrote", rounds, flush=True)
@@ -381,8 +374,8 @@ def test_concurrent_asset_store_writes_of_one_partition_never_mix(tmp_path):
     """Two processes store a dict output (a folder of tables) for one asset partition 30 times each and
     read it back: no write fails, every read is one complete version, nothing is left behind."""
     base, go, rounds = tmp_path / "assets", tmp_path / "go", 30
-    procs = [subprocess.Popen([sys.executable, "-c", IO_WRITER.format(project=str(PROJECT)), name, str(base), str(rounds),
-                               str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", IO_WRITER.format(project=str(PROJECT)), name, str(base),
+                               str(rounds), str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for name in ("A", "B")]
     CHILDREN.extend(procs)
     start_together(procs, go)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.personatwin_dag.conftest import TEST_KEY, run_partition
+from tests.personatwin_dag.helpers import TEST_KEY, failure_message, run_partition
 
 
 def every_file(root: Path):
@@ -36,8 +36,7 @@ def test_missing_key_stops_the_run_with_a_clear_message(defs, instance, project_
     monkeypatch.delenv("PERSONATWIN_RELEASE_KEY")
     result = run_partition(defs, instance, "2024-01")
     assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "PERSONATWIN_RELEASE_KEY" in failure.step_failure_data.error.message
+    assert "PERSONATWIN_RELEASE_KEY" in failure_message(result)
     assert not (project_env.releases / "2024-01").exists()
 
 

@@ -7,11 +7,8 @@ import json
 import dagster as dg
 import pandas as pd
 
-from personatwin.export import verify_manifest
-from tests.personatwin_dag.conftest import run_partition
-
-STAGE_ASSETS = ["source_people", "source_events", "valid_people", "valid_events", "quarantine", "personas",
-                "protected_events", "risk_assessment", "release", "release_files"]
+from personatwin.publish.export import verify_manifest
+from tests.personatwin_dag.helpers import STAGE_ASSETS, run_partition
 
 
 def check_records(instance, asset: str, name: str, partition: str):
@@ -61,7 +58,8 @@ def test_one_partition_end_to_end(defs, instance, project_env):
         assert records, f"{asset}:{name} has no result for 2024-02"
         evaluation = records[0].event.dagster_event.event_specific_data
         assert evaluation.passed, f"{asset}:{name} failed: {evaluation.description}"
-    gx = check_records(instance, "valid_events", "valid_events_suite", "2024-02")[0].event.dagster_event.event_specific_data
+    gx = (check_records(instance, "valid_events", "valid_events_suite", "2024-02")[0]
+          .event.dagster_event.event_specific_data)
     assert gx.metadata["success_percent"].value == 100.0
     assert "expect_column_values_to_be_in_set" in gx.metadata["results"].value
 

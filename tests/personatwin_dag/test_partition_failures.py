@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.personatwin_dag.conftest import run_partition
-
-
-def failure_message(result) -> str:
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    return failure.step_failure_data.error.message
+from tests.personatwin_dag.helpers import failure_message, run_partition
 
 
 def test_period_without_events_file(defs, instance, project_env):

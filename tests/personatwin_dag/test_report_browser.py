@@ -18,10 +18,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,19 +30,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("PERSONATWIN_SCREENSHOTS") or PROJECT_DIR / "tests" / "artifacts" / "screenshots")
+from tests.paths import PROJECT
+from tests.personatwin_dag.helpers import (
+    STAGE_ASSETS,
+    DagsterDev,
+    dagster_home,
+    deployment_vars,
+    run_partition,
+)
+
+SHOTS = Path(os.environ.get("PERSONATWIN_SCREENSHOTS") or PROJECT / "tests" / "artifacts" / "screenshots")
 PARTITIONS = ["2024-01", "2024-02"]
 KEY = "browser-test-release-key-0123456789abcdef"
-STAGE_ASSETS = ["source_people", "source_events", "valid_people", "valid_events", "quarantine", "personas",
-                "protected_events", "risk_assessment", "release", "release_files"]
 REPORT_SECTIONS = ["verdict", "metrics", "loop", "tradeoff", "group-rates", "event-counts", "persona-sizes",
                    "parameters", "unbias"]
 REPORT_CHARTS = ["chart-loop", "chart-tradeoff", "chart-event-counts", "chart-persona-sizes"]  # + chart-rates-*
 INDEX_CHARTS = ["chart-risk-trend", "chart-k-trend", "chart-utility-trend"]
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--no-default-browser-check",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-default-apps",
-         "--disable-extensions", "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--no-default-browser-check", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-default-apps", "--disable-extensions",
+         "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication",
          "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe"]
 
 
@@ -133,7 +138,7 @@ class Chromium:
             raise RuntimeError(f"{method}: {reply['error']}")
         return reply["result"]
 
-    def page(self, width: int = 1280, height: int = 900, scripts: bool = True) -> "Page":
+    def page(self, width: int = 1280, height: int = 900, scripts: bool = True) -> Page:
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = Page(self, session)
@@ -174,7 +179,8 @@ class Page:
 
     def events(self, method: str, start: int = 0) -> list[dict]:
         with self.browser._cond:
-            return [e for e in self.browser.events[start:] if e["method"] == method and e.get("sessionId") == self.session]
+            return [e for e in self.browser.events[start:]
+                    if e["method"] == method and e.get("sessionId") == self.session]
 
     def navigate(self, url: str, timeout: float = 60) -> int:
         """Load ``url`` and wait for its load event; returns the event index where this load starts."""
@@ -291,40 +297,29 @@ def released(tmp_path_factory, sample_source):
     DAGSTER_HOME; also reruns the first partition to compare its report byte for byte."""
     import dagster as dg
 
-    from personatwin_dag.demo import DAGSTER_YAML
-
     base = tmp_path_factory.mktemp("report_browser")
     source = base / "source"
     shutil.copytree(sample_source, source)
-    home = base / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
-    env = {"PERSONATWIN_SOURCE": source, "PERSONATWIN_RELEASES": base / "releases",
-           "PERSONATWIN_ASSET_STORE": base / "assets", "DAGSTER_HOME": home,
-           "PERSONATWIN_RELEASE_KEY": KEY, "PERSONATWIN_ENV": "ci"}
+    env = deployment_vars(source, base / "releases", base / "assets", dagster_home(base / "dagster_home"), KEY)
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():
-            mp.setenv(name, str(value))
+            mp.setenv(name, value)
         from personatwin_dag.definitions import build_defs
         from personatwin_dag.environments import resources_for
 
         defs = build_defs(resources_for("ci"))
-        job = defs.resolve_job_def("release_job")
-        quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
         results, seconds = {}, {}
         with dg.DagsterInstance.get() as instance:
             for key in PARTITIONS:
                 t0 = time.perf_counter()
-                results[key] = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                                      run_config=quiet)
+                results[key] = run_partition(defs, instance, key)
                 seconds[key] = time.perf_counter() - t0
                 assert results[key].success, key
             first = (base / "releases" / PARTITIONS[0] / "privacy_report.html").read_bytes()
-            rerun = job.execute_in_process(partition_key=PARTITIONS[0], instance=instance, raise_on_error=False,
-                                           run_config=quiet)
+            rerun = run_partition(defs, instance, PARTITIONS[0])
             assert rerun.success
         yield {"root": base / "releases", "results": results, "rerun": rerun, "first_report": first,
-               "seconds": seconds, "env": {k: str(v) for k, v in env.items()}, "base": base}
+               "seconds": seconds, "env": env, "base": base}
 
 
 def test_export_asset_writes_report_index_and_metadata(released):
@@ -345,7 +340,7 @@ def test_export_asset_writes_report_index_and_metadata(released):
     assert not list(root.glob(".index.html.tmp-*"))
     # the rerun of a partition (same source, same key) rewrites the identical report
     assert (root / PARTITIONS[0] / "privacy_report.html").read_bytes() == released["first_report"]
-    from personatwin.export import verify_manifest
+    from personatwin.publish.export import verify_manifest
 
     for key in PARTITIONS:
         assert verify_manifest(root / key) == []  # the index lives beside the partitions, not inside one
@@ -383,7 +378,8 @@ def open_static(chromium: Chromium, path: Path) -> tuple[Page, dict, list[str]]:
     time.sleep(0.2)  # late subresource requests, if any, would show up here
     requested = [e["params"]["request"]["url"] for e in page.events("Network.requestWillBeSent", start)]
     failed = page.events("Network.loadingFailed", start)
-    errors = [e["params"]["entry"] for e in page.events("Log.entryAdded", start) if e["params"]["entry"]["level"] == "error"]
+    errors = [e["params"]["entry"] for e in page.events("Log.entryAdded", start)
+              if e["params"]["entry"]["level"] == "error"]
     assert requested == [url], f"requests besides the file itself: {requested}"
     assert not failed and not errors, (failed, errors)
     return page, page.evaluate(SECTION_CHECK), requested
@@ -464,74 +460,25 @@ def test_index_renders_in_chromium_and_links_every_report(chromium, released):
 
 # --- dagster dev: the asset graph page -------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _default_sigint() -> None:
-    # from a non-interactive shell SIGINT arrives ignored, and `dagster dev` then ignores SIGINT and
-    # SIGTERM (DESIGN §10): restore the default before exec so the test can stop it
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Is any process (zombies aside) still in process group ``pgid``? (from /proc)"""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            state, _ppid, pgrp = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, ValueError):
-            continue
-        if int(pgrp) == pgid and state != "Z":
-            return True
-    return False
-
-
 @pytest.mark.slow
 def test_dagster_dev_asset_graph_shows_every_stage_asset(chromium, released, tmp_path):
-    from personatwin_dag.constants import STAGE_GROUPS
+    from assets.constants import STAGE_GROUPS
 
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    exe = Path(sys.executable).with_name("dagster")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "dagster"]
-    log = tmp_path / "dagster_dev.log"
-    env = {**os.environ, **released["env"]}  # the instance with the two partitions materialized
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd + ["dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-                                cwd=PROJECT_DIR, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=_default_sigint, start_new_session=True)
-
-    def tail() -> str:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-
+    # the instance with the two partitions materialized
+    server = DagsterDev(tmp_path / "dagster_dev.log", env={**os.environ, **released["env"]})
+    proc, base_url = server.proc, server.url
     try:
-        t0 = time.monotonic()
-        while True:
-            assert proc.poll() is None, f"dagster dev exited with {proc.returncode}:\n{tail()}"
-            try:
-                with urllib.request.urlopen(f"{base_url}/server_info", timeout=2) as resp:
-                    if "dagster_webserver_version" in json.load(resp):
-                        break
-            except (OSError, ValueError):
-                pass
-            assert time.monotonic() - t0 < 90, f"no /server_info after 90 s:\n{tail()}"
-            time.sleep(0.5)
+        server.wait_ready(timeout=90)
         # the community sign-up dialog the UI shows once per instance would cover the graph
-        req = urllib.request.Request(f"{base_url}/graphql", data=json.dumps({"query": "mutation { setNuxSeen }"}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            assert json.load(resp)["data"]["setNuxSeen"] is True
+        assert server.graphql("mutation { setNuxSeen }")["setNuxSeen"] is True
 
         # global asset lineage, every stage group expanded (the UI keeps expanded groups in the query string)
         expanded = ",".join(f"global@global:{g}" for g in STAGE_GROUPS)
         page = chromium.page(width=1440, height=900)
         page.navigate(f"{base_url}/asset-groups?expanded={urllib.request.quote(expanded, safe='')}")
         texts_js = ("(() => { const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT); const out = [];"
-                    " while (w.nextNode()) { const t = w.currentNode.nodeValue.trim(); if (t) out.push(t); } return out; })()")
+                    " while (w.nextNode()) { const t = w.currentNode.nodeValue.trim(); if (t) out.push(t); }"
+                    " return out; })()")
         deadline, pressed, missing = time.monotonic() + 60, False, STAGE_ASSETS
         while time.monotonic() < deadline:
             texts = set(page.evaluate(texts_js) or [])
@@ -546,10 +493,12 @@ def test_dagster_dev_asset_graph_shows_every_stage_asset(chromium, released, tmp
             time.sleep(0.5)
         assert not missing, f"asset graph page lacks {missing} ({page.evaluate('location.href')})"
         boxes = page.evaluate(
-            "(() => { const names = %s; const found = {}; const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);"
+            "(() => { const names = " + json.dumps(STAGE_ASSETS) + "; const found = {};"
+            " const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);"
             " while (w.nextNode()) { const t = w.currentNode.nodeValue.trim(); if (names.includes(t)) {"
-            " const r = w.currentNode.parentElement.getBoundingClientRect(); if (r.width > 0 && r.height > 0) found[t] = true; } }"
-            " return Object.keys(found); })()" % json.dumps(STAGE_ASSETS))
+            " const r = w.currentNode.parentElement.getBoundingClientRect();"
+            " if (r.width > 0 && r.height > 0) found[t] = true; } }"
+            " return Object.keys(found); })()")
         assert sorted(boxes) == sorted(STAGE_ASSETS), f"not visible: {set(STAGE_ASSETS) - set(boxes)}"
         time.sleep(1.0)  # let the graph finish its zoom-to-fit animation
         shot = SHOTS / "dagster_asset_graph.png"
@@ -563,10 +512,10 @@ def test_dagster_dev_asset_graph_shows_every_stage_asset(chromium, released, tmp
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
-                pytest.fail(f"dagster dev did not stop within 30 s of SIGINT:\n{tail()}")
+                pytest.fail(f"dagster dev did not stop within 30 s of SIGINT:\n{server.log_tail(30)}")
         deadline = time.monotonic() + 15
-        while _group_alive(proc.pid) and time.monotonic() < deadline:
+        while server.processes() and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _group_alive(proc.pid):
+        if server.processes():
             os.killpg(proc.pid, signal.SIGKILL)
             pytest.fail("processes of dagster dev left after it exited")

@@ -13,6 +13,7 @@ import pytest
 
 from personatwin_dag.constants import JOB_NAME, SCHEDULE_NAME, SENSOR_NAME
 from resources.source import SourceResource
+from tests.paths import PROJECT
 
 
 @pytest.mark.parametrize("tick, expected", [
@@ -34,7 +35,7 @@ def test_schedule_and_sensor_start_stopped_and_are_documented(defs):
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert schedule.description and sensor.description
     assert sensor.job_name == JOB_NAME
-    readme = (Path(__file__).resolve().parents[2] / "personatwin_dag" / "README.md").read_text()
+    readme = (PROJECT / "personatwin_dag" / "README.md").read_text()
     for name in (SCHEDULE_NAME, SENSOR_NAME, "personatwin-backfill"):
         assert name in readme, f"{name} is not documented in personatwin_dag/README.md"
 

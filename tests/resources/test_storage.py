@@ -12,17 +12,21 @@ from pathlib import Path
 import pytest
 
 import personatwin as pt
-from personatwin import synth
-from personatwin.export import release_tables, verify_manifest, write_release_folder
+from personatwin.ingest import synth
+from personatwin.publish.export import (
+    verify_manifest,
+    write_release_folder,
+)
 from resources.storage import ReleaseStorageResource
-
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.paths import PROJECT
+from tests.personatwin_dag.helpers import folder_bytes, visible
 
 WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {project!r})
     import personatwin as pt
-    from personatwin import export, synth
+    from personatwin.publish import export
+    from personatwin.ingest import synth
     from resources.storage import ReleaseStorageResource
 
     data = synth.generate("criminal_justice", 1500, seed=21)
@@ -40,7 +44,7 @@ WRITER = textwrap.dedent("""
     export.write_table = slow_write
     storage = ReleaseStorageResource(location={root!r})
     with storage.staged("2024-01") as folder:
-        export.write_release_folder(export.release_tables(result), folder, partition="2024-01")
+        export.write_release_folder(result.tables(), folder, partition="2024-01")
     print("DONE", flush=True)
 """)
 
@@ -51,12 +55,8 @@ def first_release(root: Path) -> dict:
                                      key="atomic-test-key-0123456789", target_risk=0.2)
     storage = ReleaseStorageResource(location=str(root))
     with storage.staged("2024-01") as folder:
-        write_release_folder(release_tables(result), folder, partition="2024-01")
-    return {p.name: p.read_bytes() for p in (root / "2024-01").iterdir()}
-
-
-def visible(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+        write_release_folder(result.tables(), folder, partition="2024-01")
+    return folder_bytes(root / "2024-01")
 
 
 def test_killed_writer_leaves_previous_release_intact(tmp_path):
@@ -75,8 +75,7 @@ def test_killed_writer_leaves_previous_release_intact(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert visible(tmp_path) == ["2024-01"]
-    after = {p.name: p.read_bytes() for p in (tmp_path / "2024-01").iterdir()}
-    assert after == before
+    assert folder_bytes(tmp_path / "2024-01") == before
     assert verify_manifest(tmp_path / "2024-01") == []
 
     # the next write cleans the dead writer's staging folder and replaces the release whole
@@ -92,5 +91,5 @@ def test_failed_write_keeps_old_release(tmp_path):
         with storage.staged("2024-01") as folder:
             (folder / "personas.csv").write_text("partial")
             raise RuntimeError("writer failed")
-    assert {p.name: p.read_bytes() for p in (tmp_path / "2024-01").iterdir()} == before
+    assert folder_bytes(tmp_path / "2024-01") == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -1,0 +1,27 @@
+"""Names the assets share: stage groups (one per module of this package), check names, partition settings."""
+
+# Asset groups, one per stage (DESIGN §3).
+INGEST = "ingest"
+VALIDATE = "validate"
+MERGE = "merge"
+NOISE = "noise"
+RISK_ASSESS = "risk_assess"
+AUTO_ADJUST = "auto_adjust"
+EXPORT = "export"
+STAGE_GROUPS = (INGEST, VALIDATE, MERGE, NOISE, RISK_ASSESS, AUTO_ADJUST, EXPORT)
+
+# Asset checks.
+CHECK_VALID_PEOPLE_SUITE = "valid_people_suite"
+CHECK_VALID_EVENTS_SUITE = "valid_events_suite"
+CHECK_RECONCILIATION = "rows_reconcile"
+CHECK_QUARANTINE_RATE = "quarantine_rate_within_limit"
+CHECK_PERSONAS_MIN_K = "personas_at_least_k"
+CHECK_DATE_PRECISION = "no_date_finer_than_precision"
+CHECK_RISK_METRICS = "risk_metrics_recorded"
+CHECK_RELEASE_GUARANTEES = "release_guarantees"
+CHECK_RELEASE_UTILITY = "release_utility_gates"
+CHECK_MANIFEST = "manifest_matches_files"
+
+# Release periods (personatwin_dag reads the same variables for its environments).
+ENV_PERIOD = "PERSONATWIN_PERIOD"  # day | week | month | quarter
+ENV_START = "PERSONATWIN_START"  # first partition, e.g. 2023-01-01

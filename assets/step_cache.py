@@ -1,0 +1,80 @@
+"""The one per-process cache of the pipeline's steps, so one run does the engine's work once.
+
+The release job runs every step of a partition in one process (in-process executor), and the IO
+manager hands each step the very same stored tables while they are unchanged. Merge, noise, risk and
+release all start from the engine's prepared form of those tables, noise and risk need the same
+first pass, and the release's privacy loop starts from the risk stage's pass. Each entry is kept
+for the last partition only and is reused only for the very same inputs: the same table objects
+(identity, never a comparison of values), policy, key and salt (``PassContext.same_as``). Nothing
+here is ever written anywhere; a new process starts empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from personatwin.core.domains import Domain
+from personatwin.core.keys import ReleaseKey
+from personatwin.core.policy import PrivacyPolicy
+from personatwin.protect.prepared import PassContext, PreparedData, prepare
+from personatwin.protect.stages import Merged, Noised, assignment_from_membership, merged_from_assignment, noise_stage
+from personatwin.release.one_pass import Protection, protection_of
+
+
+@dataclass
+class StepCache:
+    """Last prepared data, first pass and first protection of this process (one partition at a time)."""
+
+    _prepared: tuple[Any, Any, str, PreparedData] | None = None
+    _first_pass: tuple[PassContext, Any, tuple[Merged, Noised]] | None = None
+    _first_protection: tuple[PassContext, Protection] | None = None
+    hits: dict[str, int] = field(default_factory=dict)  # reuse counts (tests and benchmarks read them)
+
+    def _hit(self, name: str) -> None:
+        self.hits[name] = self.hits.get(name, 0) + 1
+
+    def prepared(self, people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> PreparedData:
+        """The engine's canonical coded form of the validated tables (the ``row`` column dropped)."""
+        if self._prepared and self._prepared[0] is people and self._prepared[1] is events \
+                and self._prepared[2] == domain.name:
+            self._hit("prepared")
+            return self._prepared[3]
+        data = prepare(people.drop(columns=["row"], errors="ignore"), events.drop(columns=["row"], errors="ignore"),
+                       domain)
+        self._prepared = (people, events, domain.name, data)
+        return data
+
+    def context(self, people: pd.DataFrame, events: pd.DataFrame, domain: Domain, policy: PrivacyPolicy,
+                key: ReleaseKey, salt: str) -> PassContext:
+        """The pass context of a step: the prepared tables (reused), the policy, the key and the partition."""
+        return PassContext(self.prepared(people, events, domain), policy, key, salt)
+
+    def first_pass(self, ctx: PassContext, personas: dict) -> tuple[Merged, Noised]:
+        """The merge stage rebuilt from the stored membership, and the noise stage applied to it."""
+        if self._first_pass and self._first_pass[1] is personas and ctx.same_as(self._first_pass[0]):
+            self._hit("first_pass")
+            return self._first_pass[2]
+        merged = merged_from_assignment(ctx, assignment_from_membership(ctx, personas["membership"]))
+        result = (merged, noise_stage(ctx, merged))
+        self._first_pass = (ctx, personas, result)
+        return result
+
+    def first_protection(self, ctx: PassContext, personas: dict) -> Protection:
+        """The first pass with its risk and utility (the risk stage), kept for the release stage."""
+        merged, noised = self.first_pass(ctx, personas)
+        result = protection_of(ctx, merged, noised)
+        self._first_protection = (ctx, result)
+        return result
+
+    def cached_first_protection(self, ctx: PassContext) -> Protection | None:
+        """The risk stage's first pass if this process made it in the same context, else None."""
+        if self._first_protection and ctx.same_as(self._first_protection[0]):
+            self._hit("first_protection")
+            return self._first_protection[1]
+        return None
+
+
+CACHE = StepCache()  # the process's cache: every stage asset asks this one

@@ -1,0 +1,1 @@
+"""The shared vocabulary: data contract (schema, codes), domains and hierarchies, policies, keys, errors."""

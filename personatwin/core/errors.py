@@ -1,0 +1,103 @@
+"""Every PersonaTwin error: one base class and a few families, so callers catch what they mean.
+
+``PersonaTwinError`` is the root. The families say what happened, not where: the input was rejected
+(nothing was read further), the release was refused (a target cannot be met: nothing is released, and
+the loop's history is kept), an evaluation could not run (so nothing is released either), or the
+release key is missing or unusable. The historical names stay, as subclasses, so user code keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class PersonaTwinError(Exception):
+    """Base class of every error PersonaTwin raises on purpose."""
+
+
+# --- input rejected -------------------------------------------------------------------------------
+
+class InputRejectedError(PersonaTwinError, ValueError):
+    """The input cannot be released from as given; the message names the file, table, column or row."""
+
+
+class InputError(InputRejectedError):
+    """An input could not be opened, parsed or understood; the message names the file or table."""
+
+
+class DirectIdentifierError(InputRejectedError):
+    """Unmapped columns look like direct identifiers; the run stops before anything is read further.
+
+    ``findings`` says which columns and why (never a value); the message is built by
+    ``personatwin.ingest.identifiers``."""
+
+    def __init__(self, findings: Iterable[Any], message: str = "input columns look like direct identifiers"):
+        self.findings = tuple(findings)
+        super().__init__(message)
+
+
+class TooFewPeopleError(InputRejectedError):
+    """Fewer than k people: no persona of k members can exist, so nothing is released."""
+
+
+# --- release refused ------------------------------------------------------------------------------
+
+class ReleaseRefusedError(PersonaTwinError, RuntimeError):
+    """No configuration meets every target: nothing is released. ``history`` holds every iteration tried."""
+
+    def __init__(self, message: str, history: tuple = ()):
+        super().__init__(message)
+        self.history = tuple(history)
+
+
+class PrivacyTargetError(ReleaseRefusedError):
+    """The ladder is exhausted and a privacy target still fails; ``best`` is the lowest-risk pass tried."""
+
+    def __init__(self, message: str, history: tuple = (), best: Any = None):
+        super().__init__(message, history)
+        self.best = best
+
+
+class UtilityGateError(ReleaseRefusedError):
+    """The privacy targets hold but a blocking utility gate fails."""
+
+
+class AttackRiskError(ReleaseRefusedError):
+    """An independent (Anonymeter) attack risk exceeds the policy's limit; ``evaluation`` holds its figures."""
+
+    def __init__(self, message: str, evaluation: Any, history: tuple = ()):
+        super().__init__(message, history)
+        self.evaluation = evaluation
+
+
+class AttackRefusedError(AttackRiskError):
+    """The release fails the Anonymeter gate even after raising k (the history is kept)."""
+
+
+# --- evaluation unavailable -----------------------------------------------------------------------
+
+class EvaluationUnavailableError(PersonaTwinError, RuntimeError):
+    """A required evaluation could not run, so the release is not made (it never passes silently)."""
+
+
+class AnonymeterUnavailableError(EvaluationUnavailableError):
+    """The Anonymeter virtual environment is missing."""
+
+
+class AnonymeterError(EvaluationUnavailableError):
+    """The Anonymeter evaluation could not be completed (too few people, a failed or timed-out runner)."""
+
+
+# --- release key ----------------------------------------------------------------------------------
+
+class ReleaseKeyError(PersonaTwinError):
+    """The release key is missing or unusable."""
+
+
+class MissingKeyError(ReleaseKeyError, RuntimeError):
+    """No release key was configured."""
+
+
+class InvalidKeyError(ReleaseKeyError, ValueError):
+    """A release key was given but cannot be used (e.g. too short); the message says what is wrong, never the key."""

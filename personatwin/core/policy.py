@@ -1,0 +1,126 @@
+"""Privacy policies: the parameters of one protection pass, the presets and the escalation ladder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+DATE_PRECISIONS = ("day", "week", "month", "quarter", "year")
+
+
+class PrivacyLevel(str, Enum):  # noqa: UP042 (StrEnum would change str(PrivacyLevel.HIGH))
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    MAXIMUM = "maximum"
+
+
+# Reference thresholds for release risk (DESIGN §5).
+PUBLIC_RISK = 0.01
+RESEARCH_RISK = 0.05
+INTERNAL_RISK = 0.15
+
+
+@dataclass(frozen=True)
+class UtilityGates:
+    """Blocking utility conditions on a release (DESIGN §6)."""
+
+    max_rate_diff_pp: float = 2.0  # per-group unbiased rate vs original, groups with many events
+    large_group_events: int = 1000
+    small_group_se: float = 3.0  # smaller groups: within this many standard errors
+    min_group_events: int = 30  # groups smaller than this are reported, not gated
+    min_group_coverage: float = 0.9  # share of a group's events its published label must keep to be gated
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class PrivacyPolicy:
+    """Parameters of one protection pass plus the targets the release must meet."""
+
+    level: PrivacyLevel = PrivacyLevel.MEDIUM
+    k: int = 5
+    date_precision: str = "month"
+    location_level: int = 1  # zip5 -> level 1 = zip3
+    qi_levels: Mapping[str, int] = field(default_factory=lambda: {"age": 1})
+    pram_p: float = 0.9
+    attacker_knowledge: int = 3  # m: true events the attacker knows
+    l_diversity: int = 1
+    target_risk: float = RESEARCH_RISK
+    date_shift_days: int = 0
+    value_rounding: float = 10.0
+    value_top_code_quantile: float = 0.99
+    records_at_risk_threshold: float = 0.2
+    linkage_targets: int = 2000
+    population_size: int | None = None  # for journalist / marketer risk
+    gates: UtilityGates = field(default_factory=UtilityGates)
+    max_k: int = 100
+    min_pram_p: float = 0.5
+    # Independent attack evaluation (Anonymeter): a headline singling-out, linkability or (pooled)
+    # inference risk above this, or one secret's inference risk above it even at its 95% lower bound,
+    # raises k, then refuses the release; None = not gated (anonymeter_eval.exceeds).
+    anonymeter_max_risk: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.k < 2:
+            raise ValueError(f"k must be at least 2, got {self.k}")
+        if self.date_precision not in DATE_PRECISIONS:
+            raise ValueError(f"date_precision must be one of {DATE_PRECISIONS}, got {self.date_precision!r}")
+        if not 0 < self.pram_p <= 1:
+            raise ValueError(f"pram_p must be in (0, 1], got {self.pram_p}")
+        if not 0 < self.target_risk <= 1:
+            raise ValueError(f"target_risk must be in (0, 1], got {self.target_risk}")
+        if self.attacker_knowledge < 1:
+            raise ValueError("attacker_knowledge (m) must be at least 1")
+        if self.anonymeter_max_risk is not None and not 0 < self.anonymeter_max_risk <= 1:
+            raise ValueError(f"anonymeter_max_risk must be in (0, 1] or None, got {self.anonymeter_max_risk}")
+
+    def qi_level(self, column: str) -> int:
+        return int(self.qi_levels.get(column, 0))
+
+    def with_changes(self, **changes) -> PrivacyPolicy:
+        return replace(self, **changes)
+
+    def parameters(self) -> dict:
+        """Flat, JSON-friendly view of the protection parameters (no targets, no key)."""
+        return {
+            "level": self.level.value,
+            "k": self.k,
+            "date_precision": self.date_precision,
+            "location_level": self.location_level,
+            "qi_levels": dict(sorted(self.qi_levels.items())),
+            "pram_p": self.pram_p,
+            "attacker_knowledge": self.attacker_knowledge,
+            "l_diversity": self.l_diversity,
+            "target_risk": self.target_risk,
+            "anonymeter_max_risk": self.anonymeter_max_risk,
+        }
+
+
+# The +-2 pp gate needs enough events for PRAM noise to stay well inside it: with keep probability
+# p the unbiased rate of N events has a standard deviation up to sqrt(0.25 (1 - p^2) / N) / p, so
+# 2 pp is about 3 SD at N = 1,000 for p = 0.9 but needs N ~ 2,500 at p = 0.85 and ~ 5,000 at 0.75.
+# Smaller groups are held to 3 standard errors instead.
+PRESETS: dict[PrivacyLevel, dict] = {
+    PrivacyLevel.LOW: dict(k=3, date_precision="week", location_level=1, qi_levels={"age": 1},
+                           pram_p=0.95, attacker_knowledge=2, l_diversity=1, target_risk=INTERNAL_RISK),
+    PrivacyLevel.MEDIUM: dict(k=5, date_precision="month", location_level=1, qi_levels={"age": 1},
+                              pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK),
+    PrivacyLevel.HIGH: dict(k=10, date_precision="month", location_level=2, qi_levels={"age": 2},
+                            pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
+                            gates=UtilityGates(large_group_events=2500), anonymeter_max_risk=RESEARCH_RISK),
+    PrivacyLevel.MAXIMUM: dict(k=20, date_precision="quarter", location_level=3, qi_levels={"age": 2},
+                               pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK,
+                               gates=UtilityGates(large_group_events=5000), anonymeter_max_risk=RESEARCH_RISK),
+}
+
+
+def policy_for_level(level: str | PrivacyLevel, **overrides) -> PrivacyPolicy:
+    """The preset policy of a privacy level, with any field overridden."""
+    try:
+        lvl = PrivacyLevel(str(getattr(level, "value", level)).lower())
+    except ValueError:
+        raise ValueError(f"unknown privacy level {level!r}: use low, medium, high or maximum") from None
+    params = dict(PRESETS[lvl])
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    return PrivacyPolicy(level=lvl, **params)

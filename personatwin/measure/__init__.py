@@ -1,0 +1,1 @@
+"""Measurement: risk metrics, linkage attacks, utility, the privacy criteria and their glossary, Anonymeter."""

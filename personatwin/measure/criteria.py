@@ -1,0 +1,336 @@
+"""The privacy criteria: every target a release must meet, each deciding and describing itself.
+
+As in ARX's ``criteria`` package, one object per target says, in one place, which figure it reads,
+its threshold under a policy, what it means, whether a pass meets it, and the sentences that report
+it (the loop's failure message and the report's verdict line). The loop routes on ``kind``, never on
+message text; ``Protection.failures``, ``Release.is_safe_*``, the report's verdict and the Dagster
+checks all ask these objects.
+
+Criteria read *figures* (a flat mapping of metric name to number: ``RiskReport.as_dict()`` plus
+``UtilityReport.as_dict()``, or a manifest's ``metrics``) and a *policy* (``PrivacyPolicy.parameters()``
+or a manifest's ``policy``), so a live pass and a published release are judged by the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from personatwin.core.policy import INTERNAL_RISK, PUBLIC_RISK, RESEARCH_RISK
+from personatwin.core.schema import BIRTH_DATE, END_DATE, EVENT_DATE, PERSON_ID
+from personatwin.protect.noise import period_start
+
+# Target kinds: what the privacy loop can act on (ladder steps declare the kinds they lower).
+K_ANONYMITY = "k-anonymity"
+POPULATION_RISK = "population"
+LINKAGE_RISK = "linkage"
+L_DIVERSITY = "l-diversity"
+RELEASE_RISK = "release risk"
+EVENTS_PRESERVED = "events"
+UTILITY_GATES = "utility"
+ATTACKS = "attacks"
+
+# Reference bands of the release risk (DESIGN §5), strictest first: code, who may receive it, label.
+NOT_SAFE = "NOT_SAFE_FOR_RELEASE"
+RISK_BANDS = ((PUBLIC_RISK, "SAFE_FOR_PUBLIC_RELEASE", "public release"),
+              (RESEARCH_RISK, "SAFE_FOR_RESEARCH", "research under a data use agreement"),
+              (INTERNAL_RISK, "INTERNAL_USE_ONLY", "internal use"))
+BAND_TEXT = {
+    "SAFE_FOR_PUBLIC_RELEASE": "Safe for public release",
+    "SAFE_FOR_RESEARCH": "Safe for research (not for public release)",
+    "INTERNAL_USE_ONLY": "Internal use only",
+    NOT_SAFE: "Not safe to release",
+}
+BAND_ADVICE = {
+    "SAFE_FOR_PUBLIC_RELEASE": "Release risk is within the public threshold (0.01).",
+    "SAFE_FOR_RESEARCH": "Share with researchers under a data use agreement; not for public release.",
+    "INTERNAL_USE_ONLY": "Keep inside the organization; raise the privacy level for wider release.",
+    NOT_SAFE: "Do not release: raise the privacy level or coarsen quasi-identifiers.",
+}
+
+
+def risk_band(release_risk: float) -> str:
+    """Reference band of a release risk: public, research, internal, or not safe."""
+    return next((code for limit, code, _ in RISK_BANDS if release_risk <= limit), NOT_SAFE)
+
+
+def number(v: Any) -> float | None:
+    """A figure as a float, or None when it is missing, not a number or not finite."""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def fmt(v: Any, digits: int = 4) -> str:
+    """A figure as the report prints it: integers with separators, others with ``digits`` decimals."""
+    x = number(v)
+    if x is None:
+        return "n/a"
+    if x.is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:,.{digits}f}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One criterion judged on one pass or release: its value, threshold, verdict and sentences."""
+
+    kind: str
+    metric: str
+    value: float | None
+    threshold: float | None
+    passed: bool
+    failure: str  # the loop's message when missed ('' when passed)
+    verdict: str  # the report's sentence (a reason when passed, a problem when missed)
+
+
+class Criterion:
+    """A target on one figure: ``evaluate`` returns an ``Outcome``, or None where the figure or the
+    policy's threshold is missing (e.g. l-diversity of a release without events)."""
+
+    kind: str = ""
+    metric: str = ""
+    meaning: str = ""
+
+    def threshold(self, policy: Mapping) -> float | None:
+        raise NotImplementedError
+
+    def passes(self, value: float, threshold: float) -> bool:
+        raise NotImplementedError
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        """The loop's message when missed, with the amount."""
+        raise NotImplementedError
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        """The report's sentence: a reason when met, a problem when missed."""
+        raise NotImplementedError
+
+    def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
+        value, threshold = number(figures.get(self.metric)), self.threshold(policy)
+        if value is None or threshold is None:
+            return None
+        ok = bool(self.passes(value, threshold))
+        return Outcome(self.kind, self.metric, value, threshold, ok,
+                       "" if ok else self.failure(value, threshold, policy), self.verdict(value, threshold, ok))
+
+
+class _AtLeastPolicyParameter(Criterion):
+    """A figure that must reach a policy parameter (k, l)."""
+
+    parameter, symbol, label = "", "", ""  # policy field, its short name in messages, the figure's name
+
+    def threshold(self, policy: Mapping) -> float | None:
+        return number(policy.get(self.parameter))
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value >= threshold
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return f"{self.label} {value:.0f} < {self.symbol}={int(threshold)}"
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return f"{self.label} {fmt(value)} {'>=' if passed else '<'} policy {self.symbol} = {fmt(threshold)}"
+
+
+class KAnonymity(_AtLeastPolicyParameter):
+    kind, metric, parameter, symbol, label = K_ANONYMITY, "k_anonymity", "k", "k", "k-anonymity"
+    meaning = "every published QI combination is shared by at least k people"
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return (super().verdict(value, threshold, passed)
+                + f": every published QI combination is shared by at least {fmt(value)} people.")
+
+
+class _AtMostTargetRisk(Criterion):
+    """A risk compared with the policy's ``target_risk``."""
+
+    def threshold(self, policy: Mapping) -> float | None:
+        return number(policy.get("target_risk"))
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value <= threshold
+
+
+class _LoopRisk(_AtMostTargetRisk):
+    label = ""
+
+    def note(self, policy: Mapping) -> str:
+        return ""
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return (f"{self.label} {value:.4f} > target {policy.get('target_risk')} "
+                f"(by {value - threshold:.4f}{self.note(policy)})")
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return f"{self.label[0].upper()}{self.label[1:]} {value:.4f} {'<=' if passed else '>'} target {threshold}."
+
+
+class PopulationRisk(_LoopRisk):
+    kind, metric, label = POPULATION_RISK, "population_average_risk", "population average risk"
+    meaning = "expected share of people re-identified by matching QIs (#classes / n) is at most the target"
+
+
+class LinkageRisk(_LoopRisk):
+    kind, metric, label = LINKAGE_RISK, "external_linkage_risk", "external linkage risk"
+    meaning = "an attacker knowing the QIs and m true events picks the right persona with at most the target chance"
+
+    def note(self, policy: Mapping) -> str:
+        return f", m={policy.get('attacker_knowledge')}"
+
+
+class ReleaseRisk(_AtMostTargetRisk):
+    kind, metric = RELEASE_RISK, "release_risk"
+    meaning = "the larger of population average and external linkage risk is at most the policy's target"
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return f"release risk {value:.4f} > target {threshold}"
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return f"Meets the policy target risk {threshold}." if passed else \
+            f"Release risk {value:.4f} is above the policy target {threshold}."
+
+
+class LDiversity(_AtLeastPolicyParameter):
+    kind, metric, parameter, symbol, label = L_DIVERSITY, "l_diversity_distinct", "l_diversity", "l", "l-diversity"
+    meaning = "every persona holds at least l distinct values of each sensitive attribute"
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return super().verdict(value, threshold, passed) + "."
+
+
+class _FixedBound(Criterion):
+    """A figure with a fixed bound (no policy parameter): met at or above it (``at_least``), else at or below."""
+
+    bound, at_least = 0.0, True
+    met, missed = "", ""  # the report's sentences; {n} is the figure as a whole number
+
+    def threshold(self, policy: Mapping) -> float | None:
+        return self.bound
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value >= threshold if self.at_least else value <= threshold
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return self.missed.format(n=int(value)).rstrip(".")
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return (self.met if passed else self.missed).format(n=int(value))
+
+
+class EventsPreserved(_FixedBound):
+    kind, metric, bound, at_least = EVENTS_PRESERVED, "events_preserved", 1.0, True
+    meaning = "every valid input event is released once: counts per event type and period are unchanged"
+    met = "Every input event is released: counts per event type and period are unchanged."
+    missed = "Event counts per type and period differ between input and release."
+
+
+class UtilityGates(_FixedBound):
+    kind, metric, bound, at_least = UTILITY_GATES, "utility_gate_failures", 0.0, False
+    meaning = "every gated group outcome rate, after PRAM unbiasing, is within its gate of the original"
+    met = "Every utility gate passes (group outcome rates after unbiasing)."
+    missed = "{n} utility gate(s) fail."
+
+
+ATTACK_NAMES = ("singling_out", "linkability", "inference")
+
+
+def exceeds(risk: float, ci_low: float, limit: float | None, headline: bool = True) -> bool:
+    """The Anonymeter gate on one evaluator's figure. A headline risk counts against a release when its
+    point estimate is above the limit; any other figure (one secret's inference risk, the weaker
+    singling-out mode) when even the lower bound of its 95% interval is above it. No limit: reported only."""
+    if limit is None:
+        return False
+    return (risk if headline else ci_low) > limit + 1e-12
+
+
+GATE_RULE = ("refused when a headline risk (singling out: the larger mode; linkability; inference: pooled over "
+             "the secrets) is above max_risk, or when one secret's inference risk is above max_risk even at the "
+             "lower bound of its 95% confidence interval; before refusing, k is doubled and the loop rerun, up to "
+             "3 times")
+
+
+class AttackRisks(Criterion):
+    kind, metric = ATTACKS, "anonymeter_*_risk"
+    meaning = ("no independent (Anonymeter) attack risk is above the limit, and no secret's inference risk "
+               "is above it even at its 95% lower bound")
+
+    def threshold(self, policy: Mapping) -> float | None:
+        return number(policy.get("anonymeter_max_risk"))
+
+    def _outcome(self, worst: float, limit: float | None, passed: bool, text: str) -> Outcome:
+        return Outcome(self.kind, self.metric, worst, limit, passed, "" if passed else text, text)
+
+    def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
+        """Several figures (one per attack, plus per-secret gate failures), so judged here in full."""
+        m = {k: number(v) for k, v in figures.items()}
+        limit = self.threshold(policy)
+        attacks = [a for a in ATTACK_NAMES if m.get(f"anonymeter_{a}_risk") is not None]
+        if not attacks:
+            return None
+        risk = {a: r for a in attacks if (r := m[f"anonymeter_{a}_risk"]) is not None}  # every attack
+        over = [a for a in attacks if exceeds(risk[a], m.get(f"anonymeter_{a}_ci_low") or 0.0, limit)]
+        shown = ", ".join(f"{a.replace('_', ' ')} {risk[a]:.4f}" for a in attacks)
+        worst = max(risk[a] for a in attacks)
+        if over:
+            text = f"Anonymeter risks above the limit {limit}: " + ", ".join(a.replace('_', ' ') for a in over) \
+                + f" ({shown})."
+            return self._outcome(worst, limit, False, text)
+        if limit is not None and (m.get("anonymeter_gate_failures") or 0) > 0:
+            text = (f"An Anonymeter inference risk of one secret is above the limit {limit} even at the "
+                    f"lower bound of its 95% interval ({shown}).")
+            return self._outcome(worst, limit, False, text)
+        return self._outcome(worst, limit, True, f"Independent attacks (Anonymeter): {shown}" + (
+            f", none above the limit {limit}." if limit is not None else " (reported, not gated)."))
+
+
+# What the privacy loop escalates on, in the order its failure messages list them.
+LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRisk(), LDiversity())
+# What a release's verdict states, in the report's order.
+VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), EventsPreserved(), UtilityGates(),
+                                          AttackRisks())
+
+
+def judge(figures: Mapping, policy: Mapping, criteria=LOOP_TARGETS) -> tuple[Outcome, ...]:
+    """Every applicable criterion judged on the figures under the policy."""
+    return tuple(o for c in criteria if (o := c.evaluate(figures, policy)) is not None)
+
+
+def missed(figures: Mapping, policy: Mapping, criteria=LOOP_TARGETS) -> tuple[Outcome, ...]:
+    """The criteria the figures miss, each with its message."""
+    return tuple(o for o in judge(figures, policy, criteria) if not o.passed)
+
+
+def safe_for(figures: Mapping, policy: Mapping, limit: float) -> bool:
+    """Release risk within ``limit``, every class of at least k people, every event kept."""
+    r = number(figures.get("release_risk"))
+    if r is None or r > limit:
+        return False
+    return all(o.passed for o in judge(figures, policy, (KAnonymity(), EventsPreserved())))
+
+
+# --- what the released tables themselves must satisfy ---------------------------------------------
+
+def dates_at_precision(events: pd.DataFrame, precision: str) -> pd.DataFrame:
+    """One boolean column per released date column: is each date the first day of its period at the
+    policy's precision (so no date is finer than the precision)? Missing dates count as fine."""
+    out = {}
+    for col in (EVENT_DATE, END_DATE):
+        if col in events.columns:
+            d = events[col].to_numpy().astype("datetime64[D]")
+            out[f"{col}_at_period_start"] = np.isnat(d) | (period_start(d, precision) == d)
+    return pd.DataFrame(out)
+
+
+def identifier_columns(tables: Mapping[str, pd.DataFrame], direct_identifiers: tuple[str, ...] = ()) -> list[str]:
+    """Columns of released tables that must never be published: person ids, birth dates and the
+    domain's direct identifiers (names, SSN, ...). Empty: the release carries none."""
+    forbidden = {PERSON_ID, BIRTH_DATE, "name", "ssn"} | {c.lower() for c in direct_identifiers}
+    return [f"{name}.{c}" for name, df in tables.items() for c in df.columns if str(c).lower() in forbidden]

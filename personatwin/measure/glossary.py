@@ -1,0 +1,47 @@
+"""What every published figure means: one glossary for the summary, the report, the manifest and the UI."""
+
+METRIC_MEANINGS = {
+    "k_anonymity": "smallest number of people sharing one published QI combination",
+    "prosecutor_risk_max": "highest chance of re-identifying one known person (1/f)",
+    "records_at_risk": "share of people whose individual risk exceeds the threshold",
+    "population_average_risk": "expected share of people re-identified by matching QIs (#classes / n)",
+    "journalist_risk": "highest risk when the attacker matches against the whole population",
+    "marketer_risk": "expected share re-identified against the whole population",
+    "l_diversity_distinct": "fewest distinct outcomes inside one persona",
+    "l_diversity_entropy": "entropy l: effective number of outcomes in the least diverse persona",
+    "t_closeness": "largest distance of a persona's outcome mix from the overall mix",
+    "demographic_concentration_risk": "share of people with a rare QI combination still published exactly",
+    "event_pattern_concentration_risk": "share of people whose m events alone single out one persona",
+    "external_linkage_risk": "chance an attacker knowing QIs and m events picks the right person",
+    "release_risk": "the larger of population average and external linkage risk, compared with the target",
+}
+
+UTILITY_MEANINGS = {
+    "information_loss": "share of the QI and event-pattern variance lost by grouping people (100 SSE/SST, %)",
+    "tvd_outcome": "total variation distance of the outcome mix, original vs released (after PRAM)",
+    "max_rate_diff_pp": "largest gap between an original and an unbiased released group rate, in percentage points",
+    "min_group_coverage": "smallest share of a group's events kept under its own published label",
+    "utility_gate_failures": "number of blocking utility gates that fail",
+    "events_preserved": "1 when event counts per type and period are identical in input and release",
+}
+PARAMETER_MEANINGS = {
+    "level": "privacy level preset the policy starts from",
+    "k": "fewest people in one persona (k-anonymity)",
+    "date_precision": "finest date unit published (event dates are coarsened to it)",
+    "location_level": "steps up the location hierarchy (1 = zip3, 2 = county-like prefix, ...)",
+    "qi_levels": "hierarchy level published for each quasi-identifier (e.g. age bands)",
+    "pram_p": "probability that an event keeps its true outcome (PRAM)",
+    "attacker_knowledge": "m: true events the simulated attacker knows about a target",
+    "l_diversity": "fewest distinct outcomes required inside one persona",
+    "target_risk": "highest release risk the policy accepts",
+    "anonymeter_max_risk": "highest Anonymeter singling-out, linkability or (pooled) inference risk the policy "
+                           "accepts (none: not gated)",
+}
+ATTACK_MEANINGS = {
+    "singling_out": "share of the attacker's predicates, built from the release, that isolate exactly one person of "
+                    "the release beyond what they do for people outside it",
+    "linkability": "share of people whose demographic record and event record an attacker joins through the release, "
+                   "beyond the same attempt on people outside it",
+    "inference": "how much better an attacker guesses a person's outcomes from the release for people in it than for "
+                 "people outside it (every secret pooled: one guess per person and secret)",
+}

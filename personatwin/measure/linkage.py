@@ -1,0 +1,263 @@
+"""Simulated attacks on a release: external linkage and event-pattern concentration (DESIGN §5).
+
+For sampled targets the attacker knows the true QIs and m true events (type, date). Candidate
+personas are those whose published QIs contain the target's values and whose released events
+contain the known events (type x blurred period, with multiplicity). The attacker must then pick the
+target among all members of the candidates: success is 1 / (people in the candidate personas) when
+the true persona is among them, else 0 (DESIGN: 1/sum|candidates|). Candidate sets are computed
+as AND/OR of persona bitsets (one bit per persona, ``np.bitwise_count`` for the sizes), so the
+cost is targets x keys x personas/64 words, with no loop over people or events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from personatwin.core.domains import Domain
+from personatwin.protect.noise import period_start
+from personatwin.protect.personas import PersonaAttributes, generalized_codes
+
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """Outcome of one simulated attack over sampled targets."""
+
+    mean: float  # mean success probability (linkage) or share singled out (concentration)
+    ci_low: float
+    ci_high: float
+    n_targets: int
+    mean_candidates: float  # personas consistent with the attacker's knowledge, on average
+
+    def as_dict(self, prefix: str) -> dict[str, float]:
+        return {prefix: self.mean, f"{prefix}_ci_low": self.ci_low, f"{prefix}_ci_high": self.ci_high,
+                f"{prefix}_targets": float(self.n_targets), f"{prefix}_mean_candidates": self.mean_candidates}
+
+
+@dataclass(frozen=True)
+class AttackInputs:
+    """What the simulation needs: the truth (people, events) and the release (personas, events)."""
+
+    people: pd.DataFrame  # true QI values, row i = person i
+    person_persona: np.ndarray  # persona index of each person
+    attributes: PersonaAttributes
+    event_person: np.ndarray  # person index of each true event
+    event_type_code: np.ndarray  # event type code of each event (same codes in truth and release)
+    event_date: np.ndarray  # true date, datetime64[D]
+    released_persona: np.ndarray  # persona index of each released event
+    released_type_code: np.ndarray
+    released_period: np.ndarray  # released period start, datetime64[D]
+    precision: str
+    released_sorted: bool = False  # released events grouped by persona, then period, then type
+    period_values: np.ndarray | None = None  # distinct released period starts (int days), if known
+
+
+def _confidence(x: np.ndarray) -> tuple[float, float, float]:
+    if len(x) == 0:
+        return 0.0, 0.0, 0.0
+    m = float(x.mean())
+    half = 1.96 * float(x.std(ddof=1)) / np.sqrt(len(x)) if len(x) > 1 else 0.0
+    return m, max(0.0, m - half), min(1.0, m + half)
+
+
+def _build_bits(rows: np.ndarray, persona: np.ndarray, n_rows: int, n_personas: int) -> np.ndarray:
+    """Bitset matrix: row r has bit p set for each pair (r, p); two extra rows: all-zero, all-one."""
+    words = (n_personas + 63) // 64
+    bits = np.zeros((n_rows + 2, words), dtype=np.uint64)
+    if len(rows):
+        np.bitwise_or.at(bits, (rows, persona >> 6), np.left_shift(np.uint64(1), (persona & 63).astype(np.uint64)))
+    bits[n_rows + 1, :] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    tail = n_personas % 64
+    if tail:
+        bits[n_rows + 1, -1] = np.uint64((1 << tail) - 1)
+    return bits
+
+
+def _people_in(cand: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """People in the candidate personas of each row of a bitset matrix; only non-zero words are
+    unpacked, so the cost follows the candidates, not targets x personas."""
+    rows, words = np.nonzero(cand)
+    out = np.zeros(cand.shape[0], dtype=np.float64)
+    if len(rows) == 0:
+        return out
+    bits = np.unpackbits(cand[rows, words].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little").astype(bool)
+    padded = np.zeros(cand.shape[1] * 64, dtype=np.float64)
+    padded[: len(sizes)] = sizes
+    weight = np.where(bits, padded[words[:, None] * 64 + np.arange(64)], 0.0).sum(axis=1)
+    return np.bincount(rows, weights=weight, minlength=cand.shape[0])
+
+
+def sample_targets(n_people: int, n_targets: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the simulated targets (everyone when the table is small)."""
+    if n_people <= n_targets:
+        return np.arange(n_people)
+    return np.sort(rng.choice(n_people, size=n_targets, replace=False))
+
+
+def _occurrence(group_key: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """0-based occurrence of each row within its group, given an order sorting rows by group."""
+    k = group_key[order]
+    new = np.ones(len(k), dtype=bool)
+    new[1:] = k[1:] != k[:-1]
+    start = np.maximum.accumulate(np.where(new, np.arange(len(k)), 0))
+    occ = np.empty(len(k), dtype=np.int64)
+    occ[order] = np.arange(len(k)) - start
+    return occ
+
+
+def known_events(inp: AttackInputs, targets: np.ndarray, m: int, rng: np.random.Generator):
+    """Up to m random true events per target, as attacker cells (type x period) with occurrence.
+
+    Returns (target slot, cell, occurrence) arrays; a cell is type * n_periods + period code.
+    """
+    slot = np.full(len(inp.people), -1, dtype=np.int64)
+    slot[targets] = np.arange(len(targets))
+    sel = np.flatnonzero(slot[inp.event_person] >= 0)
+    tgt = slot[inp.event_person[sel]]
+    pick = np.lexsort((rng.random(len(sel)), tgt))
+    rank = _occurrence(tgt, pick)
+    keep = rank < m
+    tgt, sel = tgt[keep], sel[keep]
+    period = period_start(inp.event_date[sel], inp.precision).astype(np.int64)
+    return tgt, inp.event_type_code[sel], period
+
+
+def _run_occurrence(key: np.ndarray) -> np.ndarray:
+    """0-based position of each row inside its run of equal consecutive keys (O(n), no sort)."""
+    n = len(key)
+    new = np.ones(n, dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    start = np.maximum.accumulate(np.where(new, np.arange(n), 0))
+    return np.arange(n) - start
+
+
+@dataclass(frozen=True)
+class ReleasedCells:
+    """The released events as (persona, cell, occurrence), cell = type x period code; the part of
+    the attack that does not depend on the targets, computed once per release for every attack."""
+
+    periods: np.ndarray  # distinct released period starts (int days), sorted
+    n_periods: int
+    persona: np.ndarray  # persona of each released occurrence kept (occurrence < m)
+    cell: np.ndarray
+    occurrence: np.ndarray
+    n_cells: int
+    m: int
+
+
+def released_cells(inp: AttackInputs, m: int) -> ReleasedCells:
+    """Index the released events by (persona, cell) occurrence; only the first m per pair matter."""
+    rel_period = inp.released_period.astype(np.int64)
+    periods = np.asarray(inp.period_values if inp.period_values is not None else np.unique(rel_period), dtype=np.int64)
+    P = max(len(periods), 1)
+    rcell = inp.released_type_code.astype(np.int64) * P + np.searchsorted(periods, rel_period)
+    n_cells = (int(inp.released_type_code.max()) + 1) * P if len(rcell) else 1
+    if inp.released_sorted:  # runs of one (persona, cell) are contiguous: count in place
+        rocc = _run_occurrence(inp.released_persona * n_cells + rcell)
+    else:
+        rocc = _occurrence(inp.released_persona * n_cells + rcell,
+                           np.lexsort((rcell, inp.released_persona)))
+    keep = rocc < m
+    return ReleasedCells(periods, P, inp.released_persona[keep], rcell[keep], rocc[keep], n_cells, m)
+
+
+def _event_rows(inp: AttackInputs, known, m: int,
+                released: ReleasedCells | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Row id per known event and the (row, persona) pairs of the released event occurrences."""
+    released = released if released is not None and released.m == m else released_cells(inp, m)
+    tgt, ktype, kperiod = known
+    kperiod = np.asarray(kperiod, dtype=np.int64)
+    kp = np.searchsorted(released.periods, kperiod)
+    at = np.minimum(kp, max(len(released.periods) - 1, 0))
+    match = (kp < len(released.periods)) & (released.periods[at] == kperiod) if len(released.periods) else \
+        np.zeros(len(kperiod), dtype=bool)
+    # a known period no released event has matches no persona: give it a cell of its own, past all
+    kcell = np.where(match, ktype.astype(np.int64) * released.n_periods + kp,
+                     released.n_cells + np.arange(len(kperiod)))
+    kocc = _occurrence(tgt * (int(kcell.max()) + 1 if len(kcell) else 1) + kcell, np.lexsort((kcell, tgt)))
+    kkey = kcell * m + kocc
+    found = np.unique(kkey, return_inverse=True)  # unpacked by index: mypy crashes on unpacking np.unique's tuple
+    needed, row_known = found[0], found[1]
+    wanted = np.zeros(released.n_cells, dtype=bool)
+    inside = needed // m
+    wanted[inside[inside < released.n_cells]] = True
+    sel = np.flatnonzero(wanted[released.cell])
+    rp = released.persona[sel]
+    rkey = released.cell[sel] * m + released.occurrence[sel]
+    pos = np.searchsorted(needed, rkey)
+    ok = pos < len(needed)
+    ok[ok] = needed[pos[ok]] == rkey[ok]
+    return row_known.reshape(-1), np.column_stack([pos[ok], rp[ok]]), len(needed)
+
+
+def _qi_rows(inp: AttackInputs, domain: Domain, targets: np.ndarray, offset: int):
+    """Per QI: (targets x levels) row ids of the persona bitsets consistent with each target."""
+    attrs = inp.attributes
+    pairs, per_qi = [], []
+    next_row = offset
+    for qi in attrs.qi_columns:
+        h = domain.hierarchy(qi)
+        levels = attrs.levels[qi].to_numpy()
+        published = attrs.table[qi].astype(str).to_numpy()
+        cols = []
+        for lv in np.unique(levels):
+            codes, labels = generalized_codes(inp.people[qi].iloc[targets].reset_index(drop=True), h, int(lv))
+            target_label = labels[codes]
+            sel = levels == lv
+            keys = pd.Index(pd.unique(published[sel]))
+            row_p = keys.get_indexer(published[sel]) + next_row
+            pairs.append(np.column_stack([row_p, np.flatnonzero(sel)]))
+            rt = keys.get_indexer(target_label)
+            cols.append(np.where(rt >= 0, rt + next_row, -1))  # -1: no persona at this level matches
+            next_row += len(keys)
+        per_qi.append(np.column_stack(cols))
+    return per_qi, (np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)), next_row
+
+
+def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.random.Generator,
+             use_qis: bool = True, released: ReleasedCells | None = None) -> AttackResult:
+    """Monte-Carlo attack; with ``use_qis`` it is the external linkage attack, without it the
+    event-pattern concentration estimate (share of targets whose events single out one persona)."""
+    n_people = len(inp.people)
+    n_personas = int(inp.person_persona.max()) + 1 if n_people else 0
+    if n_people == 0:
+        return AttackResult(0.0, 0.0, 0.0, 0, 0.0)
+    targets = sample_targets(n_people, n_targets, rng)
+    known = known_events(inp, targets, m, rng)
+    row_known, ev_pairs, n_ev_rows = _event_rows(inp, known, m, released)
+    if use_qis:
+        per_qi, qi_pairs, n_rows = _qi_rows(inp, domain, targets, n_ev_rows)
+    else:
+        per_qi, qi_pairs, n_rows = [], np.zeros((0, 2), np.int64), n_ev_rows
+    pairs = np.concatenate([ev_pairs, qi_pairs]) if len(qi_pairs) else ev_pairs
+    bits = _build_bits(pairs[:, 0], pairs[:, 1], n_rows, n_personas)
+    zero, ones = n_rows, n_rows + 1
+    ev_matrix = np.full((len(targets), max(m, 1)), ones, dtype=np.int64)
+    tgt = known[0]
+    pos = _occurrence(tgt, np.argsort(tgt, kind="stable"))
+    ev_matrix[tgt, pos] = row_known
+    per_qi = [np.where(r >= 0, r, zero) for r in per_qi]
+    true_p = inp.person_persona[targets]
+    sizes = np.bincount(inp.person_persona, minlength=n_personas).astype(np.float32)
+    counts = np.empty(len(targets), dtype=np.int64)
+    people_in = np.empty(len(targets), dtype=np.float64)
+    hit = np.empty(len(targets), dtype=bool)
+    for s in range(0, len(targets), BATCH):
+        e = min(s + BATCH, len(targets))
+        cand = np.bitwise_and.reduce(bits[ev_matrix[s:e]], axis=1)
+        for rows in per_qi:
+            cand &= np.bitwise_or.reduce(bits[rows[s:e]], axis=1)
+        counts[s:e] = np.bitwise_count(cand).sum(axis=1, dtype=np.int64)
+        people_in[s:e] = _people_in(cand, sizes)
+        tp = true_p[s:e]
+        hit[s:e] = ((cand[np.arange(e - s), tp >> 6] >> (tp & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
+    if use_qis:
+        success = np.where(hit & (people_in > 0), 1.0 / np.maximum(people_in, 1.0), 0.0)
+    else:
+        success = (hit & (counts == 1)).astype(np.float64)
+    mean, lo, hi = _confidence(success)
+    return AttackResult(mean, lo, hi, len(targets), float(counts.mean()) if len(counts) else 0.0)

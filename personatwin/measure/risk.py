@@ -1,0 +1,151 @@
+"""Risk metrics of a release (DESIGN §5): equivalence classes, re-identification, diversity.
+
+An equivalence class (EC) is the set of people whose personas publish identical QI tuples; f(i)
+is the size of person i's EC in people and n the number of people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from personatwin.measure.criteria import BAND_ADVICE, risk_band
+from personatwin.protect.merge import factorize
+from personatwin.protect.personas import PersonaAttributes
+
+
+def risk_level(release_risk: float) -> str:
+    """Reference band of a release risk (``criteria.RISK_BANDS``): public, research, internal or not safe."""
+    return risk_band(release_risk)
+
+
+@dataclass(frozen=True)
+class RiskReport:
+    """Every risk figure of one release; ``release_risk`` is what the target is compared with."""
+
+    n_people: int
+    n_personas: int
+    n_equivalence_classes: int
+    k_anonymity: int
+    prosecutor_risk_max: float
+    records_at_risk: float  # share of people with r(i) > threshold
+    records_at_risk_threshold: float
+    population_average_risk: float
+    journalist_risk: float | None
+    marketer_risk: float | None
+    l_diversity_distinct: float
+    l_diversity_entropy: float
+    t_closeness: float
+    demographic_concentration_risk: float
+    demographic_outliers: int
+    event_pattern_concentration_risk: float
+    external_linkage_risk: float
+    external_linkage_ci_low: float
+    external_linkage_ci_high: float
+    attacker_knowledge: int
+    linkage_targets: int
+
+    @property
+    def release_risk(self) -> float:
+        return max(self.population_average_risk, self.external_linkage_risk)
+
+    def get_risk_level(self) -> str:
+        """Reference band of the release risk (original PersonaTwin API)."""
+        return risk_level(self.release_risk)
+
+    @property
+    def recommendation(self) -> str:
+        return BAND_ADVICE[self.get_risk_level()]
+
+    def as_dict(self) -> dict[str, float | None]:
+        out = {k: (float(v) if v is not None else None) for k, v in asdict(self).items()}
+        out["release_risk"] = float(self.release_risk)
+        return out
+
+
+def equivalence_ids(table: pd.DataFrame, qi_columns) -> np.ndarray:
+    """EC id of each persona row: personas publishing identical QI tuples share one class."""
+    if not qi_columns:
+        return np.zeros(len(table), dtype=np.int64)
+    return table.groupby(list(qi_columns), sort=True, observed=True, dropna=False).ngroup().to_numpy()
+
+
+def equivalence_classes(attrs: PersonaAttributes) -> np.ndarray:
+    """EC id of each persona of a pass."""
+    return equivalence_ids(attrs.table, attrs.qi_columns)
+
+
+def class_sizes_of(table: pd.DataFrame, qi_columns) -> tuple[np.ndarray, int]:
+    """f per persona row (people in its EC, from the ``size`` column) and the number of ECs."""
+    ec = equivalence_ids(table, qi_columns)
+    per_ec = np.bincount(ec, weights=table["size"].to_numpy())
+    return per_ec[ec].astype(np.int64), int(len(np.unique(ec)))
+
+
+def class_sizes(attrs: PersonaAttributes) -> tuple[np.ndarray, int]:
+    """f per persona (people in its EC) and the number of ECs."""
+    return class_sizes_of(attrs.table, attrs.qi_columns)
+
+
+def value_counts_matrix(persona: np.ndarray, values: np.ndarray, n_personas: int, n_values: int) -> np.ndarray:
+    """Counts of each sensitive value per persona (personas x values)."""
+    return np.bincount(persona * n_values + values, minlength=n_personas * n_values).reshape(n_personas, n_values)
+
+
+def diversity(observations: list[np.ndarray]) -> tuple[float, float, float]:
+    """(distinct l, entropy l, t-closeness) over persona x value count matrices, one per attribute.
+
+    l is the minimum over personas (that hold any value) and attributes; t is the largest total
+    variation distance (the equal-distance EMD) between a persona's distribution and the global one.
+    """
+    ls, les, ts = [], [], []
+    for counts in observations:
+        counts = counts[counts.sum(axis=1) > 0].astype(np.float64)
+        if not len(counts):
+            continue
+        q = counts / counts.sum(axis=1, keepdims=True)
+        g = counts.sum(axis=0) / counts.sum()
+        ls.append((counts > 0).sum(axis=1).min())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent = -np.where(q > 0, q * np.log(q), 0.0).sum(axis=1)
+        les.append(np.exp(ent.min()))
+        ts.append((0.5 * np.abs(q - g).sum(axis=1)).max())
+    if not ls:
+        return float("nan"), float("nan"), float("nan")
+    return float(min(ls)), float(min(les)), float(max(ts))
+
+
+def demographic_concentration(people_qis: pd.DataFrame, person_persona: np.ndarray,
+                              attrs: PersonaAttributes, k: int) -> tuple[float, int]:
+    """Share of people who are outliers (exact QI combination rarer than k) and whose persona
+    still publishes that exact combination; also the number of outliers.
+
+    A persona publishes a QI at level 0 only when all members share that exact value, so
+    "publishes the exact combination" is "every QI of the persona is at level 0".
+    """
+    cols = list(attrs.qi_columns)
+    n = len(people_qis)
+    if n == 0 or not cols:
+        return 0.0, 0
+    key = np.zeros(n, dtype=np.int64)
+    for c in cols:
+        codes, cats = factorize(people_qis[c])
+        key = key * (len(cats) + 1) + codes
+    combo = np.unique(key, return_inverse=True)[1]
+    outlier = np.bincount(combo)[combo] < k
+    exact = (attrs.levels[cols].to_numpy() == 0).all(axis=1)[person_persona]
+    exposed = outlier & exact
+    return float(exposed.sum()) / n, int(outlier.sum())
+
+
+def population_risks(f: np.ndarray, size: np.ndarray, n: int,
+                     population_size: int | None) -> tuple[float | None, float | None]:
+    """Journalist (max) and marketer (mean) risk with EC sizes scaled to the population."""
+    if not population_size or population_size <= 0 or n == 0:
+        return None, None
+    F = np.maximum(f * (population_size / n), f)
+    journalist = float(1.0 / F.min())
+    marketer = float((size / F).sum() / n)
+    return journalist, marketer

@@ -1,0 +1,169 @@
+"""Utility of a release (DESIGN §6): what analysts keep, original vs released.
+
+Outcome rates per demographic group are computed on the release after PRAM unbiasing,
+``(observed - (1 - p) * pi) / p``, with standard error ``sqrt(q (1 - q) / (N + 4)) / p`` where
+``q = (count + 2) / (N + 4)`` (Agresti-Coull, so small groups with a rate of 0 or 1 keep a usable
+SE), and compared
+with the original rates; the gates are policy settings and blocking checks on a release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from personatwin.core.codes import dense_codes
+from personatwin.core.policy import UtilityGates
+from personatwin.protect.noise import PramMatrix, period_label
+
+
+@dataclass(frozen=True)
+class UtilityReport:
+    """Utility figures and tables of one release."""
+
+    event_counts: pd.DataFrame  # event_type, period, original, released
+    events_preserved: bool
+    qi_tvd: dict[str, float]
+    outcome_tvd: float
+    group_rates: pd.DataFrame  # attribute, group, event_type, outcome, n_original, original_rate, n_released,
+    # observed_rate, unbiased_rate, se, diff_pp, coverage, gate (pp | se | none), passed
+    disparity: pd.DataFrame  # attribute, group, reference, event_type, original_ratio, released_ratio
+    information_loss: float
+    gate_failures: tuple[str, ...] = field(default=())
+
+    @property
+    def gates_passed(self) -> bool:
+        return not self.gate_failures
+
+    def as_dict(self) -> dict[str, float]:
+        out = {f"tvd_{k}": float(v) for k, v in self.qi_tvd.items()}
+        out["tvd_outcome"] = float(self.outcome_tvd)
+        out["information_loss"] = float(self.information_loss)
+        gated = self.group_rates[self.group_rates["gate"] != "none"] if len(self.group_rates) else self.group_rates
+        out["max_rate_diff_pp"] = float(gated["diff_pp"].abs().max()) if len(gated) else 0.0
+        rates = self.group_rates
+        out["min_group_coverage"] = float(rates["coverage"].min()) if len(rates) else 1.0
+        out["utility_gate_failures"] = float(len(self.gate_failures))
+        out["events_preserved"] = float(self.events_preserved)
+        return out
+
+
+def event_counts(type_codes: np.ndarray, type_names, orig_starts: np.ndarray, rel_starts: np.ndarray,
+                 precision: str) -> pd.DataFrame:
+    """Event counts per type x period, original vs released (re-attribution keeps every event)."""
+    T = len(type_names)
+    days = np.concatenate([orig_starts, rel_starts]).astype("datetime64[D]")
+    inv, uniq = dense_codes(days.astype(np.int64))
+    P = len(uniq)
+    o = np.bincount(type_codes * P + inv[: len(orig_starts)], minlength=T * P)
+    r = np.bincount(type_codes * P + inv[len(orig_starts):], minlength=T * P)
+    nz = np.flatnonzero(o + r)
+    labels = period_label(uniq.astype("datetime64[D]"), precision)
+    return pd.DataFrame({"event_type": np.asarray(type_names, dtype=object)[nz // P],
+                         "period": labels[nz % P], "original": o[nz], "released": r[nz]})
+
+
+def tvd_counts(a: np.ndarray, b: np.ndarray) -> float:
+    """Total variation distance between two count vectors over the same categories."""
+    sa, sb = a.sum(), b.sum()
+    if sa == 0 or sb == 0:
+        return 0.0
+    return float(0.5 * np.abs(a / sa - b / sb).sum())
+
+
+def tvd_codes(codes: np.ndarray, labels: np.ndarray, released_labels: np.ndarray, weights: np.ndarray) -> float:
+    """TVD between the original marginal (codes into labels) and a weighted released marginal.
+
+    Labels are compared as text, so mass moved to a coarser label counts as distance.
+    """
+    names = pd.Index(labels).append(pd.Index(released_labels)).unique()
+    a = np.bincount(names.get_indexer(labels)[codes], minlength=len(names)).astype(np.float64)
+    b = np.bincount(names.get_indexer(released_labels), weights=weights, minlength=len(names))
+    return tvd_counts(a, b)
+
+
+def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_names, outcome_codes: np.ndarray,
+                released_outcomes: np.ndarray, outcome_names, pram: PramMatrix, gates: UtilityGates) -> pd.DataFrame:
+    """Outcome rate per group x event type x outcome: original vs PRAM-unbiased release.
+
+    ``groups`` holds (attribute, original group code per person, published group code per person,
+    group names). Original rates use the true outcome and the person's own group; released rates
+    use the randomized outcome and the group the person's persona publishes.
+    """
+    T, n_out = len(type_names), len(outcome_names)
+    p = pram.p
+    frames = []
+    for attr, orig, rel, names in groups:
+        G = len(names)
+        co = np.bincount((orig[event_person] * T + type_codes) * n_out + outcome_codes,
+                         minlength=G * T * n_out).reshape(G, T, n_out)
+        cr = np.bincount((rel[event_person] * T + type_codes) * n_out + released_outcomes,
+                         minlength=G * T * n_out).reshape(G, T, n_out)
+        no, nr = co.sum(axis=2), cr.sum(axis=2)
+        # every outcome the event type can take, also those with zero count in this group
+        g, t, o = np.nonzero((no > 0)[:, :, None] & (pram.matrix > 0)[None, :, :])
+        n_o, n_r = no[g, t], nr[g, t]
+        orig_rate = co[g, t, o] / np.maximum(n_o, 1)
+        obs = cr[g, t, o] / np.maximum(n_r, 1)
+        pi = pram.matrix[t, o]
+        unb = (obs - (1 - p) * pi) / p
+        # Agresti-Coull: the Wald SE vanishes at observed rates of 0 or 1 in small groups
+        q = (cr[g, t, o] + 2.0) / (n_r + 4.0)
+        se = np.sqrt(q * (1 - q) / (n_r + 4.0)) / p
+        frames.append(pd.DataFrame({
+            "attribute": attr, "group": names[g], "event_type": np.asarray(type_names, dtype=object)[t],
+            "outcome": np.asarray(outcome_names, dtype=object)[o], "n_original": n_o, "original_rate": orig_rate,
+            "n_released": n_r, "observed_rate": obs, "unbiased_rate": unb, "se": se,
+            "diff_pp": 100.0 * (unb - orig_rate)}))
+    if not frames:
+        return pd.DataFrame(columns=["attribute", "group", "event_type", "outcome", "n_original", "original_rate",
+                                     "n_released", "observed_rate", "unbiased_rate", "se", "diff_pp", "gate", "passed"])
+    out = pd.concat(frames, ignore_index=True)
+    out["coverage"] = out["n_released"] / out["n_original"]
+    # A group the release mostly generalizes away (coverage below the gate) is reported, not gated:
+    # its published subset is a selection, not a noisy copy, of the group.
+    covered = out["coverage"] >= gates.min_group_coverage
+    large = covered & (out["n_original"] >= gates.large_group_events)
+    small = covered & ~large & (out["n_released"] >= gates.min_group_events)
+    out["gate"] = np.where(large, "pp", np.where(small, "se", "none"))
+    se_pp = 100.0 * out["se"]
+    ok_large = out["diff_pp"].abs() <= gates.max_rate_diff_pp
+    ok_small = out["diff_pp"].abs() <= gates.small_group_se * se_pp
+    out["passed"] = np.where(large, ok_large, np.where(small, ok_small, True))
+    return out
+
+
+def disparity(rates: pd.DataFrame, adverse: tuple[str, ...]) -> pd.DataFrame:
+    """Adverse-outcome rate of each group relative to the largest group, original vs release."""
+    if rates.empty or not adverse:
+        return pd.DataFrame(columns=["attribute", "group", "reference", "event_type", "original_ratio",
+                                     "released_ratio"])
+    a = rates[rates["outcome"].isin(adverse)]
+    agg = a.groupby(["attribute", "group", "event_type"], observed=True).agg(
+        n=("n_original", "first"), orig=("original_rate", "sum"), rel=("unbiased_rate", "sum")).reset_index()
+    ref = agg.sort_values("n", ascending=False).groupby(["attribute", "event_type"]).head(1)
+    ref = ref.rename(columns={"group": "reference", "orig": "ref_orig", "rel": "ref_rel"})[
+        ["attribute", "event_type", "reference", "ref_orig", "ref_rel"]]
+    out = agg.merge(ref, on=["attribute", "event_type"])
+    out["original_ratio"] = out["orig"] / out["ref_orig"].replace(0, np.nan)
+    out["released_ratio"] = out["rel"] / out["ref_rel"].replace(0, np.nan)
+    return out[["attribute", "group", "reference", "event_type", "n", "original_ratio", "released_ratio"]]
+
+
+def gate_failures(rates: pd.DataFrame, gates: UtilityGates, events_preserved: bool) -> tuple[str, ...]:
+    """Readable descriptions of every failed utility gate (no data values beyond group labels)."""
+    fails = []
+    if not events_preserved:
+        fails.append("event counts per type x period differ between input and release")
+    if gates.enabled and len(rates):
+        bad = rates[~rates["passed"].astype(bool)]
+        for r in bad.head(20).itertuples(index=False):
+            limit = (f"{gates.max_rate_diff_pp} pp" if r.gate == "pp"
+                     else f"{gates.small_group_se} SE ({100 * r.se:.2f} pp)")
+            fails.append(f"{r.attribute}={r.group}, {r.event_type}/{r.outcome}: unbiased rate differs by "
+                         f"{r.diff_pp:+.2f} pp (limit {limit}, {r.n_original} events)")
+        if len(bad) > 20:
+            fails.append(f"... and {len(bad) - 20} more group rates outside their gate")
+    return tuple(fails)

@@ -1,0 +1,1 @@
+"""Protection stages: prepared data, merge (microaggregation), persona attributes, l-diversity repair, noise."""

@@ -1,0 +1,134 @@
+"""Prepared data: validated people and events in canonical order, as integer codes, with merge features.
+
+``prepare`` runs once per release so the output never depends on input row order; every protection
+pass then works on these codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from personatwin.core.domains import Domain
+from personatwin.core.keys import ReleaseKey
+from personatwin.core.policy import PrivacyPolicy
+from personatwin.core.schema import (
+    END_DATE,
+    EVENT_DATE,
+    EVENT_TYPE,
+    LOCATION,
+    OUTCOME,
+    PERSON_ID,
+    VALUE,
+)
+from personatwin.protect.merge import factorize, person_features
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Validated people and events in canonical order, as codes, with the merge features.
+
+    Events are held as arrays in canonical order (person, day, type, outcome, then the other
+    released columns as tie-breakers), never as a reordered frame: every pass works on codes.
+    """
+
+    people: pd.DataFrame  # row i = person i, sorted by person_id
+    event_person: np.ndarray  # person index of each event
+    event_day: np.ndarray  # datetime64[D]
+    type_codes: np.ndarray
+    type_names: tuple[str, ...]
+    outcome_codes: np.ndarray
+    outcome_names: tuple[str, ...]
+    domain: Domain
+    features: np.ndarray
+    end_day: np.ndarray | None = None  # datetime64[D], NaT where absent
+    location_codes: np.ndarray | None = None  # codes into location_names, -1 where missing
+    location_names: tuple[str, ...] = ()
+    values: np.ndarray | None = None  # float64, NaN where absent
+
+    @property
+    def n_people(self) -> int:
+        return len(self.people)
+
+    @property
+    def n_events(self) -> int:
+        return len(self.event_person)
+
+
+def person_index(people_ids: pd.Series, event_ids: pd.Series) -> np.ndarray:
+    """Row of each event's person in ``people_ids`` (-1 if absent), hashed in Arrow, not Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc  # lazy: loaded on first use
+
+    found = pc.index_in(pa.array(event_ids.astype("string"), type=pa.string()),
+                        value_set=pa.array(people_ids.astype("string"), type=pa.string()))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _tie_key(events: pd.DataFrame) -> np.ndarray:
+    """One int64 per event from the released columns beyond person, day, type and outcome."""
+    key = np.zeros(len(events), dtype=np.int64)
+    for col in (VALUE, LOCATION, END_DATE):
+        if col in events.columns:
+            codes, cats = factorize(events[col])
+            key = key * (len(cats) + 1) + codes
+    return key
+
+
+def prepare(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> PreparedData:
+    """Canonical order, integer codes and merge features, computed once per release."""
+    people = people.sort_values(PERSON_ID, kind="stable").reset_index(drop=True)
+    person_idx = person_index(people[PERSON_ID], events[PERSON_ID]) if len(events) else np.zeros(0, np.int64)
+    if (person_idx < 0).any():
+        raise ValueError("events reference person_ids that are not among the valid people; validate first")
+    type_codes, type_names = factorize(events[EVENT_TYPE])
+    outcome_codes, outcome_names = factorize(events[OUTCOME])
+    day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
+    # One composite key (person, day, type, outcome) plus the other released columns as
+    # tie-breakers: events equal on the first four still get one canonical order, so the output
+    # never depends on input row order.
+    d = day.astype(np.int64)
+    d0 = int(d.min()) if len(d) else 0
+    primary = ((person_idx * (int(d.max()) - d0 + 1 if len(d) else 1) + (d - d0)) * len(type_names) + type_codes) \
+        * len(outcome_names) + outcome_codes
+    order = np.lexsort((_tie_key(events), primary))
+    end_day = events[END_DATE].to_numpy().astype("datetime64[D]")[order] if END_DATE in events.columns else None
+    if LOCATION in events.columns:
+        loc_codes, loc_names = pd.factorize(events[LOCATION], sort=True)
+        location = (loc_codes[order].astype(np.int64), tuple(map(str, loc_names)))
+    else:
+        location = (None, ())
+    values = events[VALUE].to_numpy(dtype=np.float64, na_value=np.nan)[order] if VALUE in events.columns else None
+    person_idx, type_codes, outcome_codes, day = person_idx[order], type_codes[order], outcome_codes[order], day[order]
+    feats = person_features(people, person_idx, type_codes, np.asarray(type_names, dtype=object), outcome_codes,
+                            np.asarray(outcome_names, dtype=object), day, domain)
+    return PreparedData(people, person_idx, day, type_codes, tuple(map(str, type_names)), outcome_codes,
+                        tuple(map(str, outcome_names)), domain, feats, end_day, location[0], location[1], values)
+
+
+@dataclass(frozen=True, eq=False)
+class PassContext:
+    """What a protection pass depends on besides its grouping: prepared data, policy, key and salt.
+
+    The salt is the release identity (domain, period, version: the pipeline uses the partition key);
+    with the secret key it seeds every random draw, so the same context always gives the same pass."""
+
+    data: PreparedData
+    policy: PrivacyPolicy
+    key: ReleaseKey
+    salt: str = ""
+
+    def rng(self, *purpose: str) -> np.random.Generator:
+        """The generator of one purpose (e.g. "pram") in this release: independent across purposes."""
+        return self.key.rng(self.salt, *purpose)
+
+    def with_policy(self, policy: PrivacyPolicy) -> PassContext:
+        """The same data, key and salt under another policy (one step of the privacy loop)."""
+        return replace(self, policy=policy)
+
+    def same_as(self, other: PassContext | None) -> bool:
+        """The very same prepared data (identity, not a comparison of tables), policy, key and salt."""
+        return (other is not None and other.data is self.data and other.policy == self.policy
+                and other.key == self.key and other.salt == self.salt)

@@ -1,0 +1,660 @@
+"""The HTML privacy report of a release: one self-contained file, no scripts, no network.
+
+Inline CSS and SVG only (charts from ``personatwin.publish.charts``), a Content-Security-Policy that forbids
+every fetch, readable with JavaScript off and printed (``@media print``). Sections have stable ids:
+``verdict``, ``metrics``, ``loop``, ``tradeoff``, ``group-rates``, ``event-counts``, ``persona-sizes``,
+``parameters``, ``unbias``. The output depends on the release tables only (no clock, no paths), so
+rerunning a partition with the same key gives a byte-identical report.
+
+Only aggregates are shown: metrics, the loop's iterations, rates and counts per group, type and
+period, the distribution of persona sizes, PRAM parameters. No person id, persona id or event date.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from personatwin.core.policy import INTERNAL_RISK, PUBLIC_RISK, RESEARCH_RISK
+from personatwin.core.version import __version__
+from personatwin.measure.anonymeter_eval import POOLED, counts_against, summary_from_table
+from personatwin.measure.criteria import BAND_TEXT as VERDICT_TEXT
+from personatwin.measure.criteria import NOT_SAFE, VERDICT_TARGETS, fmt, judge
+from personatwin.measure.criteria import RISK_BANDS as BANDS
+from personatwin.measure.criteria import number as _f
+from personatwin.measure.glossary import ATTACK_MEANINGS, METRIC_MEANINGS, PARAMETER_MEANINGS, UTILITY_MEANINGS
+from personatwin.publish import charts
+from personatwin.publish.charts import Point, RefLine, Series
+from personatwin.release.release import Release
+from personatwin.release.tables import ReleaseTables
+
+SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "tradeoff", "group-rates", "event-counts", "persona-sizes",
+               "parameters", "unbias")
+SMALL_CELL = 10  # original-data figures of cells with fewer events than max(SMALL_CELL, k) are suppressed
+CHART_ROWS = 40  # group-rate chart rows per attribute (the table below it has them all)
+
+CSS = ("""
+:root{color-scheme:light}
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1d232a;line-height:1.45}
+h1{margin:0 0 .2rem;font-size:1.7rem} h2{margin:2.2rem 0 .6rem;padding-top:.6rem;border-top:2px solid #e3e7ec;font-size:1.3rem}
+h3{font-size:1.05rem;margin:1.2rem 0 .4rem}
+.sub{color:#5b6570;margin:0 0 1rem}
+nav.toc{font-size:.9rem;margin:1rem 0;display:flex;flex-wrap:wrap;gap:.3rem 1rem}
+nav.toc a{color:#0b5cad}
+.verdict{padding:1rem 1.2rem;border-radius:.5rem;margin:1rem 0;border:2px solid}
+.verdict .code{font-size:1.35rem;font-weight:700;display:block}
+.verdict ul{margin:.5rem 0 0;padding-left:1.2rem}
+.v-public{background:#e3f4e8;border-color:#2e7d4f} .v-research{background:#e8f1fb;border-color:#0b5cad}
+.v-internal{background:#fff4dc;border-color:#a86b00} .v-no{background:#fde8e8;border-color:#b3261e}
+table{border-collapse:collapse;margin:.5rem 0 1.2rem;font-size:.85rem}
+td,th{border:1px solid #ccd3db;padding:.22rem .5rem;text-align:left;vertical-align:top}
+th{background:#eef1f5} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.pass{color:#1e6b3d;font-weight:600} td.fail{color:#b3261e;font-weight:700} td.na{color:#5b6570}
+.formula{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f5f8;padding:.5rem .8rem;border-radius:.3rem;display:inline-block}
+pre{background:#f3f5f8;padding:.7rem .9rem;border-radius:.3rem;overflow-x:auto;font-size:.82rem}
+.note{color:#5b6570;font-size:.88rem}
+.scroll{overflow-x:auto;max-width:100%}
+details{margin:.4rem 0 1rem} summary{cursor:pointer;color:#0b5cad}
+footer{margin-top:3rem;color:#5b6570;font-size:.8rem}
+"""  # noqa: E501 (CSS rules, one line each as written into the report)
+       + charts.CHART_CSS + """
+@media print{
+ body{margin:0;max-width:none;padding:0;font-size:10.5pt}
+ nav.toc,summary{display:none}
+ h2{break-after:avoid;page-break-after:avoid;border-top:1px solid #999}
+ h3{break-after:avoid;page-break-after:avoid}
+ table,figure,.verdict,.formula{break-inside:avoid;page-break-inside:avoid}
+ table.long{break-inside:auto;page-break-inside:auto} tr{break-inside:avoid;page-break-inside:avoid}
+ thead{display:table-header-group}
+ .scroll{overflow:visible} table{font-size:8.5pt}
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ a{color:inherit;text-decoration:none}
+}
+""")
+# Nothing may be fetched: no script, image, font, frame or connection; inline styles only.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def esc(v) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def pct(v, digits: int = 1) -> str:
+    x = _f(v)
+    return "n/a" if x is None else f"{100 * x:.{digits}f}%"
+
+
+# --- verdict ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verdict:
+    """Who may receive the release, and why: the thresholds it meets and the binding metric."""
+
+    code: str  # SAFE_FOR_PUBLIC_RELEASE | SAFE_FOR_RESEARCH | INTERNAL_USE_ONLY | NOT_SAFE_FOR_RELEASE
+    release_risk: float
+    binding_metric: str
+    reasons: tuple[str, ...] = field(default=())
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def label(self) -> str:
+        return VERDICT_TEXT[self.code]
+
+    @property
+    def css(self) -> str:
+        return {"SAFE_FOR_PUBLIC_RELEASE": "v-public", "SAFE_FOR_RESEARCH": "v-research",
+                "INTERNAL_USE_ONLY": "v-internal"}.get(self.code, "v-no")
+
+    def markdown(self, partition: str = "") -> str:
+        """The verdict as Markdown (Dagster metadata)."""
+        head = f"**{self.code}**" + (f" ({partition})" if partition else "") + f": {self.label}."
+        lines = [head, ""] + [f"- {r}" for r in self.problems + self.reasons]
+        return "\n".join(lines)
+
+
+def verdict(metrics: Mapping, policy: Mapping) -> Verdict:
+    """The release's verdict from its metrics and released policy (as in a manifest).
+
+    The band follows the release risk (public <= 0.01, research <= 0.05, internal <= 0.15); any
+    missed target (k, policy risk target, l-diversity, event conservation, utility gates) makes it
+    not safe, whatever the band."""
+    m = {k: _f(v) for k, v in metrics.items()}
+    risk = m.get("release_risk")
+    pop, link = m.get("population_average_risk"), m.get("external_linkage_risk")
+    if risk is None:
+        return Verdict(NOT_SAFE, float("nan"), "release_risk", problems=("no release risk was computed",))
+    binding = "external_linkage_risk" if (link or 0.0) > (pop or 0.0) else "population_average_risk"
+    other = "population_average_risk" if binding == "external_linkage_risk" else "external_linkage_risk"
+    m_know = int(m.get("attacker_knowledge") or policy.get("attacker_knowledge") or 0)
+    reasons = [f"Release risk {risk:.4f} is the {binding.replace('_', ' ')} (the binding metric); "
+               f"the {other.replace('_', ' ')} is {fmt(m.get(other))}"
+               + (f" (attacker knows the QIs and {m_know} events)." if m_know else ".")]
+    met = [f"{name} (<= {limit})" for limit, _, name in BANDS if risk <= limit]
+    missed = [f"{name} (<= {limit}, above by {risk - limit:.4f})" for limit, _, name in BANDS if risk > limit]
+    if met:
+        reasons.append("Meets the threshold for " + ", ".join(met) + "." + (
+            " Misses " + ", ".join(missed) + "." if missed else ""))
+    problems: list[str] = []
+    for outcome in judge(m, policy, VERDICT_TARGETS):  # every target states itself (measure.criteria)
+        (reasons if outcome.passed else problems).append(outcome.verdict)
+    code = next((c for limit, c, _ in BANDS if risk <= limit), NOT_SAFE)
+    if code == NOT_SAFE:
+        problems.insert(0, f"Release risk {risk:.4f} is above the internal-use threshold {INTERNAL_RISK}.")
+    if problems:
+        code = NOT_SAFE
+    return Verdict(code, risk, binding, tuple(reasons), tuple(problems))
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+def _cell(v, kind: str = "") -> str:
+    import numbers
+
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return '<td class="na">n/a</td>'
+    if isinstance(v, (bool, np.bool_)):
+        return f"<td>{'yes' if v else 'no'}</td>"
+    if isinstance(v, numbers.Number):
+        x = _f(v)  # float(v) when finite
+        if x is None:
+            return '<td class="na">n/a</td>'
+        if kind == "pct":
+            return f'<td class="num">{pct(v, 2)}</td>'
+        if kind == "ratio":
+            return f'<td class="num">{x:.3f}</td>'
+        return f'<td class="num">{fmt(v, 2 if kind == "pp" else 4)}</td>'
+    if isinstance(v, str) and (v == "suppressed" or v.startswith("< ")):
+        return f'<td class="num na">{esc(v)}</td>'
+    return f"<td>{esc(v)}</td>"
+
+
+def _table(df: pd.DataFrame, kinds: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+           cls: str = "") -> str:
+    kinds, headers = kinds or {}, headers or {}
+    head = "".join(f'<th scope="col">{esc(headers.get(c, c))}</th>' for c in df.columns)
+    rows = []
+    for rec in df.itertuples(index=False):
+        rows.append("<tr>" + "".join(_cell(v, kinds.get(c, "")) for c, v in zip(df.columns, rec)) + "</tr>")
+    attr = f' class="{cls}"' if cls else ""
+    return (f"<div class='scroll'><table{attr}><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _section(sid: str, title: str, *parts: str) -> str:
+    return f'<section id="{sid}"><h2>{esc(title)}</h2>' + "".join(parts) + "</section>"
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+def _verdict_section(v: Verdict) -> str:
+    items = "".join(f"<li><strong>Problem:</strong> {esc(p)}</li>" for p in v.problems)
+    items += "".join(f"<li>{esc(r)}</li>" for r in v.reasons)
+    nxt = ""
+    if v.code in ("SAFE_FOR_RESEARCH", "INTERNAL_USE_ONLY"):
+        limit, _, name = next(b for b in reversed(BANDS) if v.release_risk > b[0])
+        nxt = (f"<p class='note'>For {esc(name)} the release risk must be at most {limit}: raise the privacy "
+               "level or the target (larger k, coarser dates, ages or locations).</p>")
+    return _section("verdict", "Verdict",
+                    f"<div class='verdict {v.css}' role='status'><span class='code'>{esc(v.code)}</span>"
+                    f"<span>{esc(v.label)}.</span><ul>{items}</ul></div>", nxt,
+                    "<p class='note'>Reference thresholds for the release risk: public release &le; "
+                    f"{PUBLIC_RISK}, research &le; {RESEARCH_RISK}, internal use &le; {INTERNAL_RISK}. The release "
+                    "risk is the larger of the population average risk and the simulated external linkage risk.</p>")
+
+
+def _metrics_section(m: Mapping, policy: Mapping) -> str:
+    target, k, l_req = policy["target_risk"], policy["k"], policy.get("l_diversity")
+    # (comparison, limit) per metric that has a threshold
+    limits = {"k_anonymity": (">=", float(k)), "prosecutor_risk_max": ("<=", 1.0 / float(k)),
+              "population_average_risk": ("<=", float(target)), "external_linkage_risk": ("<=", float(target)),
+              "release_risk": ("<=", float(target))}
+    if l_req is not None:
+        limits["l_diversity_distinct"] = (">=", float(l_req))
+    rows = []
+    for name, meaning in METRIC_MEANINGS.items():
+        value = _f(m.get(name))
+        shown = fmt(value, 0 if name == "k_anonymity" else 4)
+        if name == "external_linkage_risk" and value is not None and _f(m.get("external_linkage_ci_low")) is not None:
+            shown += f" (95% CI {fmt(m['external_linkage_ci_low'])} to {fmt(m['external_linkage_ci_high'])})"
+        if name == "records_at_risk" and _f(m.get("records_at_risk_threshold")) is not None:
+            meaning = f"{meaning} (t = {fmt(m['records_at_risk_threshold'], 2)})"
+        if name in ("journalist_risk", "marketer_risk") and value is None:
+            shown = "n/a (no population size given)"
+        if name in limits:
+            op, lim = limits[name]
+            thr = f"{op} {fmt(lim)}"
+            if value is None:
+                status = '<td class="na">n/a</td>'
+            else:
+                ok = value >= lim if op == ">=" else value <= lim + 1e-12
+                status = f'<td class="{"pass" if ok else "fail"}">{"pass" if ok else "FAIL"}</td>'
+        else:
+            thr, status = "none (reported)", '<td class="na">reported</td>'
+        rows.append(f"<tr><th scope='row'>{esc(name)}</th><td class='num'>{esc(shown)}</td><td>{esc(thr)}</td>"
+                    f"{status}<td>{esc(meaning)}</td></tr>")
+    risk_table = ("<table><thead><tr><th>metric</th><th>value</th><th>threshold</th><th>status</th><th>meaning</th>"
+                  "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    urows = []
+    for name in [c for c in m if str(c).startswith("tvd_") and c != "tvd_outcome"]:
+        urows.append((name, m[name], f"total variation distance of the {name[4:]} marginal, original vs published"))
+    for name, meaning in UTILITY_MEANINGS.items():
+        if name in m:
+            urows.append((name, m[name], meaning))
+    util = "".join(f"<tr><th scope='row'>{esc(n)}</th><td class='num'>{fmt(v, 4)}</td><td>{esc(meaning)}</td></tr>"
+                   for n, v, meaning in urows)
+    counts = (f"<p>{fmt(m.get('n_people'))} people in {fmt(m.get('n_personas'))} personas and "
+              f"{fmt(m.get('n_equivalence_classes'))} equivalence classes (sets of people whose personas publish "
+              f"identical QIs); {fmt(m.get('n_events'))} events; the linkage attack was simulated on "
+              f"{fmt(m.get('linkage_targets'))} targets.</p>")
+    return _section("metrics", "Risk metrics", counts, risk_table,
+                    "<h3>Utility</h3><table><thead><tr><th>measure</th><th>value</th><th>meaning</th></tr></thead>"
+                    f"<tbody>{util}</tbody></table>")
+
+
+def _attacks_section(table: pd.DataFrame | None) -> str:
+    """Anonymeter's singling-out, linkability and inference risks with their confidence intervals."""
+    title = "Independent attack evaluation (Anonymeter)"
+    if table is None or table.empty:
+        return _section("attacks", title,
+                        "<p>Not evaluated for this release. The pipeline runs it for policies with an "
+                        "Anonymeter limit (privacy levels high and maximum); in Python pass "
+                        "<code>anonymeter=True</code> to <code>create_safe_personas</code>.</p>")
+    s = summary_from_table(table)
+    limit = s["max_risk"]
+    rows = []
+    for attack in ("singling_out", "linkability", "inference"):
+        h = s["risks"].get(attack)
+        if h is None:
+            continue
+        if limit is None:
+            status = '<td class="na">reported</td>'
+        else:
+            status = f'<td class="{"pass" if h["passed"] else "fail"}">{"pass" if h["passed"] else "FAIL"}</td>'
+        rows.append(f"<tr><th scope='row'>{esc(attack.replace('_', ' '))}</th><td class='num'>{fmt(h['risk'])}</td>"
+                    f"<td class='num'>{fmt(h['ci_low'])} to {fmt(h['ci_high'])}</td>"
+                    f"<td>{'none (reported)' if limit is None else esc(f'<= {limit}')}</td>{status}"
+                    f"<td>{esc(h['variant'])}</td><td>{esc(ATTACK_MEANINGS[attack])}</td></tr>")
+    head = ("<table><thead><tr><th>attack</th><th>risk</th><th>95% confidence interval</th><th>limit</th>"
+            "<th>status</th><th>measured on</th><th>meaning</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
+    cols = s["columns"]
+    secrets = cols.get("secrets", [])
+    n_secrets = sum(1 for e in s["evaluators"] if e["attack"] == "inference" and e["variant"] != POOLED)
+    intro = (f"<p>An independent check with <strong>Anonymeter</strong> {esc(s['versions'].get('anonymeter', ''))} "
+             "(Giomi et al., PETS 2023), separate from the linkage attack above. "
+             f"{fmt(s['control_people'])} of the {fmt(s['people'])} people were held out "
+             "(chosen with the release key; by default the "
+             "larger of 20% and half of the people up to 2,000, at most 5,000; this changes nothing in the published "
+             f"release); a release of the other {fmt(s['train_people'])} was made at the released policy, "
+             "flattened to one row per person (each member gets the persona's published attributes) and attacked. A "
+             "risk is the attack's success on people in that release in excess of the same attack on the held-out "
+             "people, as a share of what was left to gain: 0 means the release tells an attacker nothing more about "
+             "its members than about anyone else, 1 means every attack succeeds because of the release.</p>"
+             "<ul><li><strong>Singling out</strong>: predicates built from the release (e.g. age band, location and "
+             "event counts) that match exactly one person; the larger of the univariate and multivariate risks is "
+             "shown.</li>"
+             "<li><strong>Linkability</strong>: an attacker holding the demographics ("
+             + esc(", ".join(cols.get("demographics", []))) + ") in one source and the event history in another "
+             "joins the two records of one person through their nearest release rows.</li>"
+             "<li><strong>Inference</strong>: knowing demographics and event history, the attacker guesses each "
+             f"secret ({esc(', '.join(secrets))}: the person's most frequent outcome per event type) from the "
+             "nearest release row, for every member and every held-out person. The risk shown pools the "
+             f"{n_secrets} secrets (one guess per person and secret, Anonymeter's formula on the summed counts); "
+             "each secret's own risk is in the table below. One secret's estimate rests on one guess per person, "
+             "so its interval is wider, and the largest of several such estimates is above the true risk more "
+             "often than not.</li></ul>")
+    gate = ("<p class='note'>The release is refused when a risk in this table is above the limit, or when one "
+            "secret's inference risk is above the limit even at the lower bound of its 95% interval; before refusing, "
+            "k is doubled and the privacy loop rerun, up to 3 times (\"raise k (Anonymeter)\" in the loop table). "
+            + ("This release meets it." if s["passed"] else "This release does not meet it.") + "</p>") \
+        if limit is not None else ("<p class='note'>This policy sets no Anonymeter limit: the figures are reported, "
+                                   "not gated.</p>")
+    detail = table.assign(rate_attack=table["attack_rate"], rate_baseline=table["baseline_rate"],
+                          rate_control=table["control_rate"])
+    detail = detail[["attack", "variant", "risk", "ci_low", "ci_high", "rate_attack", "rate_control", "rate_baseline",
+                     "n_attacks"]]
+    detail = detail.assign(headline=table["headline"].astype(bool).to_numpy(), counts_against=counts_against(table))
+    return _section("attacks", title, intro, head, gate,
+                    "<details><summary>Every evaluator (attack success on the release's people, on the held-out "
+                    "people, and a random-guess baseline; inference per secret and pooled)</summary>"
+                    + _table(detail, kinds={"rate_attack": "pct", "rate_control": "pct", "rate_baseline": "pct"},
+                             headers={"rate_attack": "success on members", "rate_control": "success on held-out",
+                                      "rate_baseline": "random baseline", "n_attacks": "attacks on members",
+                                      "ci_low": "CI low", "ci_high": "CI high", "headline": "shown above",
+                                      "counts_against": "counts against"})
+                    + "<p class='note'>A figure shown above counts against the release when it is above the limit; "
+                      "any other when even its CI low is above the limit.</p></details>")
+
+
+HISTORY_SHOWN = ["iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
+                 "attacker_knowledge", "k_anonymity", "population_average_risk", "external_linkage_risk",
+                 "release_risk", "l_diversity", "information_loss", "max_rate_diff_pp", "meets_targets"]
+
+
+def _loop_section(hist: pd.DataFrame, policy: Mapping) -> str:
+    if hist.empty:
+        return _section("loop", "Privacy loop", "<p>No iteration was recorded.</p>")
+    labels = [str(int(i)) for i in hist["iteration"]]
+    risk = Series("release risk", hist["release_risk"].tolist())
+    loss = Series("information loss (%)", hist["information_loss"].tolist(), axis="right")
+    chart = charts.line_chart(
+        "chart-loop", f"Release risk (left axis) and information loss, the utility cost (right axis), for each of "
+        f"the {len(hist)} iteration(s) of the privacy loop; the dashed line is the target risk "
+        f"{policy['target_risk']}.",
+        labels, [risk, loss], x_label="iteration", y_label="release risk", y2_label="information loss (%)",
+        ref_lines=[RefLine(float(policy["target_risk"]), f"target {policy['target_risk']}")],
+        title="Privacy loop: risk and utility per iteration")
+    steps = " &rarr; ".join(f"{esc(r.iteration)}. {esc(r.step)}" for r in hist.itertuples(index=False))
+    cols = [c for c in HISTORY_SHOWN if c in hist.columns]
+    return _section("loop", "Privacy loop",
+                    "<p>The loop starts from the requested policy and takes the cheapest escalation step that acts "
+                    "on a missed target until every target holds; the first configuration that meets them all is "
+                    f"released. Steps: {steps}.</p>", chart, _table(hist[cols]))
+
+
+def _tradeoff_section(hist: pd.DataFrame, policy: Mapping) -> str:
+    if hist.empty:
+        return _section("tradeoff", "Privacy-utility trade-off", "<p>No iteration was recorded.</p>")
+    released = len(hist) - 1
+    if "meets_targets" in hist:
+        ok = [i for i, v in enumerate(hist["meets_targets"].tolist()) if bool(v)]
+        released = ok[0] if ok else released
+    points = [Point(r.information_loss, r.release_risk, f"#{int(r.iteration)} {r.step}", i == released)
+              for i, r in enumerate(hist.itertuples(index=False))]
+    top = max(float(hist["release_risk"].max()), float(policy["target_risk"]))
+    refs = [RefLine(float(policy["target_risk"]), f"target {policy['target_risk']}")]
+    short = {"SAFE_FOR_PUBLIC_RELEASE": "public", "SAFE_FOR_RESEARCH": "research", "INTERNAL_USE_ONLY": "internal"}
+    refs += [RefLine(limit, f"{short[code]} {limit}") for limit, code, _ in BANDS
+             if limit != float(policy["target_risk"]) and limit <= 1.5 * top]
+    chart = charts.scatter_chart(
+        "chart-tradeoff", "Each point is one configuration the privacy loop tried: information loss (utility cost, "
+        "x) against release risk (y). Lower and further left is better; the larger point is the configuration "
+        "released. Dashed lines are the target and the reference thresholds.",
+        points, x_label="information loss (%)", y_label="release risk", ref_lines=refs,
+        title="Privacy-utility trade-off")
+    return _section("tradeoff", "Privacy-utility trade-off", chart)
+
+
+GATE_TEXT = {"pp": "pp limit", "se": "3 SE", "none": "not gated"}
+
+
+def _suppress(df: pd.DataFrame, small: pd.Series, columns: tuple[str, ...], limit: int) -> pd.DataFrame:
+    """Original-data figures of small cells replaced by text (a rate over a handful of events is
+    nearly a person's own outcome)."""
+    out = df.copy()
+    for col in columns:
+        if col in out.columns:
+            vals = out[col].astype(object)
+            vals[small.to_numpy()] = f"< {limit}" if col == "n_original" else "suppressed"
+            out[col] = vals
+    return out
+
+
+def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
+    rates, disp = release.group_rates, release.disparity
+    if rates.empty:
+        return _section("group-rates", "Outcome rates per group",
+                        "<p>No demographic group attributes in this release.</p>")
+    limit = max(SMALL_CELL, int(policy.get("k") or 0))
+    adverse = release.adverse_outcomes
+    r = rates.assign(event_type=rates["event_type"].astype(str), outcome=rates["outcome"].astype(str),
+                     attribute=rates["attribute"].astype(str), group=rates["group"].astype(str),
+                     gate=rates["gate"].astype(str))
+    if adverse:
+        sel = r[[o in adverse.get(t, ()) for t, o in zip(r["event_type"], r["outcome"])]]
+        what = "adverse outcome rate (" + "; ".join(f"{t}: {', '.join(o)}" for t, o in sorted(adverse.items())) + ")"
+    else:  # no adverse outcomes known: the most common outcome of each event type
+        pram = release.pram
+        top = pram.sort_values(["event_type", "probability", "outcome"], ascending=[True, False, True]) \
+            .groupby("event_type").head(1)
+        pairs = set(zip(top["event_type"].astype(str), top["outcome"].astype(str)))
+        sel = r[[(t, o) in pairs for t, o in zip(r["event_type"], r["outcome"])]]
+        what = "rate of the most common outcome per event type"
+    keys = ["attribute", "group", "event_type"]
+    agg = sel.groupby(keys, sort=True).agg(n_original=("n_original", "first"), n_released=("n_released", "first"),
+                                           original_rate=("original_rate", "sum"),
+                                           released_rate=("unbiased_rate", "sum"),
+                                           gate=("gate", "first")).reset_index()
+    agg["diff_pp"] = 100.0 * (agg["released_rate"] - agg["original_rate"])
+    if not disp.empty:
+        d = disp.assign(**{c: disp[c].astype(str) for c in ("attribute", "group", "event_type", "reference")})
+        agg = agg.merge(d[["attribute", "group", "event_type", "reference", "original_ratio", "released_ratio"]],
+                        on=keys, how="left")
+    parts = [f"<p>For each demographic group and event type: the {esc(what)} in the original data and in the "
+             "release after PRAM unbiasing (the released outcome is randomized; see <a href='#unbias'>how to "
+             "unbias</a>). Disparity ratios divide a group's rate by the rate of the largest group of the same "
+             "attribute (the reference): a bias analysis of the release should reach the conclusions the "
+             "original supports. The utility gate column tells how a group is held to the original: within the "
+             "policy's percentage-point limit (pp limit, large groups), within 3 standard errors (3 SE), or not "
+             "gated (too few events, or a label the release mostly generalizes away). Unbiased rates of small "
+             "groups are noisy and can fall outside 0 to 100%; original-data figures of groups with fewer than "
+             f"{limit} events are suppressed.</p>"]
+    for attr in sorted(agg["attribute"].unique()):
+        a = agg[agg["attribute"] == attr].sort_values(["event_type", "group"], kind="stable")
+        shown = a[(a["gate"] != "none") & (a["n_original"] >= limit)]
+        if shown.empty:
+            shown = a[a["n_original"] >= limit]
+        if len(shown) > CHART_ROWS:
+            shown = shown.sort_values(["n_original"], ascending=False, kind="stable").head(CHART_ROWS) \
+                .sort_values(["event_type", "group"], kind="stable")
+        cats = [f"{g} \u00b7 {t}" for g, t in zip(shown["group"], shown["event_type"])]
+        left_out = len(a) - len(shown)
+        caption = (f"{what[0].upper() + what[1:]} by {attr} and event type: original vs released (unbiased)."
+                   + (f" {left_out} smaller group(s) (too few events to gate, or beyond the {CHART_ROWS} largest) "
+                      "are in the table only." if left_out else ""))
+        parts.append(f"<h3>By {esc(attr)}</h3>")
+        parts.append(charts.hbar_chart(
+            f"chart-rates-{_slug(attr)}", caption, cats,
+            [Series("original", shown["original_rate"].tolist()),
+             Series("released, unbiased", shown["released_rate"].tolist())],
+            x_label="rate", percent=True, title=f"Outcome rates by {attr}: original vs released"))
+        cols = ["group", "event_type", "n_original", "original_rate", "released_rate", "diff_pp"]
+        cols += [c for c in ("reference", "original_ratio", "released_ratio") if c in a.columns]
+        table = a[cols].assign(gate=[GATE_TEXT.get(g, g) for g in a["gate"]])
+        table = _suppress(table, a["n_original"] < limit, ("n_original", "original_rate", "diff_pp", "original_ratio"),
+                          limit)
+        parts.append(_table(table, kinds={"original_rate": "pct", "released_rate": "pct", "diff_pp": "pp",
+                                          "original_ratio": "ratio", "released_ratio": "ratio"},
+                            headers={"n_original": "events", "original_rate": "original rate",
+                                     "released_rate": "released rate (unbiased)", "diff_pp": "difference (pp)",
+                                     "original_ratio": "disparity original", "released_ratio": "disparity released",
+                                     "gate": "utility gate"}, cls="long"))
+    full = r[["attribute", "group", "event_type", "outcome", "n_original", "original_rate", "n_released",
+              "observed_rate", "unbiased_rate", "se", "diff_pp", "gate", "passed"]]
+    full = _suppress(full, full["n_original"] < limit, ("n_original", "original_rate", "diff_pp"), limit)
+    parts.append(f"<details><summary>Every outcome ({len(full)} rows: group x event type x outcome, with standard "
+                 "errors and the utility gate applied)</summary>"
+                 + _table(full, kinds={"original_rate": "pct", "observed_rate": "pct", "unbiased_rate": "pct",
+                                       "se": "pct", "diff_pp": "pp"}, cls="long") + "</details>")
+    return _section("group-rates", "Outcome rates per group (original vs release after unbiasing)", *parts)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-") or "x"
+
+
+def _event_counts_section(ec: pd.DataFrame) -> str:
+    if ec.empty:
+        return _section("event-counts", "Event counts by type and period", "<p>No events.</p>")
+    ec = ec.assign(event_type=ec["event_type"].astype(str), period=ec["period"].astype(str))
+    periods = sorted(ec["period"].unique())
+    types = sorted(ec["event_type"].unique())
+    piv = ec.pivot_table(index="period", columns="event_type", values="released", aggfunc="sum", fill_value=0)
+    series = [Series(t, [int(piv.at[p, t]) if t in piv.columns and p in piv.index else 0 for p in periods])
+              for t in types]
+    preserved = bool((ec["original"] == ec["released"]).all())
+    kept = ("identical to the input counts: every event is kept" if preserved
+            else "see the table for differences from the input")
+    chart = charts.bar_chart(
+        "chart-event-counts", f"Released events per period (date precision of the release) and event type; "
+        f"{kept}.",
+        periods, series, x_label="period", y_label="events", title="Event counts by type and period")
+    table = ec.assign(difference=ec["released"] - ec["original"]).sort_values(["period", "event_type"], kind="stable")
+    total = (f"<p>{fmt(ec['released'].sum())} events released in {len(periods)} period(s) and {len(types)} event "
+             f"type(s); {fmt(ec['original'].sum())} in the input.</p>")
+    return _section("event-counts", "Event counts by type and period", total, chart,
+                    _table(table[["period", "event_type", "original", "released", "difference"]], cls="long"))
+
+
+def _persona_sizes_section(personas: pd.DataFrame, policy: Mapping) -> str:
+    if personas.empty or "size" not in personas:
+        return _section("persona-sizes", "Persona sizes", "<p>No personas.</p>")
+    sizes = personas["size"].astype("int64")
+    chart = charts.histogram(
+        "chart-persona-sizes", f"Number of personas by size (members per persona). Every persona has at least "
+        f"k = {policy['k']} members and at most 2k - 1 unless a stratum forces a larger one.",
+        sizes.tolist(), x_label="people per persona", y_label="personas", title="Persona size distribution")
+    stats = pd.DataFrame([{"personas": len(sizes), "people": int(sizes.sum()), "smallest": int(sizes.min()),
+                           "median": float(sizes.median()), "mean": round(float(sizes.mean()), 2),
+                           "largest": int(sizes.max()), "policy k": int(policy["k"])}])
+    return _section("persona-sizes", "Persona size distribution", chart, _table(stats))
+
+
+def _parameters_section(params: Mapping, policy: Mapping, requested: Mapping, counts: Mapping[str, int]) -> str:
+    rows = []
+    for name in sorted(set(policy) | set(requested)):
+        rel, req = policy.get(name), requested.get(name)
+        show = (lambda v: ", ".join(f"{k}={x}" for k, x in v.items()) if isinstance(v, dict) else
+                ("n/a" if v is None else str(v)))
+        rows.append({"parameter": name, "released": show(rel), "requested": show(req),
+                     "changed by the loop": "yes" if rel != req else "", "meaning": PARAMETER_MEANINGS.get(name, "")})
+    extra = pd.DataFrame([{"domain": params.get("domain"), "key fingerprint": params.get("key_fingerprint"),
+                           "suppressed events": int(params.get("suppressed_events") or 0)}])
+    parts = [_table(pd.DataFrame(rows)), "<h3>Release</h3>", _table(extra),
+             "<p class='note'>The key fingerprint identifies the secret release key used for the noise without "
+             "revealing it; the key itself is never written.</p>"]
+    if counts:
+        parts += ["<h3>Input reconciliation</h3>",
+                  _table(pd.DataFrame([{"count": k, "value": v} for k, v in counts.items()]))]
+    return _section("parameters", "Parameters", *parts)
+
+
+def _unbias_section(pram: pd.DataFrame, rates: pd.DataFrame, adverse: Mapping[str, tuple[str, ...]]) -> str:
+    if pram.empty:
+        return _section("unbias", "How to unbias outcome rates", "<p>Outcomes were not randomized.</p>")
+    p = float(pram["p"].iloc[0])
+    parts = [f"<p>Outcomes were randomized with <strong>invariant PRAM</strong>: each event keeps its true outcome "
+             f"with probability <strong>p = {p:g}</strong>, otherwise its outcome is drawn from &pi;, the outcome "
+             "distribution of its event type (below). Rates computed on the release are pulled towards &pi;; undo "
+             "this for an observed rate r of outcome o among N events of type t:</p>",
+             f"<p class='formula'>true rate &asymp; (r &minus; (1 &minus; p) &times; &pi;[t, o]) / p "
+             f"&nbsp;=&nbsp; (r &minus; {1 - p:.4g} &times; &pi;[t, o]) / {p:g}</p>",
+             "<p class='formula'>standard error &asymp; &radic;(q (1 &minus; q) / (N + 4)) / p, "
+             "with q = (r N + 2) / (N + 4)</p>"]
+    example = rates
+    if not rates.empty:
+        gated = rates[rates["gate"] != "none"] if (rates["gate"] != "none").any() else rates
+        adv = gated[[o in adverse.get(str(t), ()) for t, o in zip(gated["event_type"], gated["outcome"])]]
+        pool = adv if len(adv) else gated
+        pool = pool[(pool["observed_rate"] > 0) & (pool["observed_rate"] < 1)] if \
+            ((pool["observed_rate"] > 0) & (pool["observed_rate"] < 1)).any() else pool
+        example = pool.sort_values(["n_released", "attribute", "group", "event_type", "outcome"],
+                                   ascending=[False, True, True, True, True], kind="stable").head(1)
+    if len(example):
+        e = example.iloc[0]
+        t, o = str(e["event_type"]), str(e["outcome"])
+        match = pram[(pram["event_type"].astype(str) == t) & (pram["outcome"].astype(str) == o)]
+        pi = float(match["probability"].iloc[0]) if len(match) else float("nan")
+        r_obs, n = float(e["observed_rate"]), int(e["n_released"])
+        shift = (1 - p) * pi
+        unb = (r_obs - shift) / p
+        q = (r_obs * n + 2) / (n + 4)
+        se = math.sqrt(q * (1 - q) / (n + 4)) / p
+        parts += ["<h3>Worked example from this release</h3>",
+                  f"<p>Group <strong>{esc(e['group'])}</strong> ({esc(e['attribute'])}), event type "
+                  f"<strong>{esc(t)}</strong>, outcome <strong>{esc(o)}</strong>: the release shows "
+                  f"N = {n:,} events with observed rate r = {r_obs:.4f}; &pi;[{esc(t)}, {esc(o)}] = {pi:.4f}; "
+                  f"p = {p:g}.</p>",
+                  "<p class='formula' id='unbias-example'>"
+                  f"true rate &asymp; ({r_obs:.4f} &minus; {1 - p:.4g} &times; {pi:.4f}) / {p:g} = "
+                  f"({r_obs:.4f} &minus; {shift:.4f}) / {p:g} = <strong>{unb:.4f}</strong>"
+                  f" &plusmn; {1.96 * se:.4f} (95%)</p>",
+                  f"<p>The original data give {float(e['original_rate']):.4f} for this group: a difference of "
+                  f"{100 * (unb - float(e['original_rate'])):+.2f} percentage points"
+                  f" ({abs(unb - float(e['original_rate'])) / se if se else 0:.1f} standard errors).</p>"]
+    parts += ["<h3>In pandas</h3>",
+              "<pre><code>"
+              + esc("import json\n"
+                    "import pandas as pd\n\n"
+                    "manifest = json.load(open(\"manifest.json\"))\n"
+                    f"p = manifest[\"pram\"][\"p\"]  # {p:g}\n"
+                    "pi = pd.Series(manifest[\"pram\"][\"pi\"])  "
+                    "# keyed \"event_type/outcome\", as in the table below\n"
+                    "events = pd.read_parquet(\"events.parquet\")\n"
+                    "events[\"outcome\"] = events[\"outcome\"].astype(str)\n"
+                    "observed = events.groupby(\"event_type\", observed=True)[\"outcome\"]"
+                    ".value_counts(normalize=True)\n"
+                    "pi_of = pi.loc[[f\"{t}/{o}\" for t, o in observed.index]].to_numpy()\n"
+                    "true = (observed - (1 - p) * pi_of) / p  # unbiased outcome rates per event type")
+              + "</code></pre>",
+              "<h3>PRAM parameters</h3>",
+              _table(pram.assign(event_type=pram["event_type"].astype(str), outcome=pram["outcome"].astype(str))
+                     .rename(columns={"probability": "pi"})[["event_type", "outcome", "pi", "p"]], cls="long")]
+    return _section("unbias", "How to unbias outcome rates", *parts)
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+def report_verdict(release: ReleaseTables) -> Verdict:
+    """The verdict of the release whose tables these are."""
+    return verdict(release.metrics, release.policy)
+
+
+def render_report(release: ReleaseTables | Release, partition: str = "") -> str:
+    """The report as an HTML string, from a release's typed tables (or a release object)."""
+    if isinstance(release, Release):
+        release = release.tables()
+    m = dict(release.metrics)
+    params = release.parameters()
+    policy, requested = dict(release.policy), dict(release.requested_policy)
+    v = verdict(m, policy)
+    domain = release.domain
+    hist = release.history
+    title = "PersonaTwin privacy report" + (f": {partition}" if partition else "")
+    toc = "".join(f"<a href='#{sid}'>{esc(name)}</a>" for sid, name in (
+        ("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks", "Attacks"), ("loop", "Privacy loop"),
+        ("tradeoff", "Trade-off"), ("group-rates", "Group rates"), ("event-counts", "Event counts"),
+        ("persona-sizes", "Persona sizes"), ("parameters", "Parameters"), ("unbias", "Unbiasing")))
+    body = [
+        f"<header><h1>{esc(title)}</h1><p class='sub'>Domain {esc(domain)}"
+        + (f"; release period {esc(partition)}" if partition else "")
+        + f"; {fmt(m.get('n_people'))} people in {fmt(m.get('n_personas'))} personas; {fmt(m.get('n_events'))} "
+        f"events; privacy level {esc(policy.get('level', ''))}.</p><nav class='toc' aria-label='sections'>{toc}</nav>"
+        "</header><main>",
+        _verdict_section(v),
+        _metrics_section(m, policy),
+        _attacks_section(release.anonymeter),
+        _loop_section(hist, policy),
+        _tradeoff_section(hist, policy),
+        _group_rates_section(release, policy),
+        _event_counts_section(release.event_counts),
+        _persona_sizes_section(release.personas, policy),
+        _parameters_section(params, policy, requested, release.counts),
+        _unbias_section(release.pram, release.group_rates, release.adverse_outcomes),
+        f"</main><footer>PersonaTwin {esc(__version__)}. This report holds aggregates only: no person, persona "
+        "or event row. It loads nothing from the network and runs no script.</footer>",
+    ]
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head>\n<body>\n" + "\n".join(body)
+            + "\n</body></html>\n")
+
+
+def write_report(result: Release, path) -> str:
+    """Write the report to ``path`` (atomically: a temporary file renamed into place); returns the path."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(render_report(result), encoding="utf-8")
+    os.replace(tmp, path)
+    return str(path)

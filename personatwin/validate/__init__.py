@@ -1,0 +1,1 @@
+"""Validation: type coercion, domain vocabulary, date sanity, id integrity; rejected rows quarantined with a reason."""

@@ -1,0 +1,42 @@
+"""The pipeline's one per-process cache: reuse only for the very same inputs."""
+
+from __future__ import annotations
+
+from assets.step_cache import StepCache
+from personatwin.core.domains import get_domain
+from personatwin.core.keys import ReleaseKey
+from personatwin.core.policy import policy_for_level
+from personatwin.ingest import synth
+from personatwin.protect.prepared import PassContext
+from personatwin.protect.stages import merge_stage
+from personatwin.validate.validation import validate
+
+DOMAIN = get_domain("criminal_justice")
+
+
+def tables():
+    data = synth.generate("criminal_justice", 600, start="2024-01-01", end="2024-01-31", seed=4)
+    checked = validate(data.people, data.events, DOMAIN)
+    return checked.people, checked.events
+
+
+def test_prepared_is_reused_for_the_same_table_objects_only():
+    cache, (people, events) = StepCache(), tables()
+    first = cache.prepared(people, events, DOMAIN)
+    assert cache.prepared(people, events, DOMAIN) is first and cache.hits["prepared"] == 1
+    assert cache.prepared(people.copy(), events, DOMAIN) is not first  # equal values, other object: recomputed
+
+
+def test_first_pass_follows_the_context():
+    cache, (people, events) = StepCache(), tables()
+    data = cache.prepared(people, events, DOMAIN)
+    ctx = PassContext(data, policy_for_level("medium", target_risk=0.5), ReleaseKey("k" * 32), "2024-01")
+    merged = merge_stage(ctx)
+    personas = {"personas": merged.personas, "membership": merged.membership(data.people)}
+    risk_pass = cache.first_protection(ctx, personas)
+    same = PassContext(data, ctx.policy, ReleaseKey("k" * 32), "2024-01")  # equal key, new object
+    assert cache.cached_first_protection(same) is risk_pass
+    assert cache.cached_first_protection(PassContext(data, ctx.policy, ctx.key, "2024-02")) is None
+    assert cache.cached_first_protection(PassContext(data, ctx.policy, ReleaseKey("j" * 32), "2024-01")) is None
+    assert cache.cached_first_protection(ctx.with_policy(policy_for_level("high"))) is None
+    assert (risk_pass.events.reset_index(drop=True)).equals(cache.first_pass(ctx, personas)[1].events)

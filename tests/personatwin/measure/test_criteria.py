@@ -1,0 +1,92 @@
+"""The privacy criteria: each target judges figures under a policy and states its verdict in one place."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personatwin.core.policy import policy_for_level
+from personatwin.measure import criteria as c
+
+POLICY = policy_for_level("medium").parameters()  # k=5, l=2, target 0.05, m=3
+GOOD = {"k_anonymity": 6.0, "population_average_risk": 0.02, "external_linkage_risk": 0.03, "release_risk": 0.03,
+        "l_diversity_distinct": 2.0, "events_preserved": 1.0, "utility_gate_failures": 0.0}
+
+
+def test_a_release_meeting_every_target_passes_every_criterion():
+    outcomes = c.judge(GOOD, POLICY, c.VERDICT_TARGETS)
+    assert {o.kind for o in outcomes} == {c.RELEASE_RISK, c.K_ANONYMITY, c.L_DIVERSITY, c.EVENTS_PRESERVED,
+                                          c.UTILITY_GATES}
+    assert all(o.passed and not o.failure for o in outcomes)
+    assert c.missed(GOOD, POLICY) == ()
+
+
+@pytest.mark.parametrize("change, kind, failure", [
+    ({"k_anonymity": 4.0}, c.K_ANONYMITY, "k-anonymity 4 < k=5"),
+    ({"population_average_risk": 0.07}, c.POPULATION_RISK, "population average risk 0.0700 > target 0.05 (by 0.0200)"),
+    ({"external_linkage_risk": 0.06}, c.LINKAGE_RISK, "external linkage risk 0.0600 > target 0.05 (by 0.0100, m=3)"),
+    ({"l_diversity_distinct": 1.0}, c.L_DIVERSITY, "l-diversity 1 < l=2"),
+])
+def test_each_missed_loop_target_names_its_kind_and_amount(change, kind, failure):
+    (outcome,) = c.missed({**GOOD, **change}, POLICY)
+    assert outcome.kind == kind and outcome.failure == failure and not outcome.passed
+
+
+def test_missing_or_undefined_figures_are_not_judged():
+    """No events: l-diversity is undefined (NaN) and not a failure; a figure that was never computed is skipped."""
+    figures = {**GOOD, "l_diversity_distinct": float("nan")}
+    assert c.L_DIVERSITY not in {o.kind for o in c.judge(figures, POLICY)}
+    assert c.AttackRisks().evaluate(GOOD, POLICY) is None  # no Anonymeter figures: not evaluated
+
+
+def test_verdict_sentences_are_the_reports():
+    k = c.KAnonymity().evaluate(GOOD, POLICY)
+    assert k.verdict == "k-anonymity 6 >= policy k = 5: every published QI combination is shared by at least 6 people."
+    risk = c.ReleaseRisk().evaluate({**GOOD, "release_risk": 0.08}, POLICY)
+    assert not risk.passed and risk.verdict == "Release risk 0.0800 is above the policy target 0.05."
+    gates = c.UtilityGates().evaluate({**GOOD, "utility_gate_failures": 2.0}, POLICY)
+    assert not gates.passed and gates.verdict == "2 utility gate(s) fail."
+
+
+def test_attack_risks_gate_on_the_headline_and_on_one_secret_at_its_lower_bound():
+    high = policy_for_level("high").parameters()  # anonymeter_max_risk 0.05
+    base = {f"anonymeter_{a}_risk": 0.01 for a in c.ATTACK_NAMES}
+    assert c.AttackRisks().evaluate(base, high).passed
+    over = c.AttackRisks().evaluate({**base, "anonymeter_inference_risk": 0.07}, high)
+    assert not over.passed and "inference" in over.verdict
+    secret = c.AttackRisks().evaluate({**base, "anonymeter_gate_failures": 1.0}, high)
+    assert not secret.passed and "lower bound" in secret.verdict
+    assert c.AttackRisks().evaluate({**base, "anonymeter_inference_risk": 0.9}, POLICY).passed  # no limit: reported
+    assert c.exceeds(0.0501, 0.0, 0.05) and not c.exceeds(0.05, 0.0, 0.05)
+    assert not c.exceeds(0.2, 0.04, 0.05, headline=False) and c.exceeds(0.2, 0.06, 0.05, headline=False)
+
+
+@pytest.mark.parametrize("risk, band", [(0.0, "SAFE_FOR_PUBLIC_RELEASE"), (0.01, "SAFE_FOR_PUBLIC_RELEASE"),
+                                        (0.03, "SAFE_FOR_RESEARCH"), (0.15, "INTERNAL_USE_ONLY"),
+                                        (0.16, c.NOT_SAFE)])
+def test_one_set_of_risk_bands(risk, band):
+    assert c.risk_band(risk) == band and band in c.BAND_TEXT and band in c.BAND_ADVICE
+
+
+def test_safe_for_needs_the_risk_k_and_every_event():
+    assert c.safe_for(GOOD, POLICY, 0.05) and not c.safe_for(GOOD, POLICY, 0.01)
+    assert not c.safe_for({**GOOD, "k_anonymity": 3.0}, POLICY, 0.05)
+    assert not c.safe_for({**GOOD, "events_preserved": 0.0}, POLICY, 0.05)
+    assert not c.safe_for({**GOOD, "release_risk": math.nan}, POLICY, 0.05)
+
+
+def test_dates_at_precision_and_identifier_columns():
+    events = pd.DataFrame({"event_date": pd.to_datetime(["2024-03-01", "2024-03-15"]),
+                           "end_date": pd.to_datetime(["2024-04-01", None])})
+    frame = c.dates_at_precision(events, "month")
+    assert frame["event_date_at_period_start"].tolist() == [True, False]
+    assert frame["end_date_at_period_start"].tolist() == [True, True]  # a missing end date is fine
+    quarter = c.dates_at_precision(events.iloc[:1], "quarter")  # 2024-03-01 is inside Q1; 2024-04-01 starts Q2
+    assert quarter.iloc[0].tolist() == [False, True]
+    tables = {"personas": pd.DataFrame({"persona_id": ["a"], "SSN": ["x"]}),
+              "events": pd.DataFrame({"person_id": ["p"], "event_type": ["arrest"]})}
+    assert c.identifier_columns(tables, ("ssn",)) == ["personas.SSN", "events.person_id"]
+    assert c.identifier_columns({"events": pd.DataFrame({"event_type": np.array(["x"])})}) == []

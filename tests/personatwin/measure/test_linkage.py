@@ -1,0 +1,132 @@
+"""The simulated attacks (DESIGN §5) on hand-made releases where the answer is known exactly.
+
+External linkage: the attacker knows a target's true QIs and m true events (type, date); the
+candidates are the personas consistent with that knowledge; success is 1 / (people in the
+candidates) when the true persona is among them, else 0. Event-pattern concentration: the share of
+targets whose m events alone leave exactly one candidate persona (their own).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personatwin.core.domains import get_domain
+from personatwin.measure.linkage import AttackInputs, simulate
+from personatwin.protect.noise import period_start
+from personatwin.protect.personas import PersonaAttributes
+
+DOMAIN = get_domain("criminal_justice")
+ARREST = 0  # event type codes (the same in truth and release)
+HEARING = 1
+
+
+def attack_inputs(ages, sexes, person_persona, published, levels, events=(), released=None, precision="month"):
+    """Truth (people, events) and release (persona labels, re-attributed events) for ``simulate``.
+
+    ``published``: (age label, sex label) per persona; ``levels``: their hierarchy levels.
+    ``events``: (person, type code, "YYYY-MM-DD"); ``released``: released period per event
+    (default: the true date's period, i.e. no shift).
+    """
+    person_persona = np.asarray(person_persona, dtype=np.int64)
+    people = pd.DataFrame({"age": pd.array(ages, dtype="Int64"), "sex": pd.array(sexes, dtype="string")})
+    size = np.bincount(person_persona)
+    table = pd.DataFrame({"size": size, "age": pd.array([p[0] for p in published], dtype="string"),
+                         "sex": pd.array([p[1] for p in published], dtype="string")})
+    attrs = PersonaAttributes(table, pd.DataFrame(levels, columns=["age", "sex"]), ("age", "sex"))
+    ev_person = np.array([e[0] for e in events], dtype=np.int64)
+    ev_type = np.array([e[1] for e in events], dtype=np.int64)
+    ev_date = np.array([e[2] for e in events], dtype="datetime64[D]")
+    rel_period = (period_start(ev_date, precision) if released is None
+                  else np.array(released, dtype="datetime64[D]"))
+    return AttackInputs(people=people, person_persona=person_persona, attributes=attrs, event_person=ev_person,
+                        event_type_code=ev_type, event_date=ev_date, released_persona=person_persona[ev_person],
+                        released_type_code=ev_type, released_period=rel_period, precision=precision)
+
+
+def run(inp, m=1, use_qis=True, n_targets=1000, seed=0):
+    return simulate(inp, DOMAIN, m, n_targets, np.random.default_rng(seed), use_qis=use_qis)
+
+
+def test_unique_personas_success_is_one_over_size() -> None:
+    # persona 0: 3 women aged 20-24; persona 1: 5 men aged 30-34; the QIs single out each persona
+    inp = attack_inputs([20, 21, 22, 30, 31, 32, 33, 34], ["F"] * 3 + ["M"] * 5, [0, 0, 0, 1, 1, 1, 1, 1],
+                        [("20-24", "F"), ("30-34", "M")], [(1, 0), (1, 0)])
+    res = run(inp)
+    assert res.n_targets == 8 and res.mean_candidates == 1.0
+    assert res.mean == pytest.approx((3 * (1 / 3) + 5 * (1 / 5)) / 8)  # = #personas / n = 0.25
+    assert res.ci_low <= res.mean <= res.ci_high
+    # the QIs alone do not count for the event-pattern measure: no events, no one singled out
+    assert run(inp, use_qis=False).mean == 0.0
+
+
+def test_identical_personas_success_is_one_over_n() -> None:
+    inp = attack_inputs([20, 21, 22, 23, 24, 20, 21, 22], ["F"] * 8, [0, 0, 0, 1, 1, 1, 1, 1],
+                        [("20-24", "F"), ("20-24", "F")], [(1, 0), (1, 0)])
+    res = run(inp)
+    assert res.mean == pytest.approx(1 / 8) and res.ci_low == pytest.approx(1 / 8) == res.ci_high
+    assert res.mean_candidates == 2.0
+    # sampled targets: still exactly 1/n for each of them
+    sampled = run(inp, n_targets=3, seed=4)
+    assert sampled.n_targets == 3 and sampled.mean == pytest.approx(1 / 8)
+
+
+def test_known_events_narrow_the_candidates() -> None:
+    # identical QIs; every member of persona 0 has an arrest in January 2024; persona 1 has no events
+    events = [(0, ARREST, "2024-01-03"), (1, ARREST, "2024-01-15"), (2, ARREST, "2024-01-30")]
+    inp = attack_inputs([20, 21, 22, 23, 24, 20, 21, 22], ["F"] * 8, [0, 0, 0, 1, 1, 1, 1, 1],
+                        [("20-24", "F"), ("20-24", "F")], [(1, 0), (1, 0)], events)
+    # persona 0's members: candidates {0} -> 1/3; persona 1's members know no event: {0, 1} -> 1/8
+    assert run(inp).mean == pytest.approx((3 * (1 / 3) + 5 * (1 / 8)) / 8)
+    # event patterns alone single out persona 0's three members and no one else
+    assert run(inp, use_qis=False).mean == pytest.approx(3 / 8)
+    # an event type the persona has in the right month but of another type does not match
+    other = attack_inputs([20, 21, 22, 23, 24, 20, 21, 22], ["F"] * 8, [0, 0, 0, 1, 1, 1, 1, 1],
+                          [("20-24", "F"), ("20-24", "F")], [(1, 0), (1, 0)],
+                          events + [(3, HEARING, "2024-01-03")])
+    # person 3 (persona 1) knows a hearing: persona 1 only -> 1/5; persona 0 members: {0} -> 1/3;
+    # persons 4-7 know nothing -> 1/8
+    assert run(other).mean == pytest.approx((3 * (1 / 3) + 1 / 5 + 4 * (1 / 8)) / 8)
+
+
+def test_known_events_count_with_multiplicity() -> None:
+    # person 0 (persona 0) has two January arrests; person 3 (persona 1) has one
+    events = [(0, ARREST, "2024-01-03"), (0, ARREST, "2024-01-20"), (3, ARREST, "2024-01-10")]
+    inp = attack_inputs([20, 21, 22, 23, 24, 20, 21, 22], ["F"] * 8, [0, 0, 0, 1, 1, 1, 1, 1],
+                        [("20-24", "F"), ("20-24", "F")], [(1, 0), (1, 0)], events)
+    # m=2: person 0 knows two arrests, which only persona 0 has -> 1/3; person 3 knows one -> both
+    # personas -> 1/8; the six others know nothing -> 1/8
+    assert run(inp, m=2).mean == pytest.approx((1 / 3 + 7 * (1 / 8)) / 8)
+    # m=1: person 0 knows one arrest; both personas have one -> 1/8 for everyone
+    assert run(inp, m=1).mean == pytest.approx(1 / 8)
+
+
+def test_true_persona_not_among_the_candidates_gives_zero() -> None:
+    # persona 0's arrests happened on 31 January but were released in February (a date shift);
+    # persona 1's arrests were released in January. An attacker who knows the true date looks for
+    # January: only persona 1 matches, so persona 0's members are not found (success 0).
+    events = [(i, ARREST, "2024-01-31") for i in range(3)] + [(i, ARREST, "2024-01-10") for i in range(3, 8)]
+    released = ["2024-02-01"] * 3 + ["2024-01-01"] * 5
+    inp = attack_inputs([20, 21, 22, 23, 24, 20, 21, 22], ["F"] * 8, [0, 0, 0, 1, 1, 1, 1, 1],
+                        [("20-24", "F"), ("20-24", "F")], [(1, 0), (1, 0)], events, released)
+    assert run(inp).mean == pytest.approx((3 * 0 + 5 * (1 / 5)) / 8)
+
+
+def test_published_levels_decide_consistency() -> None:
+    # persona 0 publishes age 20-24 (level 1); persona 1 publishes age * (top level): it is
+    # consistent with every target, persona 0 only with targets aged 20-24.
+    ages = [20, 22, 24, 22, 50, 60, 70, 23]
+    inp = attack_inputs(ages, ["F"] * 8, [0, 0, 0, 1, 1, 1, 1, 1], [("20-24", "F"), ("*", "F")], [(1, 0), (4, 0)])
+    # aged 20-24 (persons 0-3 and 7): candidates {0, 1} -> 1/8; aged 50+ (persons 4-6): {1} -> 1/5
+    assert run(inp).mean == pytest.approx((5 * (1 / 8) + 3 * (1 / 5)) / 8)
+    # sex published at level 0 excludes the other sex entirely
+    inp2 = attack_inputs([20, 21, 22, 23, 24, 20, 21, 22], ["F", "F", "F", "M", "M", "M", "M", "M"],
+                         [0, 0, 0, 1, 1, 1, 1, 1], [("20-24", "F"), ("20-24", "M")], [(1, 0), (1, 0)])
+    assert run(inp2).mean == pytest.approx(2 / 8)
+
+
+def test_empty_release() -> None:
+    inp = attack_inputs([], [], [], [], [])
+    res = run(inp)
+    assert (res.mean, res.n_targets) == (0.0, 0)

@@ -1,0 +1,90 @@
+"""Release folders: checksums, nothing sensitive in any file, spreadsheet-safe CSV."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import personatwin as pt
+from personatwin.ingest import synth
+from personatwin.publish.export import (
+    neutralize_formulas,
+    verify_manifest,
+    write_release_folder,
+)
+
+KEY = "export-test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    data = synth.generate("criminal_justice", 4000, seed=9)
+    result = pt.create_safe_personas(people=data.people, events=data.events, privacy_level="medium", key=KEY,
+                                     target_risk=0.1, salt="2024-05")
+    out = tmp_path_factory.mktemp("release") / "2024-05"
+    manifest = write_release_folder(result.tables(), out, partition="2024-05")
+    return out, manifest, data, result
+
+
+def test_manifest_checksums_match_files(folder):
+    out, manifest, _, _ = folder
+    assert verify_manifest(out) == []
+    names = {p.name for p in out.iterdir()} - {"manifest.json"}
+    assert names == set(manifest["files"])
+    for name in ("personas.parquet", "events.csv", "events.json", "privacy_report.html"):
+        assert name in names
+    assert manifest["files"]["events.parquet"]["rows"] == len(pd.read_parquet(out / "events.parquet"))
+    # tampering is detected
+    (out / "events.csv").write_text((out / "events.csv").read_text() + "\n")
+    assert any("events.csv" in p for p in verify_manifest(out))
+
+
+def test_manifest_holds_policy_figures_pram_versions_and_not_the_key(folder):
+    out, manifest, _, result = folder
+    for field in ("policy", "metrics", "pram", "suppressed_events", "versions", "created_at", "input_counts"):
+        assert field in manifest
+    assert manifest["pram"]["p"] == result.pram.p and manifest["pram"]["pi"]
+    assert manifest["metrics"]["release_risk"] == pytest.approx(result.release_risk)
+    assert KEY not in (out / "manifest.json").read_text()
+
+
+def test_no_key_identifier_or_raw_date_in_any_file(folder):
+    out, _, data, result = folder
+    texts = {}
+    for f in out.iterdir():
+        if f.suffix == ".parquet":
+            texts[f.name] = pd.read_parquet(f).to_csv(index=False)
+        else:
+            texts[f.name] = f.read_text(encoding="utf-8")
+    person_ids = set(data.people["person_id"])
+    precision = result.policy.date_precision
+    assert precision in ("month", "quarter", "year")
+    day = data.events["event_date"].dt.strftime("%Y-%m-%d")
+    raw_dates = set(day[data.events["event_date"].dt.day != 1])
+    raw_dates |= set(data.people["birth_date"].dt.strftime("%Y-%m-%d"))
+    date_pattern = re.compile(r"\d{4}-\d{2}-\d{2}")
+    for name, text in texts.items():
+        assert KEY not in text, name
+        found = set(re.findall(r"P\d{7}", text))
+        assert not found & person_ids, f"{name} holds person ids"
+        leaked = set(date_pattern.findall(text)) & raw_dates
+        assert not leaked, f"{name} holds {len(leaked)} raw date(s) finer than {precision}"
+
+
+def test_formula_injection_is_neutralized(tmp_path):
+    df = pd.DataFrame({"a": ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx", "\ry", "safe", None],
+                       "b": pd.Categorical(["=1", "ok", "ok", "ok", "ok", "ok", "ok", "ok"]),
+                       "n": np.arange(8) - 4})
+    out = neutralize_formulas(df)
+    assert out["a"].tolist()[:6] == ["'=cmd|' /C calc'!A0", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\ry"]
+    assert out["a"].iloc[6] == "safe" and pd.isna(out["a"].iloc[7])
+    assert out["b"].iloc[0] == "'=1"
+    assert out["n"].tolist() == df["n"].tolist()  # numbers are data, not formulas
+    from personatwin.publish.export import write_table
+
+    write_table(df, tmp_path / "x.csv", "csv")
+    cells = [line.split(",")[0] for line in (tmp_path / "x.csv").read_text().splitlines()[1:]]
+    assert not any(c.startswith(("=", "+", "-", "@")) for c in cells if c)
