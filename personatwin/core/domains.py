@@ -35,6 +35,10 @@ class Domain:
     default_level: str = "medium"
     description: str = ""
     location_qi: str | None = "zip"
+    # Event columns whose value depends on the outcome (an end date means detention, an amount means
+    # bail or a fine): released jointly with the outcome, so they never tell the true outcome apart
+    # from a randomized one. Conservative default: both; a domain may name fewer (or location).
+    outcome_dependent: tuple[str, ...] = ("end_date", "value")
 
     @property
     def outcomes(self) -> tuple[str, ...]:
@@ -66,7 +70,7 @@ def domain_from_dict(spec: Mapping, base_dir: Path | None = None) -> Domain:
     """Build a domain from its dict/YAML form; unknown keys are an error, not ignored."""
     allowed = {
         "name", "description", "event_types", "qis", "bias_attributes", "sensitive",
-        "direct_identifiers", "hierarchies", "adverse_outcomes", "default_level", "location_qi",
+        "direct_identifiers", "hierarchies", "adverse_outcomes", "default_level", "location_qi", "outcome_dependent",
     }
     unknown = set(spec) - allowed
     if unknown:
@@ -92,6 +96,7 @@ def domain_from_dict(spec: Mapping, base_dir: Path | None = None) -> Domain:
         adverse_outcomes=tuple(spec.get("adverse_outcomes", ())),
         default_level=str(spec.get("default_level", "medium")),
         location_qi=location,
+        outcome_dependent=tuple(str(c) for c in spec.get("outcome_dependent", ("end_date", "value"))),
     )
 
 

@@ -111,7 +111,10 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
         unb = (obs - (1 - p) * pi) / p
         # Agresti-Coull: the Wald SE vanishes at observed rates of 0 or 1 in small groups
         q = (cr[g, t, o] + 2.0) / (n_r + 4.0)
-        se = np.sqrt(q * (1 - q) / (n_r + 4.0)) / p
+        # pi is published as estimated from the release (its type's released events): its sampling
+        # variance enters the unbiased rate with weight ((1 - p) / p)^2 (conservative: covariance ignored)
+        n_type = np.maximum(cr.sum(axis=(0, 2))[t], 1)
+        se = np.sqrt(q * (1 - q) / (n_r + 4.0) + (1 - p) ** 2 * pi * (1 - pi) / n_type) / p
         frames.append(pd.DataFrame({
             "attribute": attr, "group": names[g], "event_type": np.asarray(type_names, dtype=object)[t],
             "outcome": np.asarray(outcome_names, dtype=object)[o], "n_original": n_o, "original_rate": orig_rate,

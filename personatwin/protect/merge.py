@@ -16,7 +16,7 @@ import pandas as pd
 
 from personatwin.core.domains import Domain
 from personatwin.core.errors import TooFewPeopleError
-from personatwin.core.schema import EVENT_DATE, EVENT_TYPE, OUTCOME, PERSON_ID
+from personatwin.core.schema import EVENT_DATE, EVENT_TYPE, PERSON_ID
 
 EVENT_FEATURE_WEIGHT = 0.5
 
@@ -39,12 +39,12 @@ def factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 
 def person_features(people: pd.DataFrame, event_person: np.ndarray, type_codes: np.ndarray, type_names: np.ndarray,
-                    outcome_codes: np.ndarray, outcome_names: np.ndarray, event_day: np.ndarray,
-                    domain: Domain) -> np.ndarray:
+                    event_day: np.ndarray, domain: Domain) -> np.ndarray:
     """Standardized feature matrix: QIs (ordinal) plus an event-pattern summary per person.
 
-    The summary holds log counts per event type, the share of adverse outcomes and the mean event
-    time, so people grouped together also have similar histories.
+    The summary holds log counts per event type and the mean event time, so people grouped together
+    also have similar histories. Never outcomes or other sensitive values: grouping on them would make
+    personas homogeneous in exactly what must stay diverse (DESIGN §4).
     """
     n = len(people)
     cols: list[np.ndarray] = []
@@ -61,11 +61,6 @@ def person_features(people: pd.DataFrame, event_person: np.ndarray, type_codes: 
             cols.append(np.log1p(counts[:, hit[0]] if len(hit) else np.zeros(n)))
             weights.append(EVENT_FEATURE_WEIGHT)
         total = counts.sum(axis=1)
-        if domain.adverse_outcomes:
-            adverse_code = np.isin(outcome_names, list(domain.adverse_outcomes))
-            share = np.bincount(event_person, weights=adverse_code[outcome_codes], minlength=n) / np.maximum(total, 1)
-            cols.append(share)
-            weights.append(EVENT_FEATURE_WEIGHT)
         days = event_day.astype(np.int64).astype(np.float64)
         mean_day = np.bincount(event_person, weights=days, minlength=n) / np.maximum(total, 1)
         mean_day[total == 0] = np.nan
@@ -183,10 +178,8 @@ def features_from_tables(people: pd.DataFrame, events: pd.DataFrame, domain: Dom
     idx = pd.Index(people[PERSON_ID]).get_indexer(events[PERSON_ID])
     ok = idx >= 0
     type_codes, type_names = factorize(events[EVENT_TYPE].astype(str))
-    outcome_codes, outcome_names = factorize(events[OUTCOME].astype(str))
     day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
-    return person_features(people, idx[ok], type_codes[ok], np.asarray(type_names, dtype=object), outcome_codes[ok],
-                           np.asarray(outcome_names, dtype=object), day[ok], domain)
+    return person_features(people, idx[ok], type_codes[ok], np.asarray(type_names, dtype=object), day[ok], domain)
 
 
 def group_people(people: pd.DataFrame, events: pd.DataFrame | None, domain: Domain, k: int,

@@ -17,7 +17,10 @@ from personatwin.core.policy import DATE_PRECISIONS
 
 @dataclass(frozen=True)
 class PramMatrix:
-    """Published PRAM parameters: keep probability p and the outcome marginal pi per event type."""
+    """PRAM parameters: keep probability p and the outcome marginal pi per event type.
+
+    The draws use the true marginal; a release publishes the marginal of its released outcomes (an
+    unbiased estimate of the true one that the events file already shows), never the true one."""
 
     p: float
     type_names: tuple[str, ...]
@@ -101,6 +104,28 @@ def pram_matrix(type_codes: np.ndarray, outcome_codes: np.ndarray, type_names, o
     totals = counts.sum(axis=1, keepdims=True)
     pi = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     return PramMatrix(float(p), tuple(map(str, type_names)), tuple(map(str, outcome_names)), pi)
+
+
+def joint_pram_sources(type_codes: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Invariant PRAM on the joint value of an event (its outcome and every outcome-dependent column).
+
+    Each event keeps its own joint value with probability p, else takes the joint value of an event
+    drawn uniformly from the same event type, i.e. a draw from the type's empirical joint distribution
+    pi. Returns the index of the event whose values each event releases. Given the released outcome,
+    a dependent column then has the same distribution whether the outcome was kept or replaced, so it
+    adds nothing to an attacker's guess of the true outcome (DESIGN §4)."""
+    type_codes = np.asarray(type_codes)
+    n = len(type_codes)
+    source = np.arange(n)
+    replaced = rng.random(n) >= p
+    by_type = np.argsort(type_codes, kind="stable")
+    bounds = np.searchsorted(type_codes[by_type], np.arange(int(type_codes.max()) + 2 if n else 1))
+    for t in range(len(bounds) - 1):  # a loop over event types, not events
+        members = by_type[bounds[t]:bounds[t + 1]]
+        sel = members[replaced[members]]
+        if len(sel):
+            source[sel] = members[rng.integers(0, len(members), size=len(sel))]
+    return source
 
 
 def apply_pram(type_codes: np.ndarray, outcome_codes: np.ndarray, pram: PramMatrix,

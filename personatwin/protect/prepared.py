@@ -102,8 +102,7 @@ def prepare(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> Prepa
         location = (None, ())
     values = events[VALUE].to_numpy(dtype=np.float64, na_value=np.nan)[order] if VALUE in events.columns else None
     person_idx, type_codes, outcome_codes, day = person_idx[order], type_codes[order], outcome_codes[order], day[order]
-    feats = person_features(people, person_idx, type_codes, np.asarray(type_names, dtype=object), outcome_codes,
-                            np.asarray(outcome_names, dtype=object), day, domain)
+    feats = person_features(people, person_idx, type_codes, np.asarray(type_names, dtype=object), day, domain)
     return PreparedData(people, person_idx, day, type_codes, tuple(map(str, type_names)), outcome_codes,
                         tuple(map(str, outcome_names)), domain, feats, end_day, location[0], location[1], values)
 

@@ -35,11 +35,13 @@ def persona_ids(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAttributes,
-                    policy: PrivacyPolicy) -> pd.Categorical:
+                    policy: PrivacyPolicy, source: np.ndarray | None = None) -> pd.Categorical:
     """Event locations generalized to the policy level, never finer than the persona's own location."""
     loc_qi = data.domain.location_qi
     codes = data.location_codes
     assert codes is not None  # only called when the events carry a location
+    if source is not None:  # the location travels with the released outcome (joint PRAM)
+        codes = codes[source]
     if not loc_qi:
         return pd.Categorical.from_codes(np.zeros(len(codes), dtype=np.int64), categories=["*"])
     h = data.domain.hierarchy(loc_qi)
@@ -56,13 +58,33 @@ def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAt
     return pd.Categorical.from_codes(out, categories=list(labels))
 
 
-def released_outcomes(ctx: PassContext) -> tuple[noise.PramMatrix, np.ndarray]:
-    """PRAM matrix and randomized outcome code of each (canonically ordered) event.
+def keyed_order(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Positions sorted by ``block`` (int64 >= 0), ties in a random order drawn from ``rng`` (the release key)."""
+    n = len(block)
+    tie = rng.permutation(n).astype(np.int64)
+    if n and int(block.max()) < (2**62) // n:
+        return np.argsort(block * n + tie)  # one key, unique per row: any sort gives the same order
+    return np.lexsort((tie, block))
+
+
+def released_sources(ctx: PassContext) -> np.ndarray:
+    """For each (canonically ordered) event, the event whose outcome and outcome-dependent columns it
+    releases: itself with probability p, else a keyed draw from its event type (joint invariant PRAM).
 
     Draws are per event, independent of the grouping, so the merge stage can see released values."""
-    data, policy = ctx.data, ctx.policy
-    pram = noise.pram_matrix(data.type_codes, data.outcome_codes, data.type_names, data.outcome_names, policy.pram_p)
-    return pram, noise.apply_pram(data.type_codes, data.outcome_codes, pram, ctx.rng("pram"))
+    return noise.joint_pram_sources(ctx.data.type_codes, ctx.policy.pram_p, ctx.rng("pram"))
+
+
+def released_outcomes(ctx: PassContext) -> tuple[noise.PramMatrix, np.ndarray]:
+    """Published PRAM parameters and the randomized outcome code of each (canonically ordered) event.
+
+    The published pi is the released outcome marginal per event type, which anyone can compute from
+    the events file; the true marginal is never published: with the exact per-type event counts it
+    would give back the original outcome counts (DESIGN §4)."""
+    data = ctx.data
+    released = data.outcome_codes[released_sources(ctx)]
+    pram = noise.pram_matrix(data.type_codes, released, data.type_names, data.outcome_names, ctx.policy.pram_p)
+    return pram, released
 
 
 def released_sensitive(ctx: PassContext) -> list[tuple[str, pd.Index, np.ndarray]]:
@@ -147,7 +169,7 @@ class Noised:
 
     events: pd.DataFrame
     sensitive: pd.DataFrame
-    pram: noise.PramMatrix
+    pram: noise.PramMatrix  # published: p and pi estimated from the released outcomes
     ev_persona: np.ndarray
     starts: np.ndarray  # released period start of each (canonically ordered) input event
     outcomes: np.ndarray  # randomized outcome code of each input event
@@ -207,13 +229,16 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     starts = noise.period_start(shifted, policy.date_precision)
     period_code, period_values = dense_codes(starts.astype(np.int64))
     period_days = period_values.astype("datetime64[D]")
-    pram, rand_out = released_outcomes(ctx)
+    source = released_sources(ctx)
+    rand_out = data.outcome_codes[source]
+    pram = noise.pram_matrix(data.type_codes, rand_out, data.type_names, data.outcome_names, policy.pram_p)
+    dependent = set(data.domain.outcome_dependent)
 
-    # Release row order: persona id, period, type, outcome (one composite key, one stable sort);
-    # equal rows keep the canonical input order, so the output never depends on input row order.
+    # Release row order: persona id, period, type, released outcome, then a keyed random order inside
+    # each block, so nothing in the files follows source person ids, true dates or other hidden values.
     T, n_out = len(data.type_names), len(data.outcome_names)
     composite = ((id_rank[ev_persona] * len(period_values) + period_code) * T + data.type_codes) * n_out + rand_out
-    order = np.argsort(composite, kind="stable")
+    order = keyed_order(composite, ctx.rng("row-order"))
     released = {
         PERSONA_ID: pd.Categorical.from_codes(id_rank[ev_persona][order], categories=np.sort(ids.astype(str))),
         EVENT_TYPE: pd.Categorical.from_codes(data.type_codes[order], categories=list(data.type_names)),
@@ -222,14 +247,18 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
             period_code[order], categories=list(noise.period_label(period_days, policy.date_precision))),
     }
     if data.end_day is not None:
-        end = noise.shift_dates(data.end_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
+        end_day = data.end_day
+        if END_DATE in dependent:  # the duration travels with the released outcome (joint PRAM)
+            end_day = data.event_day + (data.end_day - data.event_day)[source]
+        end = noise.shift_dates(end_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
         released[END_DATE] = noise.period_start(end, policy.date_precision)[order].astype("datetime64[s]")
     released[OUTCOME] = pd.Categorical.from_codes(rand_out[order], categories=list(data.outcome_names))
     if data.location_codes is not None:
-        loc = _event_location(data, ev_persona, attrs, policy)
+        loc = _event_location(data, ev_persona, attrs, policy, source if LOCATION in dependent else None)
         released[LOCATION] = pd.Categorical.from_codes(loc.codes[order], categories=loc.categories)
     if data.values is not None:
-        vals = noise.coarsen_values(data.values, data.type_codes, policy.value_rounding, policy.value_top_code_quantile)
+        raw = data.values[source] if VALUE in dependent else data.values  # the amount travels with the outcome
+        vals = noise.coarsen_values(raw, data.type_codes, policy.value_rounding, policy.value_top_code_quantile)
         released[VALUE] = vals[order]
     sensitive, sens_codes = _sensitive_people(ctx, merged.person_persona, ids)
     return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,

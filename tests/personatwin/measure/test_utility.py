@@ -69,6 +69,10 @@ def independent_rates(data: synth.SyntheticData, result: Release) -> pd.DataFram
     assert len(original) == len(release)
     p = result.pram.p
     pi = {(t, o): result.pram.pi_of(t, o) for t, outs in DOMAIN.event_types.items() for o in outs}
+    # the published pi is the released marginal: the events file gives it back exactly
+    n_type = release.groupby("event_type").size()
+    shares = release.groupby(["event_type", "outcome"]).size() / n_type
+    assert all(abs(pi[k] - shares.get(k, 0.0)) < 1e-12 for k in pi)
     rows = []
     for attr in ATTRIBUTES:
         c_o = original.groupby([attr, "event_type", "outcome"]).size()
@@ -83,6 +87,7 @@ def independent_rates(data: synth.SyntheticData, result: Release) -> pd.DataFram
                 if pi[(etype, outcome)] == 0:
                     continue
                 count = int(c_r.get((group, etype, outcome), 0))
+                pi_o = pi[(etype, outcome)]
                 observed = count / n_released
                 q = (count + 2) / (n_released + 4)
                 rows.append({
@@ -90,7 +95,9 @@ def independent_rates(data: synth.SyntheticData, result: Release) -> pd.DataFram
                     "n_original": n_original, "n_released": int(n_released),
                     "original_rate": int(c_o.get((group, etype, outcome), 0)) / n_original,
                     "unbiased_rate": (observed - (1 - p) * pi[(etype, outcome)]) / p,
-                    "se": np.sqrt(q * (1 - q) / (n_released + 4)) / p,
+                    # + the sampling variance of the published pi (estimated from the type's released events)
+                    "se": np.sqrt(q * (1 - q) / (n_released + 4)
+                                  + (1 - p) ** 2 * pi_o * (1 - pi_o) / n_type[etype]) / p,
                 })
     out = pd.DataFrame(rows)
     out["diff_pp"] = 100 * (out["unbiased_rate"] - out["original_rate"])
