@@ -60,6 +60,12 @@ class PrivacyPolicy:
     # inference risk above this, or one secret's inference risk above it even at its 95% lower bound,
     # raises k, then refuses the release; None = not gated (anonymeter_eval.exceeds).
     anonymeter_max_risk: float | None = None
+    # Persona single-out rate (share of linkage targets whose knowledge, every released column
+    # included, leaves exactly their own persona): an attribute-disclosure bound, since a singled-out
+    # persona still hides the target among its k members behind PRAM. None = reported, not gated.
+    # The presets do not gate it yet: with amounts released rounded to 10, 40-90% of targets are
+    # singled out whatever k is, so a gate needs amount bands first (issue 11, open).
+    max_single_out_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -74,6 +80,8 @@ class PrivacyPolicy:
             raise ValueError("attacker_knowledge (m) must be at least 1")
         if self.anonymeter_max_risk is not None and not 0 < self.anonymeter_max_risk <= 1:
             raise ValueError(f"anonymeter_max_risk must be in (0, 1] or None, got {self.anonymeter_max_risk}")
+        if self.max_single_out_rate is not None and not 0 < self.max_single_out_rate <= 1:
+            raise ValueError(f"max_single_out_rate must be in (0, 1] or None, got {self.max_single_out_rate}")
 
     def qi_level(self, column: str) -> int:
         return int(self.qi_levels.get(column, 0))
@@ -94,6 +102,7 @@ class PrivacyPolicy:
             "l_diversity": self.l_diversity,
             "target_risk": self.target_risk,
             "anonymeter_max_risk": self.anonymeter_max_risk,
+            "max_single_out_rate": self.max_single_out_rate,
         }
 
 

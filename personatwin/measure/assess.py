@@ -71,6 +71,7 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
         released_persona=ev_persona[noised.order], released_type_code=data.type_codes[noised.order],
         released_period=noised.starts[noised.order], precision=policy.date_precision,
         released_sorted=True, period_values=noised.period_values,
+        event_detail=noised.detail_true, released_detail=noised.detail_released[noised.order],
     )
     m = policy.attacker_knowledge
     cells = linkage.released_cells(inputs, m)  # shared by both attacks
@@ -87,6 +88,8 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
         event_pattern_concentration_risk=conc.mean, external_linkage_risk=link.mean,
         external_linkage_ci_low=link.ci_low, external_linkage_ci_high=link.ci_high,
         attacker_knowledge=m, linkage_targets=link.n_targets,
+        persona_single_out_rate=link.single_out, persona_single_out_ci_low=link.single_out_ci_low,
+        persona_single_out_ci_high=link.single_out_ci_high,
     )
 
 

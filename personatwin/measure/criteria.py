@@ -30,6 +30,7 @@ K_ANONYMITY = "k-anonymity"
 POPULATION_RISK = "population"
 LINKAGE_RISK = "linkage"
 L_DIVERSITY = "l-diversity"
+SINGLE_OUT = "single-out"
 RELEASE_RISK = "release risk"
 EVENTS_PRESERVED = "events"
 UTILITY_GATES = "utility"
@@ -98,9 +99,10 @@ class Criterion:
     kind: str = ""
     metric: str = ""
     meaning: str = ""
+    policy_field = ""  # the policy parameter holding the threshold
 
     def threshold(self, policy: Mapping) -> float | None:
-        raise NotImplementedError
+        return number(policy.get(self.policy_field)) if self.policy_field else None
 
     def passes(self, value: float, threshold: float) -> bool:
         raise NotImplementedError
@@ -125,10 +127,7 @@ class Criterion:
 class _AtLeastPolicyParameter(Criterion):
     """A figure that must reach a policy parameter (k, l)."""
 
-    parameter, symbol, label = "", "", ""  # policy field, its short name in messages, the figure's name
-
-    def threshold(self, policy: Mapping) -> float | None:
-        return number(policy.get(self.parameter))
+    symbol, label = "", ""  # the parameter's short name in messages, the figure's name
 
     def passes(self, value: float, threshold: float) -> bool:
         return value >= threshold
@@ -141,7 +140,7 @@ class _AtLeastPolicyParameter(Criterion):
 
 
 class KAnonymity(_AtLeastPolicyParameter):
-    kind, metric, parameter, symbol, label = K_ANONYMITY, "k_anonymity", "k", "k", "k-anonymity"
+    kind, metric, policy_field, symbol, label = K_ANONYMITY, "k_anonymity", "k", "k", "k-anonymity"
     meaning = "every published QI combination is shared by at least k people"
 
     def verdict(self, value: float, threshold: float, passed: bool) -> str:
@@ -152,8 +151,7 @@ class KAnonymity(_AtLeastPolicyParameter):
 class _AtMostTargetRisk(Criterion):
     """A risk compared with the policy's ``target_risk``."""
 
-    def threshold(self, policy: Mapping) -> float | None:
-        return number(policy.get("target_risk"))
+    policy_field = "target_risk"
 
     def passes(self, value: float, threshold: float) -> bool:
         return value <= threshold
@@ -186,6 +184,23 @@ class LinkageRisk(_LoopRisk):
         return f", m={policy.get('attacker_knowledge')}"
 
 
+class SingleOutRate(Criterion):
+    kind, metric, policy_field = SINGLE_OUT, "persona_single_out_rate", "max_single_out_rate"
+    meaning = ("at most this share of linkage attackers (QIs and m events with every released column) is left "
+               "with exactly one candidate persona, the target's")
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value <= threshold
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return (f"persona single-out rate {value:.4f} > limit {threshold} (by {value - threshold:.4f}, "
+                f"m={policy.get('attacker_knowledge')})")
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return (f"Persona single-out rate {value:.4f} {'<=' if passed else '>'} limit {threshold}: share of linkage "
+                "attackers whose knowledge leaves exactly one persona.")
+
+
 class ReleaseRisk(_AtMostTargetRisk):
     kind, metric = RELEASE_RISK, "release_risk"
     meaning = "the larger of population average and external linkage risk is at most the policy's target"
@@ -199,7 +214,7 @@ class ReleaseRisk(_AtMostTargetRisk):
 
 
 class LDiversity(_AtLeastPolicyParameter):
-    kind, metric, parameter, symbol, label = L_DIVERSITY, "l_diversity_distinct", "l_diversity", "l", "l-diversity"
+    kind, metric, policy_field, symbol, label = L_DIVERSITY, "l_diversity_distinct", "l_diversity", "l", "l-diversity"
     meaning = "every persona holds at least l distinct values of each sensitive attribute"
 
     def verdict(self, value: float, threshold: float, passed: bool) -> str:
@@ -258,12 +273,9 @@ GATE_RULE = ("refused when a headline risk (singling out: the larger mode; linka
 
 
 class AttackRisks(Criterion):
-    kind, metric = ATTACKS, "anonymeter_*_risk"
+    kind, metric, policy_field = ATTACKS, "anonymeter_*_risk", "anonymeter_max_risk"
     meaning = ("no independent (Anonymeter) attack risk is above the limit, and no secret's inference risk "
                "is above it even at its 95% lower bound")
-
-    def threshold(self, policy: Mapping) -> float | None:
-        return number(policy.get("anonymeter_max_risk"))
 
     def _outcome(self, worst: float, limit: float | None, passed: bool, text: str) -> Outcome:
         return Outcome(self.kind, self.metric, worst, limit, passed, "" if passed else text, text)
@@ -292,10 +304,10 @@ class AttackRisks(Criterion):
 
 
 # What the privacy loop escalates on, in the order its failure messages list them.
-LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRisk(), LDiversity())
+LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRisk(), LDiversity(), SingleOutRate())
 # What a release's verdict states, in the report's order.
-VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), EventsPreserved(), UtilityGates(),
-                                          AttackRisks())
+VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), SingleOutRate(), EventsPreserved(),
+                                          UtilityGates(), AttackRisks())
 
 
 def judge(figures: Mapping, policy: Mapping, criteria=LOOP_TARGETS) -> tuple[Outcome, ...]:

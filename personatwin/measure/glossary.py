@@ -13,6 +13,7 @@ METRIC_MEANINGS = {
     "demographic_concentration_risk": "share of people with a rare QI combination still published exactly",
     "event_pattern_concentration_risk": "share of people whose m events alone single out one persona",
     "external_linkage_risk": "chance an attacker knowing QIs and m events picks the right person",
+    "persona_single_out_rate": "share of those attackers whose knowledge leaves exactly one persona, the target's",
     "release_risk": "the larger of population average and external linkage risk, compared with the target",
 }
 
@@ -36,6 +37,7 @@ PARAMETER_MEANINGS = {
     "target_risk": "highest release risk the policy accepts",
     "anonymeter_max_risk": "highest Anonymeter singling-out, linkability or (pooled) inference risk the policy "
                            "accepts (none: not gated)",
+    "max_single_out_rate": "highest persona single-out rate the policy accepts (none: reported, not gated)",
 }
 ATTACK_MEANINGS = {
     "singling_out": "share of the attacker's predicates, built from the release, that isolate exactly one person of "

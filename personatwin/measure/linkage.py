@@ -1,10 +1,13 @@
 """Simulated attacks on a release: external linkage and event-pattern concentration (DESIGN §5).
 
-For sampled targets the attacker knows the true QIs and m true events (type, date). Candidate
-personas are those whose published QIs contain the target's values and whose released events
-contain the known events (type x blurred period, with multiplicity). The attacker must then pick the
-target among all members of the candidates: success is 1 / (people in the candidate personas) when
-the true persona is among them, else 0 (DESIGN: 1/sum|candidates|). Candidate sets are computed
+For sampled targets the attacker knows the true QIs and m true events with every column a source
+record shows (type, date, end date, amount, location), each brought to the release's precision.
+Candidate personas are those whose published QIs contain the target's values and whose released
+events contain the known events (type x blurred period x released details, with multiplicity). The
+attacker must then pick the target among all members of the candidates: success is 1 / (people in
+the candidate personas) when the true persona is among them, else 0 (DESIGN: 1/sum|candidates|);
+the persona single-out rate is the share of targets left with exactly one candidate, their own
+(an attribute-disclosure figure: the attacker then knows the target's persona). Candidate sets are computed
 as AND/OR of persona bitsets (one bit per persona, ``np.bitwise_count`` for the sizes), so the
 cost is targets x keys x personas/64 words, with no loop over people or events.
 """
@@ -32,6 +35,9 @@ class AttackResult:
     ci_high: float
     n_targets: int
     mean_candidates: float  # personas consistent with the attacker's knowledge, on average
+    single_out: float = 0.0  # share of targets whose knowledge leaves exactly one candidate: the true persona
+    single_out_ci_low: float = 0.0
+    single_out_ci_high: float = 0.0
 
     def as_dict(self, prefix: str) -> dict[str, float]:
         return {prefix: self.mean, f"{prefix}_ci_low": self.ci_low, f"{prefix}_ci_high": self.ci_high,
@@ -54,6 +60,8 @@ class AttackInputs:
     precision: str
     released_sorted: bool = False  # released events grouped by persona, then period, then type
     period_values: np.ndarray | None = None  # distinct released period starts (int days), if known
+    event_detail: np.ndarray | None = None  # per true event: code of its other columns at released precision
+    released_detail: np.ndarray | None = None  # per released event: code of its other columns as released
 
 
 def _confidence(x: np.ndarray) -> tuple[float, float, float]:
@@ -123,7 +131,8 @@ def known_events(inp: AttackInputs, targets: np.ndarray, m: int, rng: np.random.
     keep = rank < m
     tgt, sel = tgt[keep], sel[keep]
     period = period_start(inp.event_date[sel], inp.precision).astype(np.int64)
-    return tgt, inp.event_type_code[sel], period
+    detail = inp.event_detail[sel] if inp.event_detail is not None else np.zeros(len(sel), dtype=np.int64)
+    return tgt, inp.event_type_code[sel], period, detail
 
 
 def _run_occurrence(key: np.ndarray) -> np.ndarray:
@@ -142,6 +151,7 @@ class ReleasedCells:
 
     periods: np.ndarray  # distinct released period starts (int days), sorted
     n_periods: int
+    n_details: int  # distinct detail codes (end period x amount x location): a cell is type x period x detail
     persona: np.ndarray  # persona of each released occurrence kept (occurrence < m)
     cell: np.ndarray
     occurrence: np.ndarray
@@ -154,38 +164,44 @@ def released_cells(inp: AttackInputs, m: int) -> ReleasedCells:
     rel_period = inp.released_period.astype(np.int64)
     periods = np.asarray(inp.period_values if inp.period_values is not None else np.unique(rel_period), dtype=np.int64)
     P = max(len(periods), 1)
-    rcell = inp.released_type_code.astype(np.int64) * P + np.searchsorted(periods, rel_period)
-    n_cells = (int(inp.released_type_code.max()) + 1) * P if len(rcell) else 1
+    detail = inp.released_detail if inp.released_detail is not None else np.zeros(len(rel_period), dtype=np.int64)
+    D = int(max(detail.max() if len(detail) else 0,
+                inp.event_detail.max() if inp.event_detail is not None and len(inp.event_detail) else 0)) + 1
+    rcell = (inp.released_type_code.astype(np.int64) * P + np.searchsorted(periods, rel_period)) * D + detail
+    n_cells = (int(inp.released_type_code.max()) + 1) * P * D if len(rcell) else 1
     if inp.released_sorted:  # runs of one (persona, cell) are contiguous: count in place
         rocc = _run_occurrence(inp.released_persona * n_cells + rcell)
     else:
         rocc = _occurrence(inp.released_persona * n_cells + rcell,
                            np.lexsort((rcell, inp.released_persona)))
     keep = rocc < m
-    return ReleasedCells(periods, P, inp.released_persona[keep], rcell[keep], rocc[keep], n_cells, m)
+    return ReleasedCells(periods, P, D, inp.released_persona[keep], rcell[keep], rocc[keep], n_cells, m)
 
 
 def _event_rows(inp: AttackInputs, known, m: int,
                 released: ReleasedCells | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """Row id per known event and the (row, persona) pairs of the released event occurrences."""
     released = released if released is not None and released.m == m else released_cells(inp, m)
-    tgt, ktype, kperiod = known
+    tgt, ktype, kperiod, kdetail = known
     kperiod = np.asarray(kperiod, dtype=np.int64)
     kp = np.searchsorted(released.periods, kperiod)
     at = np.minimum(kp, max(len(released.periods) - 1, 0))
     match = (kp < len(released.periods)) & (released.periods[at] == kperiod) if len(released.periods) else \
         np.zeros(len(kperiod), dtype=bool)
     # a known period no released event has matches no persona: give it a cell of its own, past all
-    kcell = np.where(match, ktype.astype(np.int64) * released.n_periods + kp,
+    kcell = np.where(match, (ktype.astype(np.int64) * released.n_periods + kp) * released.n_details + kdetail,
                      released.n_cells + np.arange(len(kperiod)))
     kocc = _occurrence(tgt * (int(kcell.max()) + 1 if len(kcell) else 1) + kcell, np.lexsort((kcell, tgt)))
     kkey = kcell * m + kocc
     found = np.unique(kkey, return_inverse=True)  # unpacked by index: mypy crashes on unpacking np.unique's tuple
     needed, row_known = found[0], found[1]
-    wanted = np.zeros(released.n_cells, dtype=bool)
     inside = needed // m
-    wanted[inside[inside < released.n_cells]] = True
-    sel = np.flatnonzero(wanted[released.cell])
+    if released.n_cells <= 50_000_000:  # a table lookup while the cell space is small
+        wanted = np.zeros(released.n_cells, dtype=bool)
+        wanted[inside[inside < released.n_cells]] = True
+        sel = np.flatnonzero(wanted[released.cell])
+    else:
+        sel = np.flatnonzero(np.isin(released.cell, inside))
     rp = released.persona[sel]
     rkey = released.cell[sel] * m + released.occurrence[sel]
     pos = np.searchsorted(needed, rkey)
@@ -255,9 +271,11 @@ def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.
         people_in[s:e] = _people_in(cand, sizes)
         tp = true_p[s:e]
         hit[s:e] = ((cand[np.arange(e - s), tp >> 6] >> (tp & 63).astype(np.uint64)) & np.uint64(1)).astype(bool)
+    single = (hit & (counts == 1)).astype(np.float64)
     if use_qis:
         success = np.where(hit & (people_in > 0), 1.0 / np.maximum(people_in, 1.0), 0.0)
     else:
-        success = (hit & (counts == 1)).astype(np.float64)
+        success = single
     mean, lo, hi = _confidence(success)
-    return AttackResult(mean, lo, hi, len(targets), float(counts.mean()) if len(counts) else 0.0)
+    s_mean, s_lo, s_hi = _confidence(single)
+    return AttackResult(mean, lo, hi, len(targets), float(counts.mean()) if len(counts) else 0.0, s_mean, s_lo, s_hi)

@@ -46,6 +46,9 @@ class RiskReport:
     external_linkage_ci_high: float
     attacker_knowledge: int
     linkage_targets: int
+    persona_single_out_rate: float = 0.0  # linkage targets whose knowledge leaves exactly their own persona
+    persona_single_out_ci_low: float = 0.0
+    persona_single_out_ci_high: float = 0.0
 
     @property
     def release_risk(self) -> float:

@@ -58,6 +58,44 @@ def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAt
     return pd.Categorical.from_codes(out, categories=list(labels))
 
 
+def _event_details(ctx: PassContext, ev_persona: np.ndarray, attrs: PersonaAttributes, source: np.ndarray,
+                   released_end: np.ndarray | None, released_vals: tuple[np.ndarray, np.ndarray] | None,
+                   released_loc: pd.Categorical | None) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of (end-date period, amount, location) per event, as a source record shows them at the
+    release's precision (true values) and as released; equal codes mean equal released columns."""
+    data, policy = ctx.data, ctx.policy
+    n = data.n_events
+    true_cols, rel_cols = [], []
+    if released_end is not None and data.end_day is not None:
+        true_cols.append(noise.period_start(data.end_day, policy.date_precision).astype(np.int64))
+        rel_cols.append(released_end.astype(np.int64))  # NaT is the same int64 on both sides
+    if released_vals is not None and data.values is not None:
+        raw, released = released_vals
+        types = data.type_codes
+        cap = np.full(len(data.type_names), np.inf)
+        for t in np.unique(types):  # a loop over event types: the release's top code per type
+            vals = raw[types == t]
+            if np.isfinite(vals).any():
+                cap[t] = np.nanquantile(vals, policy.value_top_code_quantile)
+        true = np.minimum(data.values, cap[types])
+        if policy.value_rounding > 0:
+            true = np.round(true / policy.value_rounding) * policy.value_rounding
+        true_cols.append(np.nan_to_num(true, nan=-1.0))
+        rel_cols.append(np.nan_to_num(released, nan=-1.0))
+    if released_loc is not None:
+        own = _event_location(data, ev_persona, attrs, policy)  # the event's own location, same levels
+        labels = pd.Index(released_loc.categories).append(pd.Index(own.categories)).unique()
+        true_cols.append(labels.get_indexer(own.categories)[own.codes])
+        rel_cols.append(labels.get_indexer(released_loc.categories)[released_loc.codes])
+    if not true_cols:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    detail = np.zeros(2 * n, dtype=np.int64)
+    for a, b in zip(true_cols, rel_cols):
+        codes, uniq = pd.factorize(np.concatenate([a, b]))
+        detail, _ = dense_codes(detail * (len(uniq) + 1) + codes)  # re-densified: never overflows
+    return detail[:n], detail[n:]
+
+
 def keyed_order(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Positions sorted by ``block`` (int64 >= 0), ties in a random order drawn from ``rng`` (the release key)."""
     n = len(block)
@@ -176,6 +214,11 @@ class Noised:
     sensitive_codes: list
     order: np.ndarray  # release row order: input event positions sorted by persona, period, type
     period_values: np.ndarray  # distinct released period starts (days since epoch), sorted
+    # Attacker-visible event columns beyond type and period (end-date period, amount, location at their
+    # released precision), one code per (canonically ordered) event: what a source record of the event
+    # shows (true values) and what the release shows for it; the linkage attack matches on both.
+    detail_true: np.ndarray
+    detail_released: np.ndarray
 
 
 def merge_stage(ctx: PassContext,
@@ -233,6 +276,9 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     rand_out = data.outcome_codes[source]
     pram = noise.pram_matrix(data.type_codes, rand_out, data.type_names, data.outcome_names, policy.pram_p)
     dependent = set(data.domain.outcome_dependent)
+    released_end: np.ndarray | None = None
+    released_vals: tuple[np.ndarray, np.ndarray] | None = None
+    released_loc: pd.Categorical | None = None
 
     # Release row order: persona id, period, type, released outcome, then a keyed random order inside
     # each block, so nothing in the files follows source person ids, true dates or other hidden values.
@@ -251,15 +297,20 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
         if END_DATE in dependent:  # the duration travels with the released outcome (joint PRAM)
             end_day = data.event_day + (data.end_day - data.event_day)[source]
         end = noise.shift_dates(end_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
-        released[END_DATE] = noise.period_start(end, policy.date_precision)[order].astype("datetime64[s]")
+        released_end = noise.period_start(end, policy.date_precision)
+        released[END_DATE] = released_end[order].astype("datetime64[s]")
     released[OUTCOME] = pd.Categorical.from_codes(rand_out[order], categories=list(data.outcome_names))
     if data.location_codes is not None:
         loc = _event_location(data, ev_persona, attrs, policy, source if LOCATION in dependent else None)
+        released_loc = loc
         released[LOCATION] = pd.Categorical.from_codes(loc.codes[order], categories=loc.categories)
     if data.values is not None:
         raw = data.values[source] if VALUE in dependent else data.values  # the amount travels with the outcome
         vals = noise.coarsen_values(raw, data.type_codes, policy.value_rounding, policy.value_top_code_quantile)
+        released_vals = (raw, vals)
         released[VALUE] = vals[order]
     sensitive, sens_codes = _sensitive_people(ctx, merged.person_persona, ids)
+    detail_true, detail_released = _event_details(ctx, ev_persona, attrs, source, released_end, released_vals,
+                                                  released_loc)
     return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
-                  period_values)
+                  period_values, detail_true, detail_released)

@@ -10,14 +10,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from personatwin.core.policy import DATE_PRECISIONS, PrivacyPolicy
-from personatwin.measure.criteria import K_ANONYMITY, L_DIVERSITY, LINKAGE_RISK, POPULATION_RISK
+from personatwin.measure.criteria import K_ANONYMITY, L_DIVERSITY, LINKAGE_RISK, POPULATION_RISK, SINGLE_OUT
 
 # Which targets each kind of step can lower: coarser QIs shrink the number of classes and the
 # attacker's matches; a larger k does everything; coarser dates only blur event patterns; a
 # stronger PRAM only adds outcome diversity.
-COARSER_QI = frozenset({POPULATION_RISK, LINKAGE_RISK})
-RAISE_K = frozenset({POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY})
-COARSER_DATES = frozenset({LINKAGE_RISK})
+COARSER_QI = frozenset({POPULATION_RISK, LINKAGE_RISK, SINGLE_OUT})
+RAISE_K = frozenset({POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY, SINGLE_OUT})
+COARSER_DATES = frozenset({LINKAGE_RISK, SINGLE_OUT})
 STRONGER_PRAM = frozenset({L_DIVERSITY})
 
 

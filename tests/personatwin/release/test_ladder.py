@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from personatwin.core.policy import PrivacyPolicy, policy_for_level
-from personatwin.measure.criteria import K_ANONYMITY, L_DIVERSITY, LINKAGE_RISK, POPULATION_RISK
+from personatwin.measure.criteria import K_ANONYMITY, L_DIVERSITY, LINKAGE_RISK, POPULATION_RISK, SINGLE_OUT
 from personatwin.release.ladder import choose_step, escalate, within_people
 
 LEVELS = {"age": 6, "zip": 5, "race": 3}  # hierarchy levels per QI (n_levels), as domains report them
@@ -21,10 +21,11 @@ def test_steps_come_cheapest_first_and_say_what_they_lower():
     assert names == ["coarser age bands", "generalize location", "raise k", "coarsen dates", "stronger PRAM",
                      "generalize rare race"]
     by_name = {s.name: s.acts_on for s in steps_for(policy_for_level("medium"))}
-    assert by_name["raise k"] == {POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY}
-    assert by_name["coarsen dates"] == {LINKAGE_RISK}
+    assert by_name["raise k"] == {POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY, SINGLE_OUT}
+    assert by_name["coarsen dates"] == {LINKAGE_RISK, SINGLE_OUT}
     assert by_name["stronger PRAM"] == {L_DIVERSITY}
-    assert by_name["coarser age bands"] == by_name["generalize rare race"] == {POPULATION_RISK, LINKAGE_RISK}
+    assert by_name["coarser age bands"] == by_name["generalize rare race"] == {POPULATION_RISK, LINKAGE_RISK,
+                                                                                SINGLE_OUT}
 
 
 @pytest.mark.parametrize("missed, expected", [
@@ -32,6 +33,7 @@ def test_steps_come_cheapest_first_and_say_what_they_lower():
     ({LINKAGE_RISK}, "coarser age bands"),
     ({L_DIVERSITY}, "raise k"),  # coarser QIs do nothing for diversity: never taken for it
     ({K_ANONYMITY}, "raise k"),
+    ({SINGLE_OUT}, "coarser age bands"),
     ({L_DIVERSITY, POPULATION_RISK}, "coarser age bands"),  # the cheapest step acting on any missed target
 ])
 def test_choose_step_takes_the_cheapest_step_that_acts_on_a_missed_target(missed, expected):
