@@ -40,7 +40,7 @@ from personatwin.core.domains import get_domain
 from personatwin.core.errors import PrivacyTargetError, TooFewPeopleError, UtilityGateError
 from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import DATE_PRECISIONS, PrivacyPolicy
-from personatwin.protect.noise import period_label, period_start
+from personatwin.protect.noise import period_label, period_start, pram_matrix
 from personatwin.protect.prepared import PassContext, prepare
 from personatwin.protect.stages import merge_stage, noise_stage
 from personatwin.release.one_pass import protect
@@ -119,7 +119,7 @@ def datasets(draw, max_people: int = 150, max_events: int = 8, value_modes=("uni
     location = np.where(rng.random(m) < 0.7, own_zip,
                         np.asarray(ZIP_POOL, dtype=object)[rng.integers(0, len(ZIP_POOL), m)])
     if value_mode == "unique":
-        value = 10.0 * (np.arange(m) + 1)  # a unique value per event survives rounding to 10 (see test 4)
+        value = 10.0 * (np.arange(m) + 1)  # distinct values that survive rounding to 10
     elif value_mode == "pool":
         value = rng.choice([0.0, 10.0, 25.0, 100.0, np.nan], m)
     else:
@@ -255,7 +255,14 @@ def check_no_identifiers(people, events, release) -> None:
         e = rel["end_date"].to_numpy().astype("datetime64[D]")
         ok = np.isnat(e) | (e == period_start(e, precision))
         assert ok.all()
-        assert rel["end_date"].isna().sum() == events["end_date"].isna().sum()
+        # end dates travel with the outcome (joint PRAM within an event type): a type whose input events
+        # all have (or all lack) an end date keeps it that way; the totals may move between types' events
+        for etype, part in events.groupby(events["event_type"].astype(str)):
+            released = rel.loc[rel["event_type"].astype(str) == etype, "end_date"]
+            if part["end_date"].notna().all():
+                assert released.notna().all(), etype
+            if part["end_date"].isna().all():
+                assert released.isna().all(), etype
     # persona QIs: hierarchy labels at or above the released policy's start level
     for qi in DOMAIN.qis:
         labels = set(personas[qi].astype(str))
@@ -297,13 +304,6 @@ def shuffled(df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     return out[list(rng.permutation(df.columns))]  # column order is not significant either
 
 
-def released_outcome_by_value(events: pd.DataFrame) -> pd.Series:
-    """Released outcome per released value, for values that occur once (the alignment key)."""
-    v = events["value"]
-    once = v.notna() & ~v.duplicated(keep=False)
-    return pd.Series(events.loc[once, "outcome"].astype(str).to_numpy(), index=v[once].to_numpy())
-
-
 def check_any_key(people, events, other) -> None:
     """The guarantees of one pass that hold whatever the key, on a pass under another key: persona
     sizes k'..2k'-1 (k' = its policy's k), hence k-anonymity; conservation (2); no identifier or
@@ -324,16 +324,16 @@ def check_key_drives_noise(people, events, value_mode, policy, reference, order_
       figures, also when people and event rows (and columns) are shuffled: a fresh ``protect`` pass
       on the shuffled input must equal ``reference`` (the release);
     * a different key (the merge and noise stages run with it) -> different noise, tested on
-      exactly: (a) persona ids: no id in common; (b) outcomes: each released event is matched
-      across the two releases by its unique ``value`` (values 10, 20, ... survive rounding; used
-      only when top-coding is off), and at least one
-      matched event must have a different released outcome whenever the chance that two
-      independent PRAM draws agree on every matched event, prod_e sum_o P(o | e)^2 with
+      exactly: (a) persona ids: no id in common; (b) outcomes: the noise stage under each key gives
+      the released outcome of every input event in the canonical order (which no key changes), and
+      at least one event must have a different released outcome whenever the chance that two
+      independent PRAM draws agree on every event, prod_e sum_o P(o | e)^2 with
       P(o | e) = p [o = true_e] + (1 - p) pi(type_e, o), is below 1e-9; with p = 1 both equal the
       true outcomes. The grouping may differ (the l-diversity repair swaps members on the keyed
       released values), and with it the persona QIs and the event locations (never finer than the
-      persona's location); the events' types, dates, periods and values do not depend on the key
-      (no date shift here). The other key's pass meets ``check_any_key``.
+      persona's location); the events' types, dates and periods do not depend on the key (no date
+      shift here); end dates and values travel with the randomized outcome (joint PRAM), so they do.
+      The other key's pass meets ``check_any_key``.
     """
     rng = np.random.default_rng(order_seed)
     again = protect(PassContext(prepare(shuffled(people, rng), shuffled(events, rng), DOMAIN), policy, KEY, SALT))
@@ -350,30 +350,30 @@ def check_key_drives_noise(people, events, value_mode, policy, reference, order_
     strip = lambda df: df[cols].sort_values(cols).reset_index(drop=True)
     event(f"key: grouping {'same' if strip(reference.personas).equals(strip(other.personas.table)) else 'differs'}")
     if policy.date_shift_days == 0:
-        keep = [c for c in reference.events.columns if c not in ("persona_id", "outcome", "location")]
+        keep = [c for c in reference.events.columns
+                if c not in ("persona_id", "outcome", "location", "end_date", "value")]
         strip_ev = lambda df: df[keep].astype(str).sort_values(keep).reset_index(drop=True)
         pd.testing.assert_frame_equal(strip_ev(reference.events), strip_ev(other.events))
 
-    if value_mode != "unique" or not len(events) or policy.value_top_code_quantile < 1.0:
+    if not len(events):
         return
-    oa, ob = released_outcome_by_value(reference.events), released_outcome_by_value(other.events)
-    common = oa.index.intersection(ob.index)
-    truth = events.set_index("value").loc[common]
+    ref_ctx = PassContext(ctx.data, policy, KEY, SALT)
+    oa, ob = noise_stage(ref_ctx, merge_stage(ref_ctx)).outcomes, noised.outcomes  # canonical event order
+    data = ctx.data
     if policy.pram_p == 1.0:
-        assert (oa[common] == ob[common]).all() and (oa[common] == truth["outcome"].astype(str)).all()
+        assert (oa == ob).all() and (oa == data.outcome_codes).all()
         event("key: p = 1, outcomes equal the truth under both keys")
         return
-    pram, p = reference.pram, reference.pram.p
-    t = np.array([pram.type_names.index(x) for x in truth["event_type"].astype(str)], dtype=np.int64)
-    o = np.array([pram.outcome_names.index(x) for x in truth["outcome"].astype(str)], dtype=np.int64)
-    q = (1 - p) * pram.matrix[t]
-    q[np.arange(len(t)), o] += p
+    p = policy.pram_p
+    pi = pram_matrix(data.type_codes, data.outcome_codes, data.type_names, data.outcome_names, p).matrix
+    q = (1 - p) * pi[data.type_codes]
+    q[np.arange(len(q)), data.outcome_codes] += p
     log_same = float(np.log((q**2).sum(axis=1)).sum())
     if log_same < np.log(1e-9):
         event("key: outcome difference asserted")
-        assert (oa[common] != ob[common]).any(), "a different key gave the same PRAM draws"
+        assert (oa != ob).any(), "a different key gave the same PRAM draws"
     else:
-        event("key: too few matched events to assert an outcome difference")
+        event("key: too few events to assert an outcome difference")
 
 
 # ------------------------------------------------------------------------------------------------
