@@ -83,7 +83,10 @@ def _event_details(ctx: PassContext, ev_persona: np.ndarray, attrs: PersonaAttri
         true_cols.append(np.nan_to_num(true, nan=-1.0))
         rel_cols.append(np.nan_to_num(released, nan=-1.0))
     if released_loc is not None:
-        own = _event_location(data, ev_persona, attrs, policy)  # the event's own location, same levels
+        # the event's own location at the same levels; the released one already is, unless it travels
+        # with the outcome (joint PRAM), so it is computed again only then
+        own = released_loc if LOCATION not in data.domain.outcome_dependent else \
+            _event_location(data, ev_persona, attrs, policy)
         labels = pd.Index(released_loc.categories).append(pd.Index(own.categories)).unique()
         true_cols.append(labels.get_indexer(own.categories)[own.codes])
         rel_cols.append(labels.get_indexer(released_loc.categories)[released_loc.codes])
