@@ -63,10 +63,17 @@ class PrivacyPolicy:
     # Persona single-out rate (share of linkage targets whose knowledge, every released column
     # included, leaves exactly their own persona): an attribute-disclosure bound, since a singled-out
     # persona still hides the target among its k members behind PRAM. None = reported, not gated.
-    # The presets do not gate it yet: on generated data at high 16-48% of targets are singled out,
-    # barely less at k = 40 or with amounts rounded to 5,000 (QIs and event type x period carry it),
-    # so a preset limit is a policy decision still open (issue 11).
+    # Presets gate it loosely (low 0.9, medium 0.75, high 0.5, maximum 0.25): on generated criminal-
+    # justice data one pass singles out 80% / 58% / 34% / 18% of targets at k = 3 / 5 / 10 / 20, and a
+    # larger k is what lowers it (coarser amounts barely do).
     max_single_out_rate: float | None = None
+    # t-closeness per sensitive attribute on true values (each event type's outcomes over the personas
+    # holding at least k events of it; each person-level sensitive column): the largest distance of a
+    # persona's mix from the attribute's overall mix. None = reported, not gated.
+    max_t_closeness: float | None = None
+    # Small-cell rule of every published table and figure: a cell of fewer distinct people is hidden,
+    # with complementary cells so that no margin gives it back (personatwin.publish.cells).
+    small_cell_people: int = 11
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -83,6 +90,10 @@ class PrivacyPolicy:
             raise ValueError(f"anonymeter_max_risk must be in (0, 1] or None, got {self.anonymeter_max_risk}")
         if self.max_single_out_rate is not None and not 0 < self.max_single_out_rate <= 1:
             raise ValueError(f"max_single_out_rate must be in (0, 1] or None, got {self.max_single_out_rate}")
+        if self.small_cell_people < 1:
+            raise ValueError(f"small_cell_people must be at least 1, got {self.small_cell_people}")
+        if self.max_t_closeness is not None and not 0 < self.max_t_closeness <= 1:
+            raise ValueError(f"max_t_closeness must be in (0, 1] or None, got {self.max_t_closeness}")
 
     def qi_level(self, column: str) -> int:
         return int(self.qi_levels.get(column, 0))
@@ -104,6 +115,8 @@ class PrivacyPolicy:
             "target_risk": self.target_risk,
             "anonymeter_max_risk": self.anonymeter_max_risk,
             "max_single_out_rate": self.max_single_out_rate,
+            "max_t_closeness": self.max_t_closeness,
+            "small_cell_people": self.small_cell_people,
         }
 
 
@@ -113,15 +126,19 @@ class PrivacyPolicy:
 # Smaller groups are held to 3 standard errors instead.
 PRESETS: dict[PrivacyLevel, dict] = {
     PrivacyLevel.LOW: dict(k=3, date_precision="week", location_level=1, qi_levels={"age": 1},
-                           pram_p=0.95, attacker_knowledge=2, l_diversity=1, target_risk=INTERNAL_RISK),
+                           pram_p=0.95, attacker_knowledge=2, l_diversity=1, target_risk=INTERNAL_RISK,
+                           max_single_out_rate=0.9, max_t_closeness=0.95),
     PrivacyLevel.MEDIUM: dict(k=5, date_precision="month", location_level=1, qi_levels={"age": 1},
-                              pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK),
+                              pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
+                              max_single_out_rate=0.75, max_t_closeness=0.8),
     PrivacyLevel.HIGH: dict(k=10, date_precision="month", location_level=2, qi_levels={"age": 2},
                             pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
-                            gates=UtilityGates(large_group_events=2500), anonymeter_max_risk=RESEARCH_RISK),
+                            gates=UtilityGates(large_group_events=2500), anonymeter_max_risk=RESEARCH_RISK,
+                            max_single_out_rate=0.5, max_t_closeness=0.6),
     PrivacyLevel.MAXIMUM: dict(k=20, date_precision="quarter", location_level=3, qi_levels={"age": 2},
                                pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK,
-                               gates=UtilityGates(large_group_events=5000), anonymeter_max_risk=RESEARCH_RISK),
+                               gates=UtilityGates(large_group_events=5000), anonymeter_max_risk=RESEARCH_RISK,
+                               max_single_out_rate=0.25, max_t_closeness=0.45),
 }
 
 

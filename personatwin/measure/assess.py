@@ -16,7 +16,7 @@ from personatwin.protect import noise
 from personatwin.protect.merge import Grouping, factorize
 from personatwin.protect.personas import PersonaAttributes, generalized_codes, start_level
 from personatwin.protect.prepared import PassContext, PreparedData
-from personatwin.protect.stages import Merged, Noised
+from personatwin.protect.stages import Merged, Noised, sensitive_observations
 
 
 def evaluate(ctx: PassContext, merged: Merged,
@@ -49,7 +49,7 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
            attrs: PersonaAttributes, noised: Noised) -> risk.RiskReport:
     """Every §5 risk metric of this pass."""
     data, policy = ctx.data, ctx.policy
-    ev_persona, rand_out, sens_codes = noised.ev_persona, noised.outcomes, noised.sensitive_codes
+    ev_persona = noised.ev_persona
     n = data.n_people
     f, n_ec = risk.class_sizes(attrs)
     size = attrs.table[PERSONA_SIZE].to_numpy()
@@ -58,12 +58,16 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
     at_risk = float(size[(1.0 / f) > t].sum()) / n if n else 0.0
     journalist, marketer = risk.population_risks(f, size, n, policy.population_size)
     P = len(size)
-    observations = []
-    if len(rand_out):
-        observations.append(risk.value_counts_matrix(ev_persona, rand_out, P, len(data.outcome_names)))
-    for codes, n_values in sens_codes:
-        observations.append(risk.value_counts_matrix(person_persona, codes, P, n_values))
-    l_distinct, l_entropy, t_close = risk.diversity(observations)
+    # l-diversity and t-closeness per sensitive attribute on true values (issue 11): each event type's
+    # outcomes, each person-level sensitive column
+    by_attribute = tuple(
+        (o.name, risk.attribute_diversity(risk.value_counts_matrix(person_persona[o.owner], o.value, P, o.n_values),
+                                          o.min_count))
+        for o in sensitive_observations(data, policy))
+    measured = [f for _, f in by_attribute if f.personas_measured]
+    l_distinct = min((f.l_distinct for f in measured), default=float("nan"))
+    l_entropy = min((f.l_entropy for f in measured), default=float("nan"))
+    t_close = max((f.t_closeness for f in measured), default=float("nan"))
     demo, outliers = risk.demographic_concentration(data.people, person_persona, attrs, policy.k)
     inputs = linkage.AttackInputs(
         people=data.people, person_persona=person_persona, attributes=attrs, event_person=data.event_person,
@@ -87,7 +91,7 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
         demographic_concentration_risk=demo, demographic_outliers=outliers,
         event_pattern_concentration_risk=conc.mean, external_linkage_risk=link.mean,
         external_linkage_ci_low=link.ci_low, external_linkage_ci_high=link.ci_high,
-        attacker_knowledge=m, linkage_targets=link.n_targets,
+        attacker_knowledge=m, linkage_targets=link.n_targets, by_attribute=by_attribute,
         persona_single_out_rate=link.single_out, persona_single_out_ci_low=link.single_out_ci_low,
         persona_single_out_ci_high=link.single_out_ci_high,
     )
@@ -133,7 +137,8 @@ def measure(data: PreparedData, policy: PrivacyPolicy, person_persona: np.ndarra
     outcome_tvd = utility.tvd_counts(np.bincount(data.outcome_codes, minlength=len(data.outcome_names)),
                                      np.bincount(rand_out, minlength=len(data.outcome_names)))
     rates = utility.group_rates(group_codes(data, person_persona, attrs), data.event_person, data.type_codes,
-                                data.type_names, data.outcome_codes, rand_out, data.outcome_names, pram, policy.gates)
+                                data.type_names, data.outcome_codes, rand_out, data.outcome_names, pram, policy.gates,
+                                person_persona)
     disp = utility.disparity(rates, data.domain.adverse_outcomes)
     fails = utility.gate_failures(rates, policy.gates, preserved)
     return utility.UtilityReport(counts, preserved, qi_tvd, outcome_tvd, rates, disp, grouping.information_loss, fails)

@@ -31,6 +31,7 @@ POPULATION_RISK = "population"
 LINKAGE_RISK = "linkage"
 L_DIVERSITY = "l-diversity"
 SINGLE_OUT = "single-out"
+T_CLOSENESS = "t-closeness"
 RELEASE_RISK = "release risk"
 EVENTS_PRESERVED = "events"
 UTILITY_GATES = "utility"
@@ -201,6 +202,22 @@ class SingleOutRate(Criterion):
                 "attackers whose knowledge leaves exactly one persona.")
 
 
+class TCloseness(Criterion):
+    kind, metric, policy_field = T_CLOSENESS, "t_closeness", "max_t_closeness"
+    meaning = ("no persona's true outcome mix for an event type (where it holds at least k such events), nor its "
+               "mix of a person-level sensitive attribute, is further than t from the overall mix")
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value <= threshold + 1e-12
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return f"t-closeness {value:.4f} > limit {threshold} (by {value - threshold:.4f})"
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return (f"t-closeness {value:.4f} {'<=' if passed else '>'} limit {threshold}: the largest distance of a "
+                "persona's true outcome mix (per event type) from the overall mix.")
+
+
 class ReleaseRisk(_AtMostTargetRisk):
     kind, metric = RELEASE_RISK, "release_risk"
     meaning = "the larger of population average and external linkage risk is at most the policy's target"
@@ -215,7 +232,8 @@ class ReleaseRisk(_AtMostTargetRisk):
 
 class LDiversity(_AtLeastPolicyParameter):
     kind, metric, policy_field, symbol, label = L_DIVERSITY, "l_diversity_distinct", "l_diversity", "l", "l-diversity"
-    meaning = "every persona holds at least l distinct values of each sensitive attribute"
+    meaning = ("every persona holds at least l distinct true values of each sensitive attribute (per event type "
+               "where it holds at least k events of the type)")
 
     def verdict(self, value: float, threshold: float, passed: bool) -> str:
         return super().verdict(value, threshold, passed) + "."
@@ -304,10 +322,11 @@ class AttackRisks(Criterion):
 
 
 # What the privacy loop escalates on, in the order its failure messages list them.
-LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRisk(), LDiversity(), SingleOutRate())
+LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRisk(), LDiversity(), SingleOutRate(),
+                                       TCloseness())
 # What a release's verdict states, in the report's order.
-VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), SingleOutRate(), EventsPreserved(),
-                                          UtilityGates(), AttackRisks())
+VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), TCloseness(), SingleOutRate(),
+                                          EventsPreserved(), UtilityGates(), AttackRisks())
 
 
 def judge(figures: Mapping, policy: Mapping, criteria=LOOP_TARGETS) -> tuple[Outcome, ...]:

@@ -7,9 +7,11 @@ METRIC_MEANINGS = {
     "population_average_risk": "expected share of people re-identified by matching QIs (#classes / n)",
     "journalist_risk": "highest risk when the attacker matches against the whole population",
     "marketer_risk": "expected share re-identified against the whole population",
-    "l_diversity_distinct": "fewest distinct outcomes inside one persona",
-    "l_diversity_entropy": "entropy l: effective number of outcomes in the least diverse persona",
-    "t_closeness": "largest distance of a persona's outcome mix from the overall mix",
+    "l_diversity_distinct": "fewest distinct true outcomes of one event type (or values of a sensitive attribute) "
+                            "inside one persona holding at least k such events",
+    "l_diversity_entropy": "entropy l: effective number of true outcomes in the least diverse persona and type",
+    "t_closeness": "largest distance of a persona's true outcome mix for one event type (at least k events) from "
+                   "that type's overall mix",
     "demographic_concentration_risk": "share of people with a rare QI combination still published exactly",
     "event_pattern_concentration_risk": "share of people whose m events alone single out one persona",
     "external_linkage_risk": "chance an attacker knowing QIs and m events picks the right person",
@@ -33,11 +35,16 @@ PARAMETER_MEANINGS = {
     "qi_levels": "hierarchy level published for each quasi-identifier (e.g. age bands)",
     "pram_p": "probability that an event keeps its true outcome (PRAM)",
     "attacker_knowledge": "m: true events the simulated attacker knows about a target",
-    "l_diversity": "fewest distinct outcomes required inside one persona",
+    "l_diversity": "fewest distinct true outcomes required per event type inside one persona (holding at least k "
+                   "events of the type)",
     "target_risk": "highest release risk the policy accepts",
     "anonymeter_max_risk": "highest Anonymeter singling-out, linkability or (pooled) inference risk the policy "
                            "accepts (none: not gated)",
     "max_single_out_rate": "highest persona single-out rate the policy accepts (none: reported, not gated)",
+    "small_cell_people": "fewest distinct people behind a figure the reports show (smaller cells and their "
+                         "complements are hidden)",
+    "max_t_closeness": "highest t-closeness (per event type, true outcomes) the policy accepts (none: reported, not "
+                       "gated)",
 }
 ATTACK_MEANINGS = {
     "singling_out": "share of the attacker's predicates, built from the release, that isolate exactly one person of "

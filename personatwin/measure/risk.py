@@ -6,7 +6,7 @@ is the size of person i's EC in people and n the number of people.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,8 @@ class RiskReport:
     persona_single_out_rate: float = 0.0  # linkage targets whose knowledge leaves exactly their own persona
     persona_single_out_ci_low: float = 0.0
     persona_single_out_ci_high: float = 0.0
+    # l, t and the homogeneous share per sensitive attribute on true values (not flattened by asdict)
+    by_attribute: tuple[tuple[str, AttributeDiversity], ...] = field(default=(), compare=False)
 
     @property
     def release_risk(self) -> float:
@@ -63,8 +65,11 @@ class RiskReport:
         return BAND_ADVICE[self.get_risk_level()]
 
     def as_dict(self) -> dict[str, float | None]:
-        out = {k: (float(v) if v is not None else None) for k, v in asdict(self).items()}
+        out = {f.name: (float(getattr(self, f.name)) if getattr(self, f.name) is not None else None)
+               for f in fields(self) if f.name != "by_attribute"}
         out["release_risk"] = float(self.release_risk)
+        for name, figures in self.by_attribute:
+            out.update(figures.as_dict(name))
         return out
 
 
@@ -97,27 +102,53 @@ def value_counts_matrix(persona: np.ndarray, values: np.ndarray, n_personas: int
     return np.bincount(persona * n_values + values, minlength=n_personas * n_values).reshape(n_personas, n_values)
 
 
-def diversity(observations: list[np.ndarray]) -> tuple[float, float, float]:
+def diversity(observations: list[np.ndarray], min_counts: list[int] | None = None) -> tuple[float, float, float]:
     """(distinct l, entropy l, t-closeness) over persona x value count matrices, one per attribute.
 
-    l is the minimum over personas (that hold any value) and attributes; t is the largest total
-    variation distance (the equal-distance EMD) between a persona's distribution and the global one.
+    l is the minimum over personas and attributes; t is the largest total variation distance (the
+    equal-distance EMD) between a persona's distribution and the attribute's overall one. A persona
+    counts for an attribute when it holds at least ``min_counts[i]`` observations of it (default 1).
     """
-    ls, les, ts = [], [], []
-    for counts in observations:
-        counts = counts[counts.sum(axis=1) > 0].astype(np.float64)
-        if not len(counts):
-            continue
-        q = counts / counts.sum(axis=1, keepdims=True)
-        g = counts.sum(axis=0) / counts.sum()
-        ls.append((counts > 0).sum(axis=1).min())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ent = -np.where(q > 0, q * np.log(q), 0.0).sum(axis=1)
-        les.append(np.exp(ent.min()))
-        ts.append((0.5 * np.abs(q - g).sum(axis=1)).max())
-    if not ls:
+    figures = [attribute_diversity(c, (min_counts or [1] * len(observations))[i])
+               for i, c in enumerate(observations)]
+    measured = [f for f in figures if f.personas_measured]
+    if not measured:
         return float("nan"), float("nan"), float("nan")
-    return float(min(ls)), float(min(les)), float(max(ts))
+    return (float(min(f.l_distinct for f in measured)), float(min(f.l_entropy for f in measured)),
+            float(max(f.t_closeness for f in measured)))
+
+
+@dataclass(frozen=True)
+class AttributeDiversity:
+    """l-diversity and t-closeness of one sensitive attribute (an event type's true outcomes, or a
+    person-level sensitive column) over the personas holding at least ``min_count`` observations of it."""
+
+    l_distinct: float
+    l_entropy: float
+    t_closeness: float
+    homogeneous_share: float  # personas holding any observation whose observations all share one value
+    personas_measured: int
+    personas_holding: int
+
+    def as_dict(self, name: str) -> dict[str, float]:
+        return {f"l_diversity_distinct.{name}": self.l_distinct, f"t_closeness.{name}": self.t_closeness,
+                f"homogeneous_personas.{name}": self.homogeneous_share}
+
+
+def attribute_diversity(counts: np.ndarray, min_count: int = 1) -> AttributeDiversity:
+    """Diversity of one attribute from its persona x value count matrix."""
+    counts = counts[counts.sum(axis=1) > 0].astype(np.float64)
+    holding = len(counts)
+    homogeneous = float(((counts > 0).sum(axis=1) == 1).mean()) if holding else 0.0
+    g = counts.sum(axis=0) / counts.sum() if holding else counts.sum(axis=0)
+    counts = counts[counts.sum(axis=1) >= max(min_count, 1)]
+    if not len(counts):
+        return AttributeDiversity(float("nan"), float("nan"), float("nan"), homogeneous, 0, holding)
+    q = counts / counts.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = -np.where(q > 0, q * np.log(q), 0.0).sum(axis=1)
+    return AttributeDiversity(float((counts > 0).sum(axis=1).min()), float(np.exp(ent.min())),
+                              float((0.5 * np.abs(q - g).sum(axis=1)).max()), homogeneous, len(counts), holding)
 
 
 def demographic_concentration(people_qis: pd.DataFrame, person_persona: np.ndarray,

@@ -84,19 +84,40 @@ def tvd_codes(codes: np.ndarray, labels: np.ndarray, released_labels: np.ndarray
     return tvd_counts(a, b)
 
 
+def distinct_people(person: np.ndarray, group: np.ndarray, type_codes: np.ndarray, G: int, T: int,
+                    weight: np.ndarray | None = None) -> np.ndarray:
+    """G x T: distinct units (people, or personas weighted by their size) with an event of each type,
+    by the group of the unit (``group[unit]``)."""
+    pairs = np.unique(person.astype(np.int64) * T + type_codes)
+    unit, t = pairs // T, pairs % T
+    return np.bincount(group[unit] * T + t, weights=None if weight is None else weight[unit],
+                       minlength=G * T).reshape(G, T).astype(np.int64)
+
+
 def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_names, outcome_codes: np.ndarray,
-                released_outcomes: np.ndarray, outcome_names, pram: PramMatrix, gates: UtilityGates) -> pd.DataFrame:
+                released_outcomes: np.ndarray, outcome_names, pram: PramMatrix, gates: UtilityGates,
+                person_persona: np.ndarray | None = None) -> pd.DataFrame:
     """Outcome rate per group x event type x outcome: original vs PRAM-unbiased release.
 
     ``groups`` holds (attribute, original group code per person, published group code per person,
     group names). Original rates use the true outcome and the person's own group; released rates
-    use the randomized outcome and the group the person's persona publishes.
+    use the randomized outcome and the group the person's persona publishes. ``people_original`` is
+    the number of distinct people of the group with an event of the type; ``people_released`` the
+    members of the personas publishing the group that hold an event of the type (small-cell rule).
     """
     T, n_out = len(type_names), len(outcome_names)
     p = pram.p
     frames = []
+    if person_persona is None:
+        person_persona = np.arange(int(event_person.max()) + 1 if len(event_person) else 0)
+    persona_size = np.bincount(person_persona)
+    persona_member = np.zeros(len(persona_size), dtype=np.int64)
+    persona_member[person_persona] = np.arange(len(person_persona))
     for attr, orig, rel, names in groups:
         G = len(names)
+        people_o = distinct_people(event_person, orig, type_codes, G, T)
+        people_r = distinct_people(person_persona[event_person], rel[persona_member], type_codes, G, T,
+                                   weight=persona_size)
         co = np.bincount((orig[event_person] * T + type_codes) * n_out + outcome_codes,
                          minlength=G * T * n_out).reshape(G, T, n_out)
         cr = np.bincount((rel[event_person] * T + type_codes) * n_out + released_outcomes,
@@ -117,11 +138,13 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
         se = np.sqrt(q * (1 - q) / (n_r + 4.0) + (1 - p) ** 2 * pi * (1 - pi) / n_type) / p
         frames.append(pd.DataFrame({
             "attribute": attr, "group": names[g], "event_type": np.asarray(type_names, dtype=object)[t],
-            "outcome": np.asarray(outcome_names, dtype=object)[o], "n_original": n_o, "original_rate": orig_rate,
+            "outcome": np.asarray(outcome_names, dtype=object)[o], "people_original": people_o[g, t],
+            "people_released": people_r[g, t], "n_original": n_o, "original_rate": orig_rate,
             "n_released": n_r, "observed_rate": obs, "unbiased_rate": unb, "se": se,
             "diff_pp": 100.0 * (unb - orig_rate)}))
     if not frames:
-        return pd.DataFrame(columns=["attribute", "group", "event_type", "outcome", "n_original", "original_rate",
+        return pd.DataFrame(columns=["attribute", "group", "event_type", "outcome", "people_original",
+                                     "people_released", "n_original", "original_rate",
                                      "n_released", "observed_rate", "unbiased_rate", "se", "diff_pp", "gate", "passed"])
     out = pd.concat(frames, ignore_index=True)
     out["coverage"] = out["n_released"] / out["n_original"]

@@ -1,7 +1,8 @@
 """l-diversity repair: member swaps (or a re-cut) between nearby personas (DESIGN §4, §5).
 
-A persona whose released values (PRAM'd outcomes of its events, person-level sensitive values)
-show fewer than l distinct values fails l-diversity. Raising k for the whole release to fix a few
+A persona whose true sensitive values show fewer than l distinct values fails l-diversity: per
+event type its true outcomes (counted where it holds at least k events of the type: a rarer type is
+protected by PRAM alone), and each person-level sensitive attribute. Raising k for the whole release to fix a few
 such personas costs every analyst utility, so each failing persona first swaps one member with a
 nearby persona of the same stratum: sizes stay k..2k-1, published QIs are recomputed from the new
 members, and the swap is the valid one that moves the feature centroids least. Where no single
@@ -9,8 +10,8 @@ swap works, the persona and a neighbour are cut anew into two groups of k..2k-1;
 partner in its stratum looks among personas with the same bias attributes. Over 2% of personas
 failing means the data lack diversity broadly, and the privacy loop's ladder acts instead.
 
-PRAM draws are made per event and per person before grouping (they never depend on the persona),
-so the released values are known here and a repaired persona is l-diverse in the release itself.
+Diversity is judged on true values, not PRAM's draws: a persona whose members all had one outcome
+is homogeneous whatever its released outcomes show (issue 11).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class Observed:
     """One released attribute: the owner person and value code of each observation."""
 
     owner: np.ndarray  # person index of each observation (event, or person itself)
-    value: np.ndarray  # released value code
+    value: np.ndarray  # true value code
     n_values: int
+    min_count: int = 1  # a persona holding fewer observations is not judged on this attribute
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,12 +53,11 @@ def persona_value_counts(persona: np.ndarray, n_personas: int, obs: Observed) ->
                        minlength=n_personas * obs.n_values).reshape(n_personas, obs.n_values)
 
 
-def failing_personas(counts: list[np.ndarray], l_req: int) -> np.ndarray:
-    """Personas holding some value of an attribute but fewer than l distinct ones."""
+def failing_personas(counts: list[np.ndarray], l_req: int, min_counts: list[int] | None = None) -> np.ndarray:
+    """Personas holding enough observations of an attribute but fewer than l distinct values."""
     bad = np.zeros(len(counts[0]) if counts else 0, dtype=bool)
-    for c in counts:
-        distinct = (c > 0).sum(axis=1)
-        bad |= (distinct > 0) & (distinct < l_req)
+    for i, c in enumerate(counts):
+        bad |= ~_ok(c, l_req, (min_counts or [1] * len(counts))[i])
     return np.flatnonzero(bad)
 
 
@@ -74,20 +76,20 @@ def _member_counts(members: np.ndarray, obs: Observed, sorted_owner: np.ndarray,
     return out
 
 
-def _ok(counts: np.ndarray, l_req: int) -> np.ndarray:
-    """Distinct-l holds (or the persona holds no value) along the last axis."""
+def _ok(counts: np.ndarray, l_req: int, min_count: int = 1) -> np.ndarray:
+    """Distinct-l holds along the last axis, or the persona holds fewer than ``min_count`` observations."""
     distinct = (counts > 0).sum(axis=-1)
-    return (distinct == 0) | (distinct >= l_req)
+    return (counts.sum(axis=-1) < max(min_count, 1)) | (distinct >= l_req)
 
 
-def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, l_req):
+def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, l_req, min_counts):
     """(i, j): the cheapest swap of member i of P with member j of Q that leaves both l-diverse,
     or None."""
     valid = np.ones((len(xp), len(xq)), dtype=bool)
-    for c_p, c_q, mp_, mq_ in zip(p_counts, q_counts, per_p, per_q):
+    for c_p, c_q, mp_, mq_, mc in zip(p_counts, q_counts, per_p, per_q, min_counts):
         after_p = c_p[None, None, :] - mp_[:, None, :] + mq_[None, :, :]
         after_q = c_q[None, None, :] - mq_[None, :, :] + mp_[:, None, :]
-        valid &= _ok(after_p, l_req) & _ok(after_q, l_req)
+        valid &= _ok(after_p, l_req, mc) & _ok(after_q, l_req, mc)
     if not valid.any():
         return None
     cost = (((xq[None, :, :] - cp_) ** 2).sum(-1) + ((xp[:, None, :] - cq_) ** 2).sum(-1)
@@ -98,7 +100,7 @@ def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, l_req):
 
 
 def _best_resplit(per_u: list[np.ndarray], xu: np.ndarray, toward: np.ndarray, k: int,
-                  l_req: int) -> np.ndarray | None:
+                  l_req: int, min_counts: list[int]) -> np.ndarray | None:
     """Members (positions in the union) of the first group of the cheapest cut of P u Q into two
     groups of k..2k-1 that are both l-diverse, trying a few member orders; None if there is none.
 
@@ -115,10 +117,10 @@ def _best_resplit(per_u: list[np.ndarray], xu: np.ndarray, toward: np.ndarray, k
     h = np.arange(h_lo, h_hi + 1)
     for o in orders:
         valid = np.ones(len(h), dtype=bool)
-        for c in per_u:
+        for c, mc in zip(per_u, min_counts):
             cum = np.cumsum(c[o], axis=0)
             left, total = cum[h - 1], cum[-1]
-            valid &= _ok(left, l_req) & _ok(total[None, :] - left, l_req)
+            valid &= _ok(left, l_req, mc) & _ok(total[None, :] - left, l_req, mc)
         if not valid.any():
             continue
         cx = np.cumsum(xu[o], axis=0)
@@ -144,7 +146,8 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     if l <= 1 or not observed or n_personas < 2:
         return RepairResult(persona, 0, 0, False)
     counts = [persona_value_counts(persona, n_personas, o) for o in observed]
-    failing = failing_personas(counts, l)
+    min_counts = [o.min_count for o in observed]
+    failing = failing_personas(counts, l, min_counts)
     if len(failing) == 0:
         return RepairResult(persona, 0, 0, False)
     if len(failing) > max(MAX_REPAIRS_MIN, MAX_REPAIRS_SHARE * n_personas):
@@ -194,7 +197,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
             q = int(q)
             mq = get_members(q)
             swap = _best_swap([c[p] for c in counts], [c[q] for c in counts], per_p, member_counts(mq),
-                              features[mp], features[mq], centroid[p], centroid[q], l)
+                              features[mp], features[mq], centroid[p], centroid[q], l, min_counts)
             if swap is not None:
                 i, j = swap
                 assign(p, q, np.where(mp == mp[i], mq[j], mp), np.where(mq == mq[j], mp[i], mq))
@@ -206,7 +209,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
             mq = get_members(q)
             union = np.concatenate([mp, mq])
             per_u = [np.concatenate([a, b]) for a, b in zip(per_p, member_counts(mq))]
-            cut = _best_resplit(per_u, features[union], centroid[q] - centroid[p], k, l)
+            cut = _best_resplit(per_u, features[union], centroid[q] - centroid[p], k, l, min_counts)
             if cut is not None:
                 side = np.zeros(len(union), dtype=bool)
                 side[cut] = True
@@ -231,7 +234,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     repaired = 0
     for p in failing:
         p = int(p)
-        if all(_ok(c[p], l) for c in counts):
+        if all(_ok(c[p], l, mc) for c, mc in zip(counts, min_counts)):
             continue  # fixed by an earlier change
         done = False
         for near in neighbours(p):

@@ -170,7 +170,7 @@ def information_loss(X: np.ndarray, group: np.ndarray) -> float:
     means = sums / np.maximum(counts, 1)[:, None]
     sse = float(((X - means[group]) ** 2).sum())
     sst = float(((X - X.mean(axis=0)) ** 2).sum())
-    return 100.0 * sse / sst if sst > 0 else 0.0
+    return min(100.0, 100.0 * sse / sst) if sst > 0 else 0.0  # one group: sse == sst up to rounding
 
 
 def features_from_tables(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> np.ndarray:

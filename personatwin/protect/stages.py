@@ -158,18 +158,33 @@ def _sensitive_people(ctx: PassContext, person_persona: np.ndarray,
     return out, coded
 
 
+def sensitive_observations(data: PreparedData, policy: PrivacyPolicy) -> list[diversity.Observed]:
+    """The sensitive attributes diversity is judged on, with true values: each event type's outcomes
+    (a persona counts for a type once it holds at least k events of it) and each person-level
+    sensitive column."""
+    out = []
+    if data.n_events:
+        order = np.argsort(data.type_codes, kind="stable")
+        bounds = np.searchsorted(data.type_codes[order], np.arange(len(data.type_names) + 1))
+        for t, name in enumerate(data.type_names):
+            rows = order[bounds[t]:bounds[t + 1]]
+            out.append(diversity.Observed(data.event_person[rows], data.outcome_codes[rows], len(data.outcome_names),
+                                          policy.k, name))
+    people = np.arange(data.n_people)
+    for col in data.domain.sensitive:
+        if col in data.people.columns:
+            codes, cats = factorize(data.people[col].astype(str))
+            out.append(diversity.Observed(people, codes, len(cats), 1, col))
+    return out
+
+
 def repair_diversity(ctx: PassContext,
                      grouping: Grouping) -> Grouping:
-    """Grouping after l-diversity member swaps on the released values (personatwin.protect.diversity)."""
+    """Grouping after l-diversity member swaps on the true sensitive values (personatwin.protect.diversity)."""
     data, policy = ctx.data, ctx.policy
     if policy.l_diversity <= 1 or grouping.stratum is None:
         return grouping
-    observed = []
-    if data.n_events:
-        _, rand_out = released_outcomes(ctx)
-        observed.append(diversity.Observed(data.event_person, rand_out, len(data.outcome_names)))
-    people = np.arange(data.n_people)
-    observed += [diversity.Observed(people, rand, len(cats)) for _, cats, rand in released_sensitive(ctx)]
+    observed = sensitive_observations(data, policy)
     wider = np.zeros(data.n_people, dtype=np.int64)  # same bias attributes: they stay exact
     for a in data.domain.bias_attributes:
         if a in data.people.columns:

@@ -10,15 +10,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from personatwin.core.policy import DATE_PRECISIONS, PrivacyPolicy
-from personatwin.measure.criteria import K_ANONYMITY, L_DIVERSITY, LINKAGE_RISK, POPULATION_RISK, SINGLE_OUT
+from personatwin.measure.criteria import (
+    K_ANONYMITY,
+    L_DIVERSITY,
+    LINKAGE_RISK,
+    POPULATION_RISK,
+    SINGLE_OUT,
+    T_CLOSENESS,
+)
 
 # Which targets each kind of step can lower: coarser QIs shrink the number of classes and the
 # attacker's matches; a larger k does everything; coarser dates only blur event patterns; a
-# stronger PRAM only adds outcome diversity.
+# stronger PRAM only adds outcome diversity (it does not change true values: l and t are judged on
+# those, so only a larger k, which pools more events, lowers t).
 COARSER_QI = frozenset({POPULATION_RISK, LINKAGE_RISK, SINGLE_OUT})
-RAISE_K = frozenset({POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY, SINGLE_OUT})
+RAISE_K = frozenset({POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY, SINGLE_OUT, T_CLOSENESS})
 COARSER_DATES = frozenset({LINKAGE_RISK, SINGLE_OUT})
-STRONGER_PRAM = frozenset({L_DIVERSITY})
+STRONGER_PRAM: frozenset[str] = frozenset()  # l and t are judged on true values: PRAM cannot lower them
 
 
 @dataclass(frozen=True)

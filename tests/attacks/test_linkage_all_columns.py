@@ -33,15 +33,16 @@ def data():
     return synth.generate("criminal_justice", 6000, start="2024-01-01", end="2024-03-31", seed=53)
 
 
-@pytest.mark.parametrize("level, single_out_limit", [("low", None), ("medium", None), ("high", None),
+@pytest.mark.parametrize("level, single_out_limit", [("low", "preset"), ("medium", "preset"), ("high", "preset"),
                                                     ("medium", 0.3)])
 def test_each_level_meets_its_targets_against_the_full_attacker_or_refuses(data, level, single_out_limit):
     """The release risk target holds against the full attacker (at low: 0.15 with amounts known), the
     single-out rate is published, and where a policy gates it the gate holds too; else nothing is released."""
+    limit = policy_for_level(level).max_single_out_rate if single_out_limit == "preset" else single_out_limit
     try:
         release = pt.create_safe_personas(people=data.people, events=data.events, privacy_level=level,
                                           domain="criminal_justice", key=KEY, salt="2024-Q1",
-                                          max_single_out_rate=single_out_limit)
+                                          max_single_out_rate=limit)
     except pt.PrivacyTargetError as refused:  # refusing is a correct answer; releasing above target is not
         assert refused.history
         return
@@ -50,10 +51,8 @@ def test_each_level_meets_its_targets_against_the_full_attacker_or_refuses(data,
     assert "persona_single_out_rate" in release.tables().metrics  # published with the other figures
     assert 0.0 <= r.persona_single_out_ci_low <= r.persona_single_out_rate <= r.persona_single_out_ci_high <= 1.0
     outcome = criteria.SingleOutRate().evaluate(release.metrics(), policy.parameters())
-    if single_out_limit is None:
-        assert outcome is None  # reported, not gated
-    else:
-        assert outcome is not None and outcome.passed and r.persona_single_out_rate <= single_out_limit
+    assert limit is not None  # every preset gates it (issue 11)
+    assert outcome is not None and outcome.passed and r.persona_single_out_rate <= limit
 
 
 @pytest.mark.parametrize("level", ["low", "medium", "high"])

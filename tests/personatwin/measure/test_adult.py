@@ -91,9 +91,10 @@ def assert_no_people_rows(release: Release, people: pd.DataFrame, k: int, sensit
             assert not ids & set(table[col].astype(str)), col
 
 
-# l = 2 on the salary class: member swaps repair most personas short of a second class, the ladder
-# raises k for the rest (k = 40; k = 100 before the repair existed).
-@pytest.mark.parametrize("l_div, target, expect_k", [(1, 0.1, 5), (2, 0.1, 40)], ids=["k5-l1", "k5-l2-loop"])
+# l = 2 on the true salary class: member swaps repair some personas short of a second class, the
+# ladder raises k for the rest (k = 80 since issue 11 judges l on true values; 40 when it was judged on
+# PRAM's released values, which add diversity of their own; k = 100 before the repair existed).
+@pytest.mark.parametrize("l_div, target, expect_k", [(1, 0.1, 5), (2, 0.1, 80)], ids=["k5-l1", "k5-l2-loop"])
 def test_adult_release_figures_equal_independent_computation(adult, l_div, target, expect_k) -> None:
     people, domain = adult
     n = len(people)
@@ -109,7 +110,8 @@ def test_adult_release_figures_equal_independent_computation(adult, l_div, targe
     assert r.k_anonymity == mine["k"] >= 5
     assert r.n_equivalence_classes == mine["n_ec"]
     assert r.population_average_risk == mine["population_average_risk"]
-    assert r.l_diversity_distinct == mine["l"] >= l_div
+    # l is judged on true values (the published counts are PRAM'd, so they cannot reproduce it)
+    assert r.l_diversity_distinct >= l_div and mine["l"] >= 1
     assert release.release_risk <= target
     assert release.policy.k == expect_k
     if l_div == 1:

@@ -11,7 +11,7 @@ from personatwin.protect import diversity
 from personatwin.protect.merge import group_people
 from personatwin.protect.personas import start_levels
 from personatwin.protect.prepared import PassContext, prepare
-from personatwin.protect.stages import released_outcomes
+from personatwin.protect.stages import sensitive_observations
 from personatwin.release.auto_adjust import auto_adjust
 from personatwin.release.one_pass import protect
 from personatwin.validate.validation import validate
@@ -114,11 +114,11 @@ def test_protection_pass_repairs_failing_personas_and_keeps_k_to_2k_minus_1():
     policy, key = PrivacyPolicy(k=5, l_diversity=2, target_risk=0.5), ReleaseKey("ab" * 32)
     raw = group_people(prepared.people, None, prepared.domain, policy.k, start_levels(prepared.domain, policy),
                        prepared.features)
-    _, rand_out = released_outcomes(PassContext(prepared, policy, key, "2024-01"))
-    obs = diversity.Observed(prepared.event_person, rand_out, len(prepared.outcome_names))
+    observed = sensitive_observations(prepared, policy)  # true outcomes per event type (issue 11)
 
     def failing(persona):
-        return len(diversity.failing_personas([diversity.persona_value_counts(persona, persona.max() + 1, obs)], 2))
+        counts = [diversity.persona_value_counts(persona, persona.max() + 1, o) for o in observed]
+        return len(diversity.failing_personas(counts, 2, [o.min_count for o in observed]))
 
     passed = protect(PassContext(prepared, policy, key, "2024-01"), grouping=raw)
     before, after = failing(raw.persona_index), failing(passed.grouping.persona_index)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from personatwin.core.policy import PrivacyPolicy, policy_for_level
-from personatwin.measure.criteria import K_ANONYMITY, L_DIVERSITY, LINKAGE_RISK, POPULATION_RISK, SINGLE_OUT
+from personatwin.measure.criteria import (
+    K_ANONYMITY,
+    L_DIVERSITY,
+    LINKAGE_RISK,
+    POPULATION_RISK,
+    SINGLE_OUT,
+    T_CLOSENESS,
+)
 from personatwin.release.ladder import choose_step, escalate, within_people
 
 LEVELS = {"age": 6, "zip": 5, "race": 3}  # hierarchy levels per QI (n_levels), as domains report them
@@ -21,9 +28,9 @@ def test_steps_come_cheapest_first_and_say_what_they_lower():
     assert names == ["coarser age bands", "generalize location", "raise k", "coarsen dates", "stronger PRAM",
                      "generalize rare race"]
     by_name = {s.name: s.acts_on for s in steps_for(policy_for_level("medium"))}
-    assert by_name["raise k"] == {POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY, SINGLE_OUT}
+    assert by_name["raise k"] == {POPULATION_RISK, LINKAGE_RISK, L_DIVERSITY, K_ANONYMITY, SINGLE_OUT, T_CLOSENESS}
     assert by_name["coarsen dates"] == {LINKAGE_RISK, SINGLE_OUT}
-    assert by_name["stronger PRAM"] == {L_DIVERSITY}
+    assert by_name["stronger PRAM"] == set()  # l and t are on true values since issue 11: PRAM cannot lower them
     assert by_name["coarser age bands"] == by_name["generalize rare race"] == {POPULATION_RISK, LINKAGE_RISK,
                                                                                 SINGLE_OUT}
 
@@ -42,11 +49,10 @@ def test_choose_step_takes_the_cheapest_step_that_acts_on_a_missed_target(missed
 
 
 def test_choose_step_skips_steps_that_cannot_act_and_ends_when_none_can():
-    """At the largest k, diversity can only be helped by a stronger PRAM; without one, nothing is chosen."""
+    """At the largest k nothing helps diversity (judged on true values, PRAM cannot): nothing is chosen."""
     at_max_k = policy_for_level("medium").with_changes(k=100, max_k=100)
-    assert choose_step(steps_for(at_max_k), {L_DIVERSITY}).name == "stronger PRAM"
-    floor = at_max_k.with_changes(pram_p=0.5, min_pram_p=0.5)
-    assert choose_step(steps_for(floor), {L_DIVERSITY}) is None
+    assert choose_step(steps_for(at_max_k), {L_DIVERSITY}) is None
+    assert choose_step(steps_for(at_max_k), {T_CLOSENESS}) is None
     assert choose_step(steps_for(policy_for_level("medium")), set()) is None
     only_dates = [s for s in steps_for(policy_for_level("medium")) if s.name == "coarsen dates"]
     assert choose_step(only_dates, {POPULATION_RISK}) is None  # dates do not change the QI classes

@@ -201,13 +201,14 @@ def check_k_or_nothing(people, events, policy, release) -> None:
     assert release.risk.population_average_risk <= policy.target_risk
     assert release.risk.external_linkage_risk <= policy.target_risk
     assert release.release_risk <= policy.target_risk
-    # l-diversity (distinct) of the released outcomes, over personas that have events
-    if len(release.events):
-        l_min = release.events.groupby("persona_id", observed=True)["outcome"].nunique().min()
-        assert l_min >= policy.l_diversity
-        assert release.risk.l_diversity_distinct == l_min
-    else:
+    # l-diversity and t-closeness on true outcomes per event type (issue 11): NaN where no persona holds
+    # k events of any type; else at least the policy's l, and t within the policy's limit
+    if len(release.events) == 0:
         assert np.isnan(release.risk.l_diversity_distinct)
+    elif not np.isnan(release.risk.l_diversity_distinct):
+        assert release.risk.l_diversity_distinct >= policy.l_diversity
+        if policy.max_t_closeness is not None:
+            assert release.risk.t_closeness <= policy.max_t_closeness + 1e-12
     assert release.utility.gates_passed
 
 
