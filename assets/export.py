@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.common import PARTITIONS
 from assets.constants import CHECK_MANIFEST, EXPORT
-from personatwin.publish.export import verify_manifest, write_release_folder
+from personatwin.publish.export import INTERNAL_REPORT, verify_manifest, write_internal_folder, write_release_folder
 from personatwin.publish.history import write_index
 from personatwin.publish.report import report_verdict
 from personatwin.release.tables import ReleaseTables
@@ -20,8 +20,10 @@ from resources.storage import ReleaseStorageResource
     dg.AssetCheckSpec(CHECK_MANIFEST, asset="release_files", partitions_def=PARTITIONS, blocking=True,
                       description="Every file of the release folder matches the SHA-256 in its manifest.")])
 def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseStorageResource,
-                  release: ReleaseTables):
-    """The partition's release folder: data files, privacy report and a manifest with checksums."""
+                  internal_storage: ReleaseStorageResource, release: ReleaseTables):
+    """The partition's release folder (data, published report, manifest with checksums) and its internal report."""
+    with internal_storage.staged(context.partition_key) as folder:  # original vs release: never published
+        write_internal_folder(release, folder, partition=context.partition_key)
     with release_storage.staged(context.partition_key) as folder:
         manifest = write_release_folder(release, folder, partition=context.partition_key)
     location = release_storage.partition_location(context.partition_key)
@@ -37,6 +39,8 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
     yield dg.Output(None, metadata={
         "release_path": dg.MetadataValue.path(location),
         "report_path": dg.MetadataValue.path(fs.join(location, "privacy_report.html")),
+        "internal_report_path": dg.MetadataValue.path(
+            fs.join(internal_storage.partition_location(context.partition_key), INTERNAL_REPORT)),
         **index,
         "verdict": dg.MetadataValue.md(verdict),
         "files": dg.MetadataValue.json({k: v["sha256"][:16] for k, v in manifest["files"].items()}),

@@ -6,6 +6,7 @@
 
 from personatwin.api import (
     create_safe_personas,
+    export_internal_report,
     export_personas,
     export_privacy_report,
     personas_to_dataframe,
@@ -52,6 +53,7 @@ __all__ = [
     "ReleaseRefusedError", "Person", "Persona", "PersonaCollection", "PrivacyLevel", "PrivacyMetadata", "PrivacyPolicy",
     "PrivacyTargetError", "ProcessingResult", "Release", "ReleaseKey", "RiskMetrics", "RiskReport",
     "TooFewPeopleError", "UtilityGateError", "UtilityGates", "create_safe_personas", "export_personas",
+    "export_internal_report",
     "export_privacy_report", "get_domain", "load_criminal_justice_data", "load_domain_yaml", "load_healthcare_data",
     "load_input", "make_release", "personas_to_dataframe", "personas_to_event_dataframe", "policy_for_level",
     "validate",

@@ -140,5 +140,10 @@ def export_personas(personas: Any, path, format: str | None = None) -> list:
 
 
 def export_privacy_report(result: Release, path) -> str:
-    """Write the HTML privacy report of a release; returns its path."""
+    """Write the published HTML privacy report of a release (release-derived figures only); returns its path."""
     return write_report(result, path)
+
+
+def export_internal_report(result: Release, path) -> str:
+    """Write the internal HTML report (original vs release, small cells suppressed): never publish it."""
+    return write_report(result, path, internal=True)

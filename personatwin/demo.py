@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from personatwin.api import create_safe_personas, export_personas, export_privacy_report
+from personatwin.api import create_safe_personas, export_internal_report, export_personas, export_privacy_report
 from personatwin.core.keys import demo_key
 from personatwin.ingest import synth
 
@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     for fmt in ("csv", "json", "parquet"):
         export_personas(result, out / f"personas.{fmt}")
     report = export_privacy_report(result, out / "privacy_report.html")
-    print(f"\nwrote personas and events as CSV, JSON and Parquet, and {report}")
+    internal = export_internal_report(result, out.parent / f"{out.name}-internal" / "internal_report.html")
+    print(f"\nwrote personas and events as CSV, JSON and Parquet, and {report} (internal: {internal})")
     return 0
 
 

@@ -85,15 +85,19 @@ def run_partitions(keys: list[str]) -> list[dict]:
     return rows
 
 
-def release_row(releases: Path, row: dict) -> dict:
+def release_row(releases: Path, row: dict, internal: Path | None = None) -> dict:
+    """One line of the demo's table: published figures from the manifest, utility ones (information loss,
+    outcome TVD) from the internal figures (never published)."""
     manifest_path = releases / row["partition"] / "manifest.json"
     if not row["success"] or not manifest_path.exists():
         return {**row, "people": "-", "personas": "-", "k": "-", "risk": "-", "loss": "-", "path": "no release"}
-    m = json.loads(manifest_path.read_text())
-    met = m["metrics"]
+    met = json.loads(manifest_path.read_text())["metrics"]
+    figures_path = (internal or releases.parent / "internal") / row["partition"] / "internal_figures.json"
+    util = json.loads(figures_path.read_text())["metrics"] if figures_path.exists() else {}
+    loss, tvd = util.get("information_loss"), util.get("tvd_outcome")
     return {**row, "people": int(met["n_people"]), "personas": int(met["n_personas"]), "k": int(met["k_anonymity"]),
-            "risk": f"{met['release_risk']:.4f}", "loss": f"{met['information_loss']:.1f}",
-            "tvd": f"{met['tvd_outcome']:.4f}", "path": str(manifest_path.parent)}
+            "risk": f"{met['release_risk']:.4f}", "loss": "-" if loss is None else f"{loss:.1f}",
+            "tvd": "-" if tvd is None else f"{tvd:.4f}", "path": str(manifest_path.parent)}
 
 
 def main(argv: list[str] | None = None) -> int:

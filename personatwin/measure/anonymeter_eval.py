@@ -262,7 +262,8 @@ def summary_from_table(table: pd.DataFrame) -> dict:
     limit = None if pd.isna(first["max_risk"]) else float(first["max_risk"])
     evaluators = []
     for r in table.itertuples(index=False):
-        evaluators.append({k: _plain(v) for k, v in r._asdict().items() if k in AttackRisk.__dataclass_fields__})
+        evaluators.append({**{k: _plain(v) for k, v in r._asdict().items() if k in AttackRisk.__dataclass_fields__},
+                           "headline": bool(r.headline)})
     heads = {}
     against = counts_against(table)
     for r in table[table["headline"].astype(bool)].itertuples(index=False):

@@ -10,7 +10,8 @@ import pandas as pd
 
 from personatwin.core.version import __version__
 from personatwin.measure.anonymeter_eval import summary_from_table
-from personatwin.publish.report import render_report
+from personatwin.publish.published import PublishedRelease
+from personatwin.publish.report import render_internal_report, render_report
 from personatwin.release.tables import ReleaseTables
 
 FORMATS = ("csv", "json", "parquet")
@@ -119,8 +120,9 @@ def versions() -> dict[str, str]:
 
 def write_release_folder(release: ReleaseTables, folder, *, partition: str = "",
                          created_at: str | None = None) -> dict:
-    """Write a release folder: released tables as Parquet, CSV and JSON, the HTML report and
-    ``manifest.json`` (checksums, row counts, policy, figures, PRAM, versions; never the key)."""
+    """Write a release folder: released tables as Parquet, CSV and JSON, the published HTML report and
+    ``manifest.json`` (checksums, row counts, policy, risk figures, PRAM, versions; never the key, never
+    an original-data figure: see ``personatwin.publish.published``)."""
     import datetime
     import json
 
@@ -131,30 +133,44 @@ def write_release_folder(release: ReleaseTables, folder, *, partition: str = "",
     for name, table in released.items():
         for fmt in FORMATS:
             files.append(write_table(table, folder / f"{name}.{fmt}", fmt))
+    published = PublishedRelease.from_tables(release)
     report = folder / "privacy_report.html"
-    report.write_text(render_report(release, partition=partition), encoding="utf-8")
+    report.write_text(render_report(published, partition=partition), encoding="utf-8")
     files.append(report)
-    pram = release.pram
     manifest = {
         "partition": partition,
-        "domain": release.domain,
+        **published.manifest_fields(),
         "files": {f.name: {"sha256": sha256(f), "bytes": f.stat().st_size,
                            **({"rows": int(len(released[f.stem]))} if f.stem in released else {})} for f in files},
-        "policy": dict(release.policy),
-        "requested_policy": dict(release.requested_policy),
-        "metrics": {k: (None if pd.isna(v) else float(v)) for k, v in release.metrics.items()},
-        "pram": {"p": release.pram_p,
-                 "pi": {f"{t}/{o}": float(p)
-                        for t, o, p in pram[["event_type", "outcome", "probability"]].itertuples(index=False)}},
-        "suppressed_events": int(release.suppressed_events),
-        "input_counts": {k: int(v) for k, v in release.counts.items()},
-        "anonymeter": anonymeter_section(release.anonymeter),
-        "key_fingerprint": release.key_fingerprint,
         "versions": versions(),
         "created_at": created_at or datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     return manifest
+
+
+INTERNAL_REPORT = "internal_report.html"
+INTERNAL_FIGURES = "internal_figures.json"
+
+
+def write_internal_folder(release: ReleaseTables, folder, *, partition: str = "") -> dict:
+    """Write the internal (never published) side of a release: ``internal_report.html`` (original vs
+    release, small cells suppressed) and ``internal_figures.json`` (every figure, input reconciliation,
+    suppressed events). Keep it outside the release folder and its root."""
+    import json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / INTERNAL_REPORT).write_text(render_internal_report(release, partition=partition), encoding="utf-8")
+    figures = {
+        "partition": partition,
+        "metrics": {k: (None if pd.isna(v) else float(v)) for k, v in sorted(release.metrics.items())},
+        "suppressed_events": int(release.suppressed_events),
+        "input_counts": {k: int(v) for k, v in release.counts.items()},
+        "key_fingerprint": release.key_fingerprint,
+    }
+    (folder / INTERNAL_FIGURES).write_text(json.dumps(figures, indent=1, sort_keys=True), encoding="utf-8")
+    return figures
 
 
 def anonymeter_section(table: pd.DataFrame | None) -> dict | None:

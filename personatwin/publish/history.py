@@ -2,7 +2,8 @@
 
 ``write_index(root)`` reads each ``<root>/<partition>/manifest.json`` and writes one self-contained
 page (inline CSS and SVG, no script, no network, like the privacy report) with trend charts of the
-release risk, k and utility per partition and a table linking each ``<partition>/privacy_report.html``
+release risk, k and attribute disclosure (published figures only) per partition and a table
+linking each ``<partition>/privacy_report.html``
 with its verdict. Only published partitions count: hidden folders (a release being staged) and
 folders without a manifest are skipped. The page depends on the manifests' figures only (no clock,
 no absolute path), and is replaced atomically (temporary file + ``os.replace``) under a lock, so
@@ -80,12 +81,12 @@ def render_index(manifests: list[dict]) -> str:
                      Series("policy k", [float((m.get("policy") or {}).get("k", "nan")) for m in good])],
             x_label="partition", y_label="people", title="k per partition", label_series=[0]))
         parts.append(charts.line_chart(
-            "chart-utility-trend", "Utility per partition: information loss of the grouping (left axis, lower keeps "
-            "more) and the total variation distance of the outcome mix after PRAM (right axis).",
-            labels, [Series("information loss (%)", [_num(m, "information_loss") for m in good]),
-                     Series("outcome TVD", [_num(m, "tvd_outcome") for m in good], axis="right")],
-            x_label="partition", y_label="information loss (%)", y2_label="outcome TVD",
-            title="Utility per partition"))
+            "chart-disclosure-trend", "Attribute disclosure per partition: the persona single-out rate (share of "
+            "simulated attackers left with exactly the target's persona) and t-closeness (largest distance of a "
+            "persona's true outcome mix per event type from the overall mix).",
+            labels, [Series("persona single-out rate", [_num(m, "persona_single_out_rate") for m in good]),
+                     Series("t-closeness", [_num(m, "t_closeness") for m in good])],
+            x_label="partition", y_label="share / distance", title="Attribute disclosure per partition"))
     else:
         parts.append("<p>No published release yet.</p>")
     rows = []
@@ -104,12 +105,13 @@ def render_index(manifests: list[dict]) -> str:
             f"<td>{esc(v.binding_metric.replace('_', ' '))}</td><td class='num'>{fmt(pol.get('target_risk'))}</td>"
             f"<td class='num'>{fmt(_num(m, 'k_anonymity'))} / {fmt(pol.get('k'))}</td>"
             f"<td class='num'>{fmt(_num(m, 'n_people'))}</td><td class='num'>{fmt(_num(m, 'n_personas'))}</td>"
-            f"<td class='num'>{fmt(_num(m, 'n_events'))}</td><td class='num'>{fmt(_num(m, 'information_loss'), 2)}</td>"
-            f"<td class='num'>{fmt(_num(m, 'iterations'))}</td></tr>")
+            f"<td class='num'>{fmt(_num(m, 'n_events'))}</td>"
+            f"<td class='num'>{fmt(_num(m, 'persona_single_out_rate'), 3)}</td>"
+            f"<td class='num'>{fmt(len(m.get('history') or []))}</td></tr>")
     table = ("<div class='scroll'><table><thead><tr><th>partition (report)</th><th>verdict</th><th>release risk</th>"
              "<th>binding metric</th><th>target</th><th>k / policy k</th><th>people</th><th>personas</th>"
              "<th>events</th>"
-             "<th>information loss (%)</th><th>loop iterations</th></tr></thead><tbody>" + "".join(rows)
+             "<th>single-out rate</th><th>loop iterations</th></tr></thead><tbody>" + "".join(rows)
              + "</tbody></table></div>")
     verdicts = [verdict(m["metrics"], m.get("policy") or {}).code for m in good]
     summary = (f"{len(manifests)} released partition(s)" + (f", {labels[0]} to {labels[-1]}" if labels else "")

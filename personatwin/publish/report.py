@@ -1,4 +1,12 @@
-"""The HTML privacy report of a release: one self-contained file, no scripts, no network.
+"""The HTML privacy reports of a release: one self-contained file each, no scripts, no network.
+
+Two reports (issue 11: published = protected). ``render_report`` is the **published** report that
+ships in the release folder: it is computed from the published files alone (``PublishedRelease``:
+released tables, policy, PRAM parameters, risk figures), so it holds no original-data figure, and
+its group rates hide cells of fewer than ``small_cell_people`` people with complementary cells.
+``render_internal_report`` is the data steward's **internal** report (original vs release: original
+rates, differences, information loss, input reconciliation), written outside the release folder,
+with the same small-cell rule on its original-data cells.
 
 Inline CSS and SVG only (charts from ``personatwin.publish.charts``), a Content-Security-Policy that forbids
 every fetch, readable with JavaScript off and printed (``@media print``). Sections have stable ids:
@@ -29,14 +37,18 @@ from personatwin.measure.criteria import NOT_SAFE, VERDICT_TARGETS, fmt, judge
 from personatwin.measure.criteria import RISK_BANDS as BANDS
 from personatwin.measure.criteria import number as _f
 from personatwin.measure.glossary import ATTACK_MEANINGS, METRIC_MEANINGS, PARAMETER_MEANINGS, UTILITY_MEANINGS
+from personatwin.protect.noise import period_label
 from personatwin.publish import charts
+from personatwin.publish.cells import SMALL_CELL_PEOPLE, suppress_groups
 from personatwin.publish.charts import Point, RefLine, Series
+from personatwin.publish.published import PublishedRelease
 from personatwin.release.release import Release
 from personatwin.release.tables import ReleaseTables
 
-SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "tradeoff", "group-rates", "event-counts", "persona-sizes",
-               "parameters", "unbias")
-SMALL_CELL = 10  # original-data figures of cells with fewer events than max(SMALL_CELL, k) are suppressed
+SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "group-rates", "event-counts", "persona-sizes", "parameters",
+               "unbias")  # the published report
+INTERNAL_SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "tradeoff", "group-rates", "event-counts",
+                        "persona-sizes", "parameters", "unbias")
 CHART_ROWS = 40  # group-rate chart rows per attribute (the table below it has them all)
 
 CSS = ("""
@@ -249,25 +261,50 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
             urows.append((name, m[name], meaning))
     util = "".join(f"<tr><th scope='row'>{esc(n)}</th><td class='num'>{fmt(v, 4)}</td><td>{esc(meaning)}</td></tr>"
                    for n, v, meaning in urows)
+    util_part = ("<h3>Utility</h3><table><thead><tr><th>measure</th><th>value</th><th>meaning</th></tr></thead>"
+                 f"<tbody>{util}</tbody></table>") if urows else ""
     counts = (f"<p>{fmt(m.get('n_people'))} people in {fmt(m.get('n_personas'))} personas and "
               f"{fmt(m.get('n_equivalence_classes'))} equivalence classes (sets of people whose personas publish "
               f"identical QIs); {fmt(m.get('n_events'))} events; the linkage attack was simulated on "
               f"{fmt(m.get('linkage_targets'))} targets.</p>")
-    return _section("metrics", "Risk metrics", counts, risk_table,
-                    "<h3>Utility</h3><table><thead><tr><th>measure</th><th>value</th><th>meaning</th></tr></thead>"
-                    f"<tbody>{util}</tbody></table>")
+    return _section("metrics", "Risk metrics", counts, risk_table, _diversity_table(m, policy), util_part)
 
 
-def _attacks_section(table: pd.DataFrame | None) -> str:
-    """Anonymeter's singling-out, linkability and inference risks with their confidence intervals."""
+def _diversity_table(m: Mapping, policy: Mapping) -> str:
+    """l, t and the share of homogeneous personas per sensitive attribute (true values)."""
+    names = sorted(k.split(".", 1)[1] for k in m if str(k).startswith("t_closeness."))
+    if not names:
+        return ""
+    t_max = _f(policy.get("max_t_closeness"))
+    rows = []
+    for a in names:
+        t = _f(m.get(f"t_closeness.{a}"))
+        ok = t is not None and t_max is not None and t <= t_max + 1e-12
+        status = ('<td class="na">reported</td>' if t is None or t_max is None else
+                  f'<td class="{"pass" if ok else "fail"}">{"pass" if ok else "FAIL"}</td>')
+        rows.append(f"<tr><th scope='row'>{esc(a)}</th><td class='num'>{fmt(m.get(f'l_diversity_distinct.{a}'), 0)}"
+                    f"</td><td class='num'>{fmt(t, 3)}</td>{status}"
+                    f"<td class='num'>{pct(m.get(f'homogeneous_personas.{a}'))}</td></tr>")
+    return ("<h3>Diversity per sensitive attribute</h3><p class='note'>On true values: each event type's outcomes "
+            "over the personas holding at least k events of the type, and each person-level sensitive attribute. "
+            "l is the fewest distinct values in one such persona, t the largest distance of its mix from the "
+            f"overall mix (limit {fmt(t_max, 2) if t_max is not None else 'none'}). Homogeneous personas: share "
+            "of the personas holding any such value whose values all agree (a persona with fewer than k events of "
+            "a type is protected by PRAM alone).</p><table><thead><tr><th>attribute</th><th>l</th><th>t</th>"
+            "<th>t status</th><th>homogeneous personas</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _attacks_section(s: Mapping | None) -> str:
+    """Anonymeter's singling-out, linkability and inference risks with their confidence intervals, from the
+    manifest's ``anonymeter`` section (``summary_from_table``)."""
     title = "Independent attack evaluation (Anonymeter)"
-    if table is None or table.empty:
+    if not s:
         return _section("attacks", title,
                         "<p>Not evaluated for this release. The pipeline runs it for policies with an "
                         "Anonymeter limit (privacy levels high and maximum); in Python pass "
                         "<code>anonymeter=True</code> to <code>create_safe_personas</code>.</p>")
-    s = summary_from_table(table)
     limit = s["max_risk"]
+    table = pd.DataFrame(s["evaluators"]).assign(max_risk=np.nan if limit is None else limit)
     rows = []
     for attack in ("singling_out", "linkability", "inference"):
         h = s["risks"].get(attack)
@@ -321,6 +358,7 @@ def _attacks_section(table: pd.DataFrame | None) -> str:
     detail = detail[["attack", "variant", "risk", "ci_low", "ci_high", "rate_attack", "rate_control", "rate_baseline",
                      "n_attacks"]]
     detail = detail.assign(headline=table["headline"].astype(bool).to_numpy(), counts_against=counts_against(table))
+    detail = detail.astype({"n_attacks": "int64"})
     return _section("attacks", title, intro, head, gate,
                     "<details><summary>Every evaluator (attack success on the release's people, on the held-out "
                     "people, and a random-guess baseline; inference per secret and pooled)</summary>"
@@ -343,14 +381,22 @@ def _loop_section(hist: pd.DataFrame, policy: Mapping) -> str:
         return _section("loop", "Privacy loop", "<p>No iteration was recorded.</p>")
     labels = [str(int(i)) for i in hist["iteration"]]
     risk = Series("release risk", hist["release_risk"].tolist())
-    loss = Series("information loss (%)", hist["information_loss"].tolist(), axis="right")
-    chart = charts.line_chart(
-        "chart-loop", f"Release risk (left axis) and information loss, the utility cost (right axis), for each of "
-        f"the {len(hist)} iteration(s) of the privacy loop; the dashed line is the target risk "
-        f"{policy['target_risk']}.",
-        labels, [risk, loss], x_label="iteration", y_label="release risk", y2_label="information loss (%)",
-        ref_lines=[RefLine(float(policy["target_risk"]), f"target {policy['target_risk']}")],
-        title="Privacy loop: risk and utility per iteration")
+    if "information_loss" in hist.columns:
+        loss = Series("information loss (%)", hist["information_loss"].tolist(), axis="right")
+        chart = charts.line_chart(
+            "chart-loop", f"Release risk (left axis) and information loss, the utility cost (right axis), for each "
+            f"of the {len(hist)} iteration(s) of the privacy loop; the dashed line is the target risk "
+            f"{policy['target_risk']}.",
+            labels, [risk, loss], x_label="iteration", y_label="release risk", y2_label="information loss (%)",
+            ref_lines=[RefLine(float(policy["target_risk"]), f"target {policy['target_risk']}")],
+            title="Privacy loop: risk and utility per iteration")
+    else:
+        chart = charts.line_chart(
+            "chart-loop", f"Release risk for each of the {len(hist)} iteration(s) of the privacy loop; the dashed "
+            f"line is the target risk {policy['target_risk']}.",
+            labels, [risk], x_label="iteration", y_label="release risk",
+            ref_lines=[RefLine(float(policy["target_risk"]), f"target {policy['target_risk']}")],
+            title="Privacy loop: risk per iteration")
     steps = " &rarr; ".join(f"{esc(r.iteration)}. {esc(r.step)}" for r in hist.itertuples(index=False))
     cols = [c for c in HISTORY_SHOWN if c in hist.columns]
     return _section("loop", "Privacy loop",
@@ -385,16 +431,28 @@ def _tradeoff_section(hist: pd.DataFrame, policy: Mapping) -> str:
 GATE_TEXT = {"pp": "pp limit", "se": "3 SE", "none": "not gated"}
 
 
-def _suppress(df: pd.DataFrame, small: pd.Series, columns: tuple[str, ...], limit: int) -> pd.DataFrame:
-    """Original-data figures of small cells replaced by text (a rate over a handful of events is
-    nearly a person's own outcome)."""
+def _suppress(df: pd.DataFrame, hidden, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Figures of hidden cells (small in people, or their complements) replaced by text."""
     out = df.copy()
+    mask = np.asarray(hidden, dtype=bool)
     for col in columns:
         if col in out.columns:
             vals = out[col].astype(object)
-            vals[small.to_numpy()] = f"< {limit}" if col == "n_original" else "suppressed"
+            vals[mask] = "suppressed"
             out[col] = vals
     return out
+
+
+def _hidden_cells(rates: pd.DataFrame, people_col: str, limit: int) -> np.ndarray:
+    """Per row of a rates table: is its (attribute, group, event_type) cell hidden by the small-cell rule?"""
+    keys = ["attribute", "group", "event_type"]
+    if rates.empty:
+        return np.zeros(0, dtype=bool)
+    cells = rates.drop_duplicates(keys)[keys + [people_col]].reset_index(drop=True)
+    hid = suppress_groups(cells, people_col, limit)
+    hidden_keys = set(map(tuple, cells.loc[hid, keys].to_numpy().tolist()))
+    return np.array([k in hidden_keys for k in zip(rates["attribute"], rates["group"], rates["event_type"])],
+                    dtype=bool)
 
 
 def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
@@ -402,11 +460,12 @@ def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
     if rates.empty:
         return _section("group-rates", "Outcome rates per group",
                         "<p>No demographic group attributes in this release.</p>")
-    limit = max(SMALL_CELL, int(policy.get("k") or 0))
+    limit = int(policy.get("small_cell_people") or SMALL_CELL_PEOPLE)
     adverse = release.adverse_outcomes
     r = rates.assign(event_type=rates["event_type"].astype(str), outcome=rates["outcome"].astype(str),
                      attribute=rates["attribute"].astype(str), group=rates["group"].astype(str),
                      gate=rates["gate"].astype(str))
+    r["hidden"] = _hidden_cells(r, "people_original" if "people_original" in r.columns else "n_original", limit)
     if adverse:
         sel = r[[o in adverse.get(t, ()) for t, o in zip(r["event_type"], r["outcome"])]]
         what = "adverse outcome rate (" + "; ".join(f"{t}: {', '.join(o)}" for t, o in sorted(adverse.items())) + ")"
@@ -421,7 +480,7 @@ def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
     agg = sel.groupby(keys, sort=True).agg(n_original=("n_original", "first"), n_released=("n_released", "first"),
                                            original_rate=("original_rate", "sum"),
                                            released_rate=("unbiased_rate", "sum"),
-                                           gate=("gate", "first")).reset_index()
+                                           gate=("gate", "first"), hidden=("hidden", "first")).reset_index()
     agg["diff_pp"] = 100.0 * (agg["released_rate"] - agg["original_rate"])
     if not disp.empty:
         d = disp.assign(**{c: disp[c].astype(str) for c in ("attribute", "group", "event_type", "reference")})
@@ -434,13 +493,14 @@ def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
              "original supports. The utility gate column tells how a group is held to the original: within the "
              "policy's percentage-point limit (pp limit, large groups), within 3 standard errors (3 SE), or not "
              "gated (too few events, or a label the release mostly generalizes away). Unbiased rates of small "
-             "groups are noisy and can fall outside 0 to 100%; original-data figures of groups with fewer than "
-             f"{limit} events are suppressed.</p>"]
+             "groups are noisy and can fall outside 0 to 100%. Original-data figures of cells of fewer than "
+             f"{limit} distinct people are suppressed, and so are the complementary cells needed so that no "
+             "published total gives a suppressed cell back by subtraction.</p>"]
     for attr in sorted(agg["attribute"].unique()):
         a = agg[agg["attribute"] == attr].sort_values(["event_type", "group"], kind="stable")
-        shown = a[(a["gate"] != "none") & (a["n_original"] >= limit)]
+        shown = a[(a["gate"] != "none") & ~a["hidden"]]
         if shown.empty:
-            shown = a[a["n_original"] >= limit]
+            shown = a[~a["hidden"]]
         if len(shown) > CHART_ROWS:
             shown = shown.sort_values(["n_original"], ascending=False, kind="stable").head(CHART_ROWS) \
                 .sort_values(["event_type", "group"], kind="stable")
@@ -458,8 +518,7 @@ def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
         cols = ["group", "event_type", "n_original", "original_rate", "released_rate", "diff_pp"]
         cols += [c for c in ("reference", "original_ratio", "released_ratio") if c in a.columns]
         table = a[cols].assign(gate=[GATE_TEXT.get(g, g) for g in a["gate"]])
-        table = _suppress(table, a["n_original"] < limit, ("n_original", "original_rate", "diff_pp", "original_ratio"),
-                          limit)
+        table = _suppress(table, a["hidden"], ("n_original", "original_rate", "diff_pp", "original_ratio"))
         parts.append(_table(table, kinds={"original_rate": "pct", "released_rate": "pct", "diff_pp": "pp",
                                           "original_ratio": "ratio", "released_ratio": "ratio"},
                             headers={"n_original": "events", "original_rate": "original rate",
@@ -468,7 +527,7 @@ def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
                                      "gate": "utility gate"}, cls="long"))
     full = r[["attribute", "group", "event_type", "outcome", "n_original", "original_rate", "n_released",
               "observed_rate", "unbiased_rate", "se", "diff_pp", "gate", "passed"]]
-    full = _suppress(full, full["n_original"] < limit, ("n_original", "original_rate", "diff_pp"), limit)
+    full = _suppress(full, r["hidden"], ("n_original", "original_rate", "diff_pp"))
     parts.append(f"<details><summary>Every outcome ({len(full)} rows: group x event type x outcome, with standard "
                  "errors and the utility gate applied)</summary>"
                  + _table(full, kinds={"original_rate": "pct", "observed_rate": "pct", "unbiased_rate": "pct",
@@ -526,7 +585,8 @@ def _parameters_section(params: Mapping, policy: Mapping, requested: Mapping, co
         rows.append({"parameter": name, "released": show(rel), "requested": show(req),
                      "changed by the loop": "yes" if rel != req else "", "meaning": PARAMETER_MEANINGS.get(name, "")})
     extra = pd.DataFrame([{"domain": params.get("domain"), "key fingerprint": params.get("key_fingerprint"),
-                           "suppressed events": int(params.get("suppressed_events") or 0)}])
+                           **({"suppressed events": int(params.get("suppressed_events") or 0)}
+                              if "suppressed_events" in params else {})}])
     parts = [_table(pd.DataFrame(rows)), "<h3>Release</h3>", _table(extra),
              "<p class='note'>The key fingerprint identifies the secret release key used for the noise without "
              "revealing it; the key itself is never written.</p>"]
@@ -549,8 +609,11 @@ def _unbias_section(pram: pd.DataFrame, rates: pd.DataFrame, adverse: Mapping[st
              "<p class='formula'>standard error &asymp; &radic;(q (1 &minus; q) / (N + 4)) / p, "
              "with q = (r N + 2) / (N + 4)</p>"]
     example = rates
+    if "hidden" in rates.columns:
+        rates = rates[~rates["hidden"].astype(bool)]
     if not rates.empty:
-        gated = rates[rates["gate"] != "none"] if (rates["gate"] != "none").any() else rates
+        gate = rates["gate"] if "gate" in rates.columns else pd.Series("pp", index=rates.index)
+        gated = rates[gate != "none"] if (gate != "none").any() else rates
         adv = gated[[o in adverse.get(str(t), ()) for t, o in zip(gated["event_type"], gated["outcome"])]]
         pool = adv if len(adv) else gated
         pool = pool[(pool["observed_rate"] > 0) & (pool["observed_rate"] < 1)] if \
@@ -576,9 +639,10 @@ def _unbias_section(pram: pd.DataFrame, rates: pd.DataFrame, adverse: Mapping[st
                   f"true rate &asymp; ({r_obs:.4f} &minus; {1 - p:.4g} &times; {pi:.4f}) / {p:g} = "
                   f"({r_obs:.4f} &minus; {shift:.4f}) / {p:g} = <strong>{unb:.4f}</strong>"
                   f" &plusmn; {1.96 * se:.4f} (95%)</p>",
-                  f"<p>The original data give {float(e['original_rate']):.4f} for this group: a difference of "
-                  f"{100 * (unb - float(e['original_rate'])):+.2f} percentage points"
-                  f" ({abs(unb - float(e['original_rate'])) / se if se else 0:.1f} standard errors).</p>"]
+                  *([f"<p>The original data give {float(e['original_rate']):.4f} for this group: a difference of "
+                     f"{100 * (unb - float(e['original_rate'])):+.2f} percentage points"
+                     f" ({abs(unb - float(e['original_rate'])) / se if se else 0:.1f} standard errors).</p>"]
+                    if "original_rate" in e.index else [])]
     parts += ["<h3>In pandas</h3>",
               "<pre><code>"
               + esc("import json\n"
@@ -607,40 +671,10 @@ def report_verdict(release: ReleaseTables) -> Verdict:
     return verdict(release.metrics, release.policy)
 
 
-def render_report(release: ReleaseTables | Release, partition: str = "") -> str:
-    """The report as an HTML string, from a release's typed tables (or a release object)."""
-    if isinstance(release, Release):
-        release = release.tables()
-    m = dict(release.metrics)
-    params = release.parameters()
-    policy, requested = dict(release.policy), dict(release.requested_policy)
-    v = verdict(m, policy)
-    domain = release.domain
-    hist = release.history
-    title = "PersonaTwin privacy report" + (f": {partition}" if partition else "")
-    toc = "".join(f"<a href='#{sid}'>{esc(name)}</a>" for sid, name in (
-        ("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks", "Attacks"), ("loop", "Privacy loop"),
-        ("tradeoff", "Trade-off"), ("group-rates", "Group rates"), ("event-counts", "Event counts"),
-        ("persona-sizes", "Persona sizes"), ("parameters", "Parameters"), ("unbias", "Unbiasing")))
-    body = [
-        f"<header><h1>{esc(title)}</h1><p class='sub'>Domain {esc(domain)}"
-        + (f"; release period {esc(partition)}" if partition else "")
-        + f"; {fmt(m.get('n_people'))} people in {fmt(m.get('n_personas'))} personas; {fmt(m.get('n_events'))} "
-        f"events; privacy level {esc(policy.get('level', ''))}.</p><nav class='toc' aria-label='sections'>{toc}</nav>"
-        "</header><main>",
-        _verdict_section(v),
-        _metrics_section(m, policy),
-        _attacks_section(release.anonymeter),
-        _loop_section(hist, policy),
-        _tradeoff_section(hist, policy),
-        _group_rates_section(release, policy),
-        _event_counts_section(release.event_counts),
-        _persona_sizes_section(release.personas, policy),
-        _parameters_section(params, policy, requested, release.counts),
-        _unbias_section(release.pram, release.group_rates, release.adverse_outcomes),
-        f"</main><footer>PersonaTwin {esc(__version__)}. This report holds aggregates only: no person, persona "
-        "or event row. It loads nothing from the network and runs no script.</footer>",
-    ]
+def _page(title: str, header: str, toc: tuple[tuple[str, str], ...], sections: list[str], footer: str) -> str:
+    nav = "".join(f"<a href='#{sid}'>{esc(name)}</a>" for sid, name in toc)
+    body = [f"<header><h1>{esc(title)}</h1><p class='sub'>{header}</p><nav class='toc' aria-label='sections'>{nav}"
+            "</nav></header><main>", *sections, f"</main><footer>{footer}</footer>"]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -648,13 +682,160 @@ def render_report(release: ReleaseTables | Release, partition: str = "") -> str:
             + "\n</body></html>\n")
 
 
-def write_report(result: Release, path) -> str:
-    """Write the report to ``path`` (atomically: a temporary file renamed into place); returns the path."""
+def _header(domain: str, partition: str, m: Mapping, policy: Mapping) -> str:
+    return (f"Domain {esc(domain)}" + (f"; release period {esc(partition)}" if partition else "")
+            + f"; {fmt(m.get('n_people'))} people in {fmt(m.get('n_personas'))} personas; {fmt(m.get('n_events'))} "
+            f"events; privacy level {esc(policy.get('level', ''))}.")
+
+
+def _published_rates_section(pub: PublishedRelease) -> str:
+    """Unbiased released rates per group, from the published files, small cells hidden."""
+    rates = pub.group_rates()
+    if rates.empty:
+        return _section("group-rates", "Outcome rates per group",
+                        "<p>No demographic group attributes in this release.</p>")
+    limit = pub.small_cell_people
+    adverse = pub.adverse_outcomes
+    if adverse:
+        sel = rates[[o in adverse.get(t, ()) for t, o in zip(rates["event_type"], rates["outcome"])]]
+        what = "adverse outcome rate (" + "; ".join(f"{t}: {', '.join(o)}" for t, o in sorted(adverse.items())) + ")"
+    else:
+        sel = rates
+        what = "outcome rate"
+    keys = ["attribute", "group", "event_type"]
+    agg = sel.groupby(keys, sort=True).agg(people=("people", "first"), n_released=("n_released", "first"),
+                                           released_rate=("unbiased_rate", "sum"), se=("se", "max"),
+                                           hidden=("hidden", "first")).reset_index()
+    parts = [f"<p>For each demographic group a persona publishes and each event type: the {esc(what)} in the "
+             "release after PRAM unbiasing (see <a href='#unbias'>how to unbias</a>), with its standard error. "
+             "Everything here is computed from the published files and PRAM's published parameters. A cell whose "
+             f"personas hold fewer than {limit} people with an event of the type is hidden, and so are the "
+             "complementary cells needed so that no total gives a hidden cell back by subtraction. Unbiased "
+             "rates of small groups are noisy and can fall outside 0 to 100%.</p>"]
+    for attr in sorted(agg["attribute"].unique()):
+        a = agg[agg["attribute"] == attr].sort_values(["event_type", "group"], kind="stable")
+        shown = a[~a["hidden"]]
+        if len(shown) > CHART_ROWS:
+            shown = shown.sort_values(["people"], ascending=False, kind="stable").head(CHART_ROWS) \
+                .sort_values(["event_type", "group"], kind="stable")
+        if len(shown):
+            cats = [f"{g} \u00b7 {t}" for g, t in zip(shown["group"], shown["event_type"])]
+            parts.append(f"<h3>By {esc(attr)}</h3>")
+            parts.append(charts.hbar_chart(
+                f"chart-rates-{_slug(attr)}", f"{what[0].upper() + what[1:]} by {attr} and event type (released, "
+                "unbiased)" + (f"; {len(a) - len(shown)} hidden or smaller cell(s) are in the table only."
+                               if len(a) > len(shown) else "."),
+                cats, [Series("released, unbiased", shown["released_rate"].tolist())], x_label="rate", percent=True,
+                title=f"Outcome rates by {attr} (released, unbiased)"))
+        table = _suppress(a[["group", "event_type", "people", "n_released", "released_rate", "se"]], a["hidden"],
+                          ("people", "n_released", "released_rate", "se"))
+        parts.append(_table(table, kinds={"released_rate": "pct", "se": "pct"},
+                            headers={"n_released": "events", "released_rate": "released rate (unbiased)",
+                                     "se": "standard error"}, cls="long"))
+    full = _suppress(rates[["attribute", "group", "event_type", "outcome", "n_released", "observed_rate",
+                            "unbiased_rate", "se", "ci_low", "ci_high"]], rates["hidden"],
+                     ("n_released", "observed_rate", "unbiased_rate", "se", "ci_low", "ci_high"))
+    parts.append(f"<details><summary>Every outcome ({len(full)} rows: group x event type x outcome, with 95% "
+                 "confidence intervals)</summary>"
+                 + _table(full, kinds={"observed_rate": "pct", "unbiased_rate": "pct", "se": "pct", "ci_low": "pct",
+                                       "ci_high": "pct"}, cls="long") + "</details>")
+    return _section("group-rates", "Outcome rates per group (release after unbiasing)", *parts)
+
+
+def _published_counts_section(pub: PublishedRelease) -> str:
+    """Released events per period and type (the events file's own counts)."""
+    ev = pub.events
+    if ev.empty:
+        return _section("event-counts", "Event counts by type and period", "<p>No events.</p>")
+    days = pd.to_datetime(ev["event_date"]).to_numpy().astype("datetime64[D]")
+    period = period_label(days, str(pub.policy.get("date_precision", "day")))
+    ec = pd.DataFrame({"period": period, "event_type": ev["event_type"].astype(str)}) \
+        .groupby(["period", "event_type"], sort=True).size().rename("released").reset_index()
+    periods, types = sorted(ec["period"].unique()), sorted(ec["event_type"].unique())
+    piv = ec.pivot_table(index="period", columns="event_type", values="released", aggfunc="sum", fill_value=0)
+    series = [Series(t, [int(piv.at[p, t]) if t in piv.columns and p in piv.index else 0 for p in periods])
+              for t in types]
+    chart = charts.bar_chart("chart-event-counts", "Released events per period (at the release's date precision) "
+                             "and event type.", periods, series, x_label="period",
+                             y_label="events", title="Event counts by type and period")
+    return _section("event-counts", "Event counts by type and period",
+                    f"<p>{fmt(len(ev))} events released in {len(periods)} period(s) and {len(types)} event type(s)."
+                    "</p>", chart, _table(ec, cls="long"))
+
+
+PUBLISHED_TOC = (("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks", "Attacks"), ("loop", "Privacy loop"),
+                 ("group-rates", "Group rates"), ("event-counts", "Event counts"), ("persona-sizes", "Persona sizes"),
+                 ("parameters", "Parameters"), ("unbias", "Unbiasing"))
+INTERNAL_TOC = (("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks", "Attacks"), ("loop", "Privacy loop"),
+                ("tradeoff", "Trade-off"), ("group-rates", "Group rates"), ("event-counts", "Event counts"),
+                ("persona-sizes", "Persona sizes"), ("parameters", "Parameters"), ("unbias", "Unbiasing"))
+
+
+def render_report(release: ReleaseTables | Release | PublishedRelease, partition: str = "") -> str:
+    """The published report (release folder) as HTML: computed from what the folder publishes only."""
+    if isinstance(release, Release):
+        release = release.tables()
+    pub = release if isinstance(release, PublishedRelease) else PublishedRelease.from_tables(release)
+    m, policy = dict(pub.metrics), dict(pub.policy)
+    rates = pub.group_rates()
+    title = "PersonaTwin privacy report" + (f": {partition}" if partition else "")
+    sections = [
+        _verdict_section(verdict(m, policy)),
+        _metrics_section(m, policy),
+        _attacks_section(pub.anonymeter),
+        _loop_section(pd.DataFrame(pub.history), policy),
+        _published_rates_section(pub),
+        _published_counts_section(pub),
+        _persona_sizes_section(pub.personas, policy),
+        _parameters_section({"domain": pub.domain, "key_fingerprint": pub.key_fingerprint}, policy,
+                            dict(pub.requested_policy), {}),
+        _unbias_section(pub.pram, rates, pub.adverse_outcomes),
+    ]
+    footer = (f"PersonaTwin {esc(__version__)}. This report is computed from the files of this release folder "
+              "alone (data files and manifest): it holds no original-data figure, and no person, persona or event "
+              "row. It loads nothing from the network and runs no script.")
+    return _page(title, _header(pub.domain, partition, m, policy), PUBLISHED_TOC, sections, footer)
+
+
+def render_internal_report(release: ReleaseTables | Release, partition: str = "") -> str:
+    """The internal report (original vs release, for the data steward) as HTML; never in a release folder."""
+    if isinstance(release, Release):
+        release = release.tables()
+    m = dict(release.metrics)
+    params = release.parameters()
+    policy, requested = dict(release.policy), dict(release.requested_policy)
+    hist = release.history
+    anonymeter = None if release.anonymeter is None or release.anonymeter.empty else \
+        summary_from_table(release.anonymeter)
+    title = "PersonaTwin internal report" + (f": {partition}" if partition else "")
+    sections = [
+        "<p class='verdict v-internal'><strong>Internal: do not publish.</strong> This report compares the release "
+        "with the original data (original rates and counts, differences, information loss, input counts). The "
+        "published report in the release folder shows release-derived figures only.</p>",
+        _verdict_section(verdict(m, policy)),
+        _metrics_section(m, policy),
+        _attacks_section(anonymeter),
+        _loop_section(hist, policy),
+        _tradeoff_section(hist, policy),
+        _group_rates_section(release, policy),
+        _event_counts_section(release.event_counts),
+        _persona_sizes_section(release.personas, policy),
+        _parameters_section(params, policy, requested, release.counts),
+        _unbias_section(release.pram, release.group_rates, release.adverse_outcomes),
+    ]
+    footer = (f"PersonaTwin {esc(__version__)}. Internal: original-data aggregates (small cells suppressed), no "
+              "person, persona or event row.")
+    return _page(title, _header(release.domain, partition, m, policy), INTERNAL_TOC, sections, footer)
+
+
+def write_report(result: Release, path, internal: bool = False) -> str:
+    """Write the published (or ``internal``) report to ``path`` (atomically: a temporary file renamed
+    into place); returns the path."""
     import os
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(render_report(result), encoding="utf-8")
+    tmp.write_text(render_internal_report(result) if internal else render_report(result), encoding="utf-8")
     os.replace(tmp, path)
     return str(path)

@@ -25,7 +25,9 @@ from personatwin.publish.charts import Point, RefLine, Series
 from personatwin.publish.export import write_release_folder
 from personatwin.publish.history import read_manifests, render_index, write_index
 from personatwin.publish.report import (
+    INTERNAL_SECTION_IDS,
     SECTION_IDS,
+    render_internal_report,
     render_report,
     report_verdict,
     verdict,
@@ -57,6 +59,11 @@ def report(tables) -> str:
     return render_report(tables, partition="2024-Q1")
 
 
+@pytest.fixture(scope="module")
+def internal(tables) -> str:
+    return render_internal_report(tables, partition="2024-Q1")
+
+
 def section(report: str, sid: str) -> str:
     start = report.index(f'<section id="{sid}">')
     return report[start:report.index("</section>", start)]
@@ -67,20 +74,23 @@ def figure(report: str, fid: str) -> str:
     return report[start:report.index("</figure>", start)]
 
 
-def test_every_section_and_chart_is_present(report, tables):
-    assert report.startswith("<!DOCTYPE html>")
-    for sid in SECTION_IDS:
-        assert report.count(f'<section id="{sid}">') == 1, sid
+@pytest.mark.parametrize("which", ["published", "internal"])
+def test_every_section_and_chart_is_present(report, internal, tables, which):
+    text, ids = (report, SECTION_IDS) if which == "published" else (internal, INTERNAL_SECTION_IDS)
+    assert text.startswith("<!DOCTYPE html>")
+    for sid in ids:
+        assert text.count(f'<section id="{sid}">') == 1, sid
     attrs = sorted(tables.group_rates["attribute"].astype(str).unique())
-    expected = ["chart-loop", "chart-tradeoff", "chart-event-counts", "chart-persona-sizes"]
+    expected = ["chart-loop", "chart-event-counts", "chart-persona-sizes"]
+    expected += ["chart-tradeoff"] if which == "internal" else []
     expected += [f"chart-rates-{a.lower().replace(' ', '-')}" for a in attrs]
-    found = re.findall(r'<figure class="chart" id="([^"]+)">', report)
+    found = re.findall(r'<figure class="chart" id="([^"]+)">', text)
     assert sorted(found) == sorted(expected)
     for fid in found:
-        fig = figure(report, fid)
+        fig = figure(text, fid)
         assert '<svg role="img"' in fig and f'<title id="{fid}-title">' in fig and "<figcaption>" in fig
         assert CHART_MARK.search(fig), f"{fid} draws nothing"
-    assert "@media print" in report
+    assert "@media print" in text
 
 
 def test_report_is_self_contained_and_script_free(report):
@@ -94,7 +104,9 @@ def test_report_is_self_contained_and_script_free(report):
     assert "content-security-policy" in lower and "default-src 'none'" in report
 
 
-def test_no_person_level_data_in_the_report(report, data, release):
+@pytest.mark.parametrize("which", ["published", "internal"])
+def test_no_person_level_data_in_the_report(report, internal, data, release, which):
+    report = report if which == "published" else internal
     for pid in data["person_id"].astype(str).unique():
         assert pid not in report
     for persona_id in release.personas.to_dataframe()["persona_id"].astype(str):
@@ -162,13 +174,15 @@ def test_metrics_table_has_value_threshold_status_and_meaning(report, release):
     assert f"&gt;= {release.policy.k}" in row[:row.index("</tr>")]
 
 
-def test_loop_and_tradeoff_charts_have_one_point_per_iteration(report, release):
+def test_loop_and_tradeoff_charts_have_one_point_per_iteration(report, internal, release):
     n = release.iterations
     assert n > 1
     loop = figure(report, "chart-loop")
-    assert len(re.findall(r'class="pt"', loop)) == 2 * n  # release risk and information loss
+    assert len(re.findall(r'class="pt"', loop)) == n  # published: release risk only
+    loop = figure(internal, "chart-loop")
+    assert len(re.findall(r'class="pt"', loop)) == 2 * n  # internal: release risk and information loss
     assert len(re.findall(r'class="series"', loop)) == 2
-    trade = figure(report, "chart-tradeoff")
+    trade = figure(internal, "chart-tradeoff")
     assert len(re.findall(r'class="pt"', trade)) == n
     assert trade.count('r="7"') == 1  # the released configuration, highlighted
     steps = section(report, "loop")
@@ -188,19 +202,24 @@ def test_event_count_and_persona_size_charts_match_the_tables(report, tables):
         assert f"<title>{size:,}: {count:,}</title>" in hist
 
 
-def test_group_rates_use_the_adverse_outcomes_and_suppress_small_cells(tables, report):
+def test_group_rates_use_the_adverse_outcomes_and_suppress_small_cells(tables, report, internal):
     adverse = tables.adverse_outcomes  # the release says which outcomes its disparity ratios count
     assert adverse == {t: tuple(o for o in outs if o in pt.get_domain("criminal_justice").adverse_outcomes)
                        for t, outs in adverse.items()} and adverse
     assert set(adverse) == set(tables.disparity["event_type"].astype(str))
-    block = section(report, "group-rates")
+    block = section(internal, "group-rates")
     assert "disparity original" in block and "disparity released" in block
-    # a group with a handful of events: its original rate is not published
+    assert "original" not in section(report, "group-rates").replace("original data", "")
+    assert "released rate (unbiased)" in section(report, "group-rates")
+    # a group of three people: its original rate is not shown, nor is the complement that would give it back
     rates = tables.group_rates.copy()
-    tiny = rates.iloc[[0]].assign(group="Tiny", n_original=3, n_released=3, original_rate=0.987654, gate="none")
+    tiny = rates.iloc[[0]].assign(group="Tiny", people_original=3, n_original=3, n_released=3,
+                                  original_rate=0.987654, gate="none")
     altered = dataclasses.replace(tables, group_rates=pd.concat([rates, tiny], ignore_index=True))
-    text = render_report(altered)
-    assert "Tiny" in text and "98.77%" not in text and "suppressed" in text
+    text = render_internal_report(altered)
+    assert "Tiny" in text and "98.77%" not in text
+    tiny_rows = re.findall(r"<tr><td>sex</td><td>Tiny</td>.*?</tr>", text)
+    assert tiny_rows and all("suppressed" in row for row in tiny_rows)
 
 
 def test_unbias_section_fills_in_p_pi_and_a_worked_example(report, tables, release):
@@ -303,7 +322,7 @@ def test_index_lists_every_published_partition_with_trends(tmp_path, tables):
     for key in ("2024-01", "2024-02", "2024-03"):
         assert f"href='{key}/privacy_report.html'" in text
     assert "2024-04" not in text and "2024-05" not in text
-    for fid in ("chart-risk-trend", "chart-k-trend", "chart-utility-trend"):
+    for fid in ("chart-risk-trend", "chart-k-trend", "chart-disclosure-trend"):
         fig = figure(text, fid)
         assert fig.count('class="pt"') >= 3, fid
     assert text.count("SAFE_FOR_PUBLIC_RELEASE") >= 3

@@ -1,0 +1,212 @@
+"""What a release folder publishes: protected data plus parameters and figures whose disclosure is accounted for.
+
+``PublishedRelease`` is everything the published report and ``manifest.json`` show, and nothing else:
+the released tables (personas, events, sensitive counts), the released and requested policy, PRAM's
+p and pi (pi estimated from the released outcomes), the risk figures (``PUBLISHED_METRICS``: scalars
+about the protection, rounded), the privacy loop's risk per iteration, Anonymeter's attack results
+and the key's fingerprint. No original-data statistic is in it: no original rate, count, difference,
+TVD or information loss, no input reconciliation, no count of suppressed events. Those are in the
+internal report (``report.render_internal_report``), written outside the release folder.
+
+Because it is rebuilt from the folder's own files (``from_folder``), a test can prove the published
+report holds nothing beyond them: rendering from the folder gives the very same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from personatwin.core.schema import EVENT_TYPE, OUTCOME, PERSONA_ID, PERSONA_SIZE
+from personatwin.measure.anonymeter_eval import summary_from_table
+from personatwin.publish.cells import CROSS, JOIN, SMALL_CELL_PEOPLE, suppress_groups
+from personatwin.release.tables import ReleaseTables
+
+# Risk figures a release folder may show (scalars about the protection; per-attribute diversity and
+# Anonymeter figures by prefix). Utility comparisons with the original data are internal.
+PUBLISHED_METRICS = (
+    "n_people", "n_personas", "n_equivalence_classes", "n_events", "k_anonymity", "prosecutor_risk_max",
+    "records_at_risk", "records_at_risk_threshold", "population_average_risk", "journalist_risk", "marketer_risk",
+    "l_diversity_distinct", "l_diversity_entropy", "t_closeness", "demographic_concentration_risk",
+    "event_pattern_concentration_risk", "external_linkage_risk", "external_linkage_ci_low",
+    "external_linkage_ci_high", "attacker_knowledge", "linkage_targets", "persona_single_out_rate",
+    "persona_single_out_ci_low", "persona_single_out_ci_high", "release_risk", "events_preserved",
+    "utility_gate_failures",
+)
+PUBLISHED_PREFIXES = ("l_diversity_distinct.", "t_closeness.", "homogeneous_personas.", "anonymeter_")
+HISTORY_PUBLISHED = ("iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
+                     "attacker_knowledge", "k_anonymity", "population_average_risk", "external_linkage_risk",
+                     "release_risk", "l_diversity", "meets_targets")
+DIGITS = 6  # published figures are rounded: run-to-run differences below this say nothing
+
+
+def _round(v):
+    if v is None:
+        return None
+    x = float(v)
+    return None if not np.isfinite(x) else round(x, DIGITS)
+
+
+def published_metrics(metrics: Mapping) -> dict[str, float | None]:
+    """The figures a release folder shows, rounded; every other figure stays internal."""
+    return {k: _round(v) for k, v in sorted(metrics.items())
+            if k in PUBLISHED_METRICS or str(k).startswith(PUBLISHED_PREFIXES)}
+
+
+def published_history(history: pd.DataFrame) -> list[dict]:
+    """The privacy loop, one dict per iteration: its configuration and risk figures (no utility)."""
+    cols = [c for c in HISTORY_PUBLISHED if c in history.columns]
+    out = []
+    for rec in history[cols].to_dict("records"):
+        row: dict[str, bool | int | float | str | None] = {}
+        for k, v in rec.items():
+            if isinstance(v, (bool, np.bool_)):
+                row[k] = bool(v)
+            elif isinstance(v, (int, np.integer)):
+                row[k] = int(v)
+            elif isinstance(v, (float, np.floating)):
+                row[k] = _round(v)
+            else:
+                row[k] = str(v)
+        out.append(row)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class PublishedRelease:
+    """One release as published: its files' tables and the manifest's parameters and figures."""
+
+    personas: pd.DataFrame
+    events: pd.DataFrame
+    domain: str
+    policy: Mapping
+    requested_policy: Mapping
+    metrics: Mapping[str, float | None]
+    history: list[dict]
+    pram_p: float | None
+    pi: Mapping[str, float]  # "event_type/outcome" -> pi, estimated from the released outcomes
+    bias_attributes: tuple[str, ...]
+    adverse_outcomes: Mapping[str, tuple[str, ...]]
+    key_fingerprint: str
+    anonymeter: dict | None = None
+    sensitive: pd.DataFrame | None = field(default=None)
+
+    @classmethod
+    def from_tables(cls, release: ReleaseTables) -> PublishedRelease:
+        """The published part of a release."""
+        attrs: list[str] = []
+        if len(release.group_rates):
+            attrs = [a for a in pd.unique(release.group_rates["attribute"].astype(str)) if CROSS not in a]
+        pram = release.pram
+        return cls(
+            personas=release.personas, events=release.events, domain=release.domain, policy=dict(release.policy),
+            requested_policy=dict(release.requested_policy), metrics=published_metrics(release.metrics),
+            history=published_history(release.history), pram_p=release.pram_p,
+            pi={f"{t}/{o}": float(p) for t, o, p in pram[["event_type", "outcome", "probability"]].itertuples(
+                index=False)},
+            bias_attributes=tuple(attrs), adverse_outcomes={k: tuple(v) for k, v in release.adverse_outcomes.items()},
+            key_fingerprint=release.key_fingerprint,
+            anonymeter=None if release.anonymeter is None or release.anonymeter.empty
+            else json.loads(json.dumps(summary_from_table(release.anonymeter))),
+            sensitive=release.sensitive)
+
+    @classmethod
+    def from_folder(cls, folder) -> PublishedRelease:
+        """A release read back from its folder (``manifest.json`` and the Parquet files) alone."""
+        folder = Path(folder)
+        m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        sensitive = pd.read_parquet(folder / "sensitive.parquet") if (folder / "sensitive.parquet").exists() else None
+        return cls(
+            personas=pd.read_parquet(folder / "personas.parquet"), events=pd.read_parquet(folder / "events.parquet"),
+            domain=m["domain"], policy=m["policy"], requested_policy=m["requested_policy"], metrics=m["metrics"],
+            history=m["history"], pram_p=m["pram"]["p"], pi=m["pram"]["pi"],
+            bias_attributes=tuple(m["bias_attributes"]),
+            adverse_outcomes={k: tuple(v) for k, v in m["adverse_outcomes"].items()},
+            key_fingerprint=m["key_fingerprint"], anonymeter=m.get("anonymeter"), sensitive=sensitive)
+
+    def manifest_fields(self) -> dict:
+        """The manifest's parameters and figures (files, versions and time are added by the writer)."""
+        return {"domain": self.domain, "policy": dict(self.policy), "requested_policy": dict(self.requested_policy),
+                "metrics": dict(self.metrics), "history": self.history,
+                "pram": {"p": self.pram_p, "pi": dict(self.pi)}, "bias_attributes": list(self.bias_attributes),
+                "adverse_outcomes": {k: list(v) for k, v in sorted(self.adverse_outcomes.items())},
+                "key_fingerprint": self.key_fingerprint, "anonymeter": self.anonymeter}
+
+    @property
+    def pram(self) -> pd.DataFrame:
+        """event_type, outcome, probability (pi) and p, as the report's unbiasing table."""
+        rows = [(*key.split("/", 1), float(v)) for key, v in self.pi.items()]
+        df = pd.DataFrame(rows, columns=["event_type", "outcome", "probability"])
+        return df.assign(p=self.pram_p)
+
+    @property
+    def small_cell_people(self) -> int:
+        return int(self.policy.get("small_cell_people") or SMALL_CELL_PEOPLE)
+
+    def group_rates(self) -> pd.DataFrame:
+        """Released outcome rates per group x event type x outcome, PRAM-unbiased, from the published files;
+        cells of fewer than ``small_cell_people`` people (and their complements) marked ``hidden``."""
+        return released_group_rates(self.personas, self.events, self.pram, self.bias_attributes,
+                                    self.small_cell_people)
+
+
+RATE_COLUMNS = ["attribute", "group", "event_type", "outcome", "people", "n_released", "observed_rate",
+                "unbiased_rate", "se", "ci_low", "ci_high", "hidden"]
+
+
+def released_group_rates(personas: pd.DataFrame, events: pd.DataFrame, pram: pd.DataFrame,
+                         attributes: tuple[str, ...], threshold: int) -> pd.DataFrame:
+    """Unbiased released rates per (attribute, group, event type, outcome) from released tables only.
+
+    A group is the value a persona publishes; ``people`` is the members of the personas of the group
+    holding an event of the type. Standard errors as in ``measure.utility.group_rates`` (pi's own
+    sampling variance included)."""
+    attrs = [a for a in attributes if a in personas.columns]
+    if not attrs or events.empty or pram.empty:
+        return pd.DataFrame(columns=RATE_COLUMNS)
+    p = float(pram["p"].iloc[0])
+    ptab = personas[[PERSONA_ID, PERSONA_SIZE, *attrs]].assign(**{a: personas[a].astype(str) for a in attrs})
+    ev = events[[PERSONA_ID, EVENT_TYPE, OUTCOME]].astype({EVENT_TYPE: str, OUTCOME: str, PERSONA_ID: str})
+    ev = ev.merge(ptab.astype({PERSONA_ID: str}), on=PERSONA_ID, how="left", validate="many_to_one")
+    n_type = ev.groupby(EVENT_TYPE, observed=True).size()
+    pi = pram.assign(event_type=pram["event_type"].astype(str), outcome=pram["outcome"].astype(str))
+    pi = pi[pi["probability"] > 0][["event_type", "outcome", "probability"]]
+    groupings = [(a, ev[a]) for a in attrs]
+    if len(attrs) >= 2:
+        cross = ev[attrs[0]]
+        for a in attrs[1:]:
+            cross = cross + JOIN + ev[a]
+        groupings.append((CROSS.join(attrs), cross))
+    frames = []
+    for name, group in groupings:
+        e = ev.assign(group=group)
+        cells = e.groupby(["group", EVENT_TYPE], observed=True).agg(n_released=(OUTCOME, "size")).reset_index()
+        personas_in = e.drop_duplicates(["group", EVENT_TYPE, PERSONA_ID])
+        people = personas_in.groupby(["group", EVENT_TYPE], observed=True)[PERSONA_SIZE].sum().rename("people")
+        cells = cells.merge(people.reset_index(), on=["group", EVENT_TYPE])
+        counts = e.groupby(["group", EVENT_TYPE, OUTCOME], observed=True).size().rename("count").reset_index()
+        full = cells.merge(pi, on=EVENT_TYPE).merge(counts, on=["group", EVENT_TYPE, OUTCOME], how="left")
+        full["count"] = full["count"].fillna(0).astype(np.int64)
+        full.insert(0, "attribute", name)
+        frames.append(full)
+    out = pd.concat(frames, ignore_index=True)
+    n, c, pr = out["n_released"].to_numpy(float), out["count"].to_numpy(float), out["probability"].to_numpy(float)
+    nt = out[EVENT_TYPE].map(n_type).to_numpy(float)
+    obs = c / np.maximum(n, 1)
+    q = (c + 2.0) / (n + 4.0)
+    se = np.sqrt(q * (1 - q) / (n + 4.0) + (1 - p) ** 2 * pr * (1 - pr) / np.maximum(nt, 1)) / p
+    out["observed_rate"] = obs
+    out["unbiased_rate"] = (obs - (1 - p) * pr) / p
+    out["se"] = se
+    out["ci_low"], out["ci_high"] = out["unbiased_rate"] - 1.96 * se, out["unbiased_rate"] + 1.96 * se
+    cells = out.drop_duplicates(["attribute", "group", EVENT_TYPE])[["attribute", "group", EVENT_TYPE, "people"]]
+    hidden = suppress_groups(cells.reset_index(drop=True), "people", threshold)
+    hidden_keys = set(map(tuple, cells[hidden][["attribute", "group", EVENT_TYPE]].to_numpy().tolist()))
+    out["hidden"] = [k in hidden_keys for k in zip(out["attribute"], out["group"], out[EVENT_TYPE])]
+    out = out.sort_values(["attribute", "group", EVENT_TYPE, OUTCOME], kind="stable").reset_index(drop=True)
+    return out.rename(columns={EVENT_TYPE: "event_type", OUTCOME: "outcome"})[RATE_COLUMNS]
