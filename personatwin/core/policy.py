@@ -63,9 +63,11 @@ class PrivacyPolicy:
     # Persona single-out rate (share of linkage targets whose knowledge, every released column
     # included, leaves exactly their own persona): an attribute-disclosure bound, since a singled-out
     # persona still hides the target among its k members behind PRAM. None = reported, not gated.
-    # Presets gate it loosely (low 0.9, medium 0.75, high 0.5, maximum 0.25): on generated criminal-
-    # justice data one pass singles out 80% / 58% / 34% / 18% of targets at k = 3 / 5 / 10 / 20, and a
-    # larger k is what lowers it (coarser amounts barely do).
+    # Only the public preset (maximum) gates it, at 0.25. One pass singles out 80% / 58% / 34% / 18%
+    # of targets at k = 3 / 5 / 10 / 20 on generated criminal-justice data, but 75-85% on Synthea's
+    # patients (about 70 encounters each) at any k from 10 to 80, with amounts rounded to 1,000 or
+    # quarterly dates: a gate below maximum would refuse every dense-history data set while the
+    # identity risk of a singled-out persona (1 / its size) is already gated as linkage risk.
     max_single_out_rate: float | None = None
     # t-closeness per sensitive attribute on true values (each event type's outcomes over the personas
     # holding at least k events of it; each person-level sensitive column): the largest distance of a
@@ -127,14 +129,14 @@ class PrivacyPolicy:
 PRESETS: dict[PrivacyLevel, dict] = {
     PrivacyLevel.LOW: dict(k=3, date_precision="week", location_level=1, qi_levels={"age": 1},
                            pram_p=0.95, attacker_knowledge=2, l_diversity=1, target_risk=INTERNAL_RISK,
-                           max_single_out_rate=0.9, max_t_closeness=0.95),
+                           max_t_closeness=0.95),
     PrivacyLevel.MEDIUM: dict(k=5, date_precision="month", location_level=1, qi_levels={"age": 1},
                               pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
-                              max_single_out_rate=0.75, max_t_closeness=0.8),
+                              max_t_closeness=0.8),
     PrivacyLevel.HIGH: dict(k=10, date_precision="month", location_level=2, qi_levels={"age": 2},
                             pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
                             gates=UtilityGates(large_group_events=2500), anonymeter_max_risk=RESEARCH_RISK,
-                            max_single_out_rate=0.5, max_t_closeness=0.6),
+                            max_t_closeness=0.6),
     PrivacyLevel.MAXIMUM: dict(k=20, date_precision="quarter", location_level=3, qi_levels={"age": 2},
                                pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK,
                                gates=UtilityGates(large_group_events=5000), anonymeter_max_risk=RESEARCH_RISK,

@@ -34,7 +34,7 @@ def data():
 
 
 @pytest.mark.parametrize("level, single_out_limit", [("low", "preset"), ("medium", "preset"), ("high", "preset"),
-                                                    ("medium", 0.3)])
+                                                    ("maximum", "preset"), ("medium", 0.3)])
 def test_each_level_meets_its_targets_against_the_full_attacker_or_refuses(data, level, single_out_limit):
     """The release risk target holds against the full attacker (at low: 0.15 with amounts known), the
     single-out rate is published, and where a policy gates it the gate holds too; else nothing is released."""
@@ -43,7 +43,7 @@ def test_each_level_meets_its_targets_against_the_full_attacker_or_refuses(data,
         release = pt.create_safe_personas(people=data.people, events=data.events, privacy_level=level,
                                           domain="criminal_justice", key=KEY, salt="2024-Q1",
                                           max_single_out_rate=limit)
-    except pt.PrivacyTargetError as refused:  # refusing is a correct answer; releasing above target is not
+    except pt.ReleaseRefusedError as refused:  # refusing is a correct answer; releasing above target is not
         assert refused.history
         return
     r, policy = release.risk, release.policy
@@ -51,8 +51,10 @@ def test_each_level_meets_its_targets_against_the_full_attacker_or_refuses(data,
     assert "persona_single_out_rate" in release.tables().metrics  # published with the other figures
     assert 0.0 <= r.persona_single_out_ci_low <= r.persona_single_out_rate <= r.persona_single_out_ci_high <= 1.0
     outcome = criteria.SingleOutRate().evaluate(release.metrics(), policy.parameters())
-    assert limit is not None  # every preset gates it (issue 11)
-    assert outcome is not None and outcome.passed and r.persona_single_out_rate <= limit
+    if limit is None:
+        assert outcome is None  # reported, not gated (presets below maximum)
+    else:
+        assert outcome is not None and outcome.passed and r.persona_single_out_rate <= limit
 
 
 @pytest.mark.parametrize("level", ["low", "medium", "high"])
