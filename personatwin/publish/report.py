@@ -229,6 +229,9 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
               "release_risk": ("<=", float(target))}
     if l_req is not None:
         limits["l_diversity_distinct"] = (">=", float(l_req))
+    for metric, limit_field in (("t_closeness", "max_t_closeness"), ("persona_single_out_rate", "max_single_out_rate")):
+        if _f(policy.get(limit_field)) is not None:
+            limits[metric] = ("<=", float(policy[limit_field]))
     rows = []
     for name, meaning in METRIC_MEANINGS.items():
         value = _f(m.get(name))
