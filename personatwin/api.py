@@ -24,6 +24,7 @@ from personatwin.core.policy import PrivacyLevel, PrivacyPolicy, policy_for_leve
 from personatwin.ingest.tables import Ingested, load_input
 from personatwin.publish.export import export_tables
 from personatwin.publish.report import write_report
+from personatwin.release.identity import derived_release_id
 from personatwin.release.release import Release, make_release
 from personatwin.validate.validation import validate
 
@@ -68,7 +69,7 @@ def create_safe_personas(
     column_mapping: Mapping | None = None,
     allow_columns=(),
     policy: PrivacyPolicy | None = None,
-    salt: str = "",
+    salt: str | None = None,
     as_of: Any = None,
     max_iterations: int = 25,
     anonymeter: bool = False,
@@ -87,6 +88,11 @@ def create_safe_personas(
     ``scripts/setup-anonymeter``): its figures go to ``result.attacks``, the report and the manifest,
     and at a policy with ``anonymeter_max_risk`` (high, maximum) a risk above it refuses the release
     (``AttackRefusedError``). ``anonymeter_options`` takes an ``AnonymeterOptions``.
+
+    ``salt`` is the release id: with the key it seeds every random draw. Without one, an id is derived
+    from the validated data (``personatwin.release.identity``): the same data and key reproduce the
+    release, different data (another month, a correction) never shares its randomness. The id is in
+    ``result.salt`` and the manifest (``release_id``).
     """
     dom = get_domain(domain)
     if isinstance(data, tuple) and len(data) == 2 and people is None and events is None:
@@ -101,7 +107,10 @@ def create_safe_personas(
         policy = policy_for_level(privacy_level, target_risk=target_risk, **policy_overrides)
     elif target_risk is not None:
         policy = policy.with_changes(target_risk=target_risk)
-    result = make_release(checked.people, checked.events, dom, policy, resolve_key(key), salt=salt,
+    release_key = resolve_key(key)
+    if salt is None:
+        salt = derived_release_id(release_key, checked.people, checked.events, dom.name)
+    result = make_release(checked.people, checked.events, dom, policy, release_key, salt=salt,
                           max_iterations=max_iterations, anonymeter=anonymeter, anonymeter_options=anonymeter_options)
     log.info("released %d personas at release risk %.4f", len(result.personas), result.release_risk)
     return replace(result, quarantine=quarantine_table(checked), counts=dict(checked.counts),

@@ -45,6 +45,10 @@ class ReleaseKey:
         """A short one-way tag to tell keys apart in manifests without revealing them."""
         return hmac.new(self._secret, b"personatwin-fingerprint", hashlib.sha256).hexdigest()[:12]
 
+    def tag(self, label: str, data: bytes) -> str:
+        """A keyed one-way tag of some bytes (HMAC-SHA256, hex): nobody without the key can test a guess."""
+        return hmac.new(self._secret, label.encode("utf-8") + b"\x1f" + data, hashlib.sha256).hexdigest()
+
     def rng(self, *purpose: str) -> np.random.Generator:
         """A generator for one purpose (e.g. partition key + stage); independent across purposes."""
         msg = "\x1f".join(purpose).encode("utf-8")

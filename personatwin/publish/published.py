@@ -95,6 +95,7 @@ class PublishedRelease:
     key_fingerprint: str
     anonymeter: dict | None = None
     sensitive: pd.DataFrame | None = field(default=None)
+    release_id: str = ""
 
     @classmethod
     def from_tables(cls, release: ReleaseTables) -> PublishedRelease:
@@ -113,7 +114,7 @@ class PublishedRelease:
             key_fingerprint=release.key_fingerprint,
             anonymeter=None if release.anonymeter is None or release.anonymeter.empty
             else json.loads(json.dumps(summary_from_table(release.anonymeter))),
-            sensitive=release.sensitive)
+            sensitive=release.sensitive, release_id=release.release_id)
 
     @classmethod
     def from_folder(cls, folder) -> PublishedRelease:
@@ -127,7 +128,8 @@ class PublishedRelease:
             history=m["history"], pram_p=m["pram"]["p"], pi=m["pram"]["pi"],
             bias_attributes=tuple(m["bias_attributes"]),
             adverse_outcomes={k: tuple(v) for k, v in m["adverse_outcomes"].items()},
-            key_fingerprint=m["key_fingerprint"], anonymeter=m.get("anonymeter"), sensitive=sensitive)
+            key_fingerprint=m["key_fingerprint"], anonymeter=m.get("anonymeter"), sensitive=sensitive,
+            release_id=m.get("release_id", ""))
 
     def manifest_fields(self) -> dict:
         """The manifest's parameters and figures (files, versions and time are added by the writer)."""
@@ -135,7 +137,7 @@ class PublishedRelease:
                 "metrics": dict(self.metrics), "history": self.history,
                 "pram": {"p": self.pram_p, "pi": dict(self.pi)}, "bias_attributes": list(self.bias_attributes),
                 "adverse_outcomes": {k: list(v) for k, v in sorted(self.adverse_outcomes.items())},
-                "key_fingerprint": self.key_fingerprint, "anonymeter": self.anonymeter}
+                "key_fingerprint": self.key_fingerprint, "anonymeter": self.anonymeter, "release_id": self.release_id}
 
     @property
     def pram(self) -> pd.DataFrame:

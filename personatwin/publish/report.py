@@ -587,7 +587,8 @@ def _parameters_section(params: Mapping, policy: Mapping, requested: Mapping, co
                 ("n/a" if v is None else str(v)))
         rows.append({"parameter": name, "released": show(rel), "requested": show(req),
                      "changed by the loop": "yes" if rel != req else "", "meaning": PARAMETER_MEANINGS.get(name, "")})
-    extra = pd.DataFrame([{"domain": params.get("domain"), "key fingerprint": params.get("key_fingerprint"),
+    extra = pd.DataFrame([{"domain": params.get("domain"), "release id": params.get("release_id") or "n/a",
+                           "key fingerprint": params.get("key_fingerprint"),
                            **({"suppressed events": int(params.get("suppressed_events") or 0)}
                               if "suppressed_events" in params else {})}])
     parts = [_table(pd.DataFrame(rows)), "<h3>Release</h3>", _table(extra),
@@ -790,7 +791,8 @@ def render_report(release: ReleaseTables | Release | PublishedRelease, partition
         _published_rates_section(pub),
         _published_counts_section(pub),
         _persona_sizes_section(pub.personas, policy),
-        _parameters_section({"domain": pub.domain, "key_fingerprint": pub.key_fingerprint}, policy,
+        _parameters_section({"domain": pub.domain, "key_fingerprint": pub.key_fingerprint,
+                             "release_id": pub.release_id}, policy,
                             dict(pub.requested_policy), {}),
         _unbias_section(pub.pram, rates, pub.adverse_outcomes),
     ]

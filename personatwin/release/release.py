@@ -107,7 +107,7 @@ class Release:
                                                  tuple(self.domain.adverse_outcomes)),
             suppressed_events=self.suppressed_events, counts=dict(self.counts),
             sensitive=self.sensitive if len(self.sensitive) else None,
-            anonymeter=self.attacks.table() if self.attacks is not None else None,
+            anonymeter=self.attacks.table() if self.attacks is not None else None, release_id=self.salt,
         )
 
     def metrics(self) -> dict[str, float]:

@@ -41,6 +41,7 @@ class ReleaseTables:
     counts: Mapping[str, int] = field(default_factory=dict)  # input reconciliation (rows in, valid, quarantined)
     sensitive: pd.DataFrame | None = None  # person-level sensitive attributes as counts per persona
     anonymeter: pd.DataFrame | None = None  # one row per Anonymeter evaluator, when the release was attacked
+    release_id: str = ""  # the salt that, with the key, seeded the release (partition key, or derived: identity.py)
 
     @property
     def pram_p(self) -> float | None:
@@ -55,7 +56,7 @@ class ReleaseTables:
 
     def parameters(self) -> dict:
         """Release identity and parameters as the report's parameter section shows them (never the key)."""
-        return {"domain": self.domain, "key_fingerprint": self.key_fingerprint,
+        return {"domain": self.domain, "key_fingerprint": self.key_fingerprint, "release_id": self.release_id,
                 "suppressed_events": self.suppressed_events}
 
     def with_counts(self, counts: Mapping[str, int]) -> ReleaseTables:
@@ -72,7 +73,7 @@ class ReleaseTables:
             "history": self.history, "group_rates": self.group_rates, "disparity": self.disparity,
             "event_counts": self.event_counts, "pram": self.pram,
             "parameters": pd.DataFrame([{"domain": self.domain, "key_fingerprint": self.key_fingerprint,
-                                         "suppressed_events": self.suppressed_events,
+                                         "suppressed_events": self.suppressed_events, "release_id": self.release_id,
                                          "policy": json.dumps(dict(self.policy), sort_keys=True),
                                          "requested_policy": json.dumps(dict(self.requested_policy), sort_keys=True)}]),
             "counts": pd.DataFrame([dict(self.counts)]) if self.counts else pd.DataFrame([{}]),
@@ -104,6 +105,7 @@ class ReleaseTables:
             suppressed_events=int(params.get("suppressed_events") or 0),
             counts={k: int(v) for k, v in counts.iloc[0].items() if pd.notna(v)} if len(counts.columns) else {},
             sensitive=frames.get("sensitive"), anonymeter=frames.get("anonymeter"),
+            release_id=str(params.get("release_id") or ""),
         )
 
 
