@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from personatwin.core.codes import grouped
 from personatwin.core.policy import DATE_PRECISIONS
 
 
@@ -47,13 +48,8 @@ class PramMatrix:
         return {"p": self.p, "pi": out}
 
 
-def period_start(dates: np.ndarray, precision: str) -> np.ndarray:
-    """First day (datetime64[D]) of the period of each date at the given precision."""
-    if precision not in DATE_PRECISIONS:
-        raise ValueError(f"unknown date precision {precision!r}")
-    d = np.asarray(dates).astype("datetime64[D]")
-    if precision == "day":
-        return d
+def _calendar_period_start(d: np.ndarray, precision: str) -> np.ndarray:
+    """First day of the period of each datetime64[D] date, by calendar arithmetic (precision not "day")."""
     if precision == "week":  # ISO weeks start on Monday; 1970-01-01 was a Thursday
         days = d.astype(np.int64)
         monday = days - (days + 3) % 7
@@ -65,6 +61,36 @@ def period_start(dates: np.ndarray, precision: str) -> np.ndarray:
         out = (m - m % 3).astype("datetime64[M]").astype("datetime64[D]")
         return np.where(np.isnat(d), d, out)
     return d.astype("datetime64[Y]").astype("datetime64[D]")
+
+
+def valid_day_range(days: np.ndarray, nat: np.ndarray) -> tuple[int, int]:
+    """Smallest and largest day number of int64 days (datetime64[D] viewed) where ``nat`` is False;
+    lo > hi when every day is NaT (NaT is the smallest int64, so the plain maximum leaves it out)."""
+    bounds = np.iinfo(np.int64)
+    return int(days.min(where=~nat, initial=bounds.max)), int(days.max(initial=bounds.min))
+
+
+def period_start(dates: np.ndarray, precision: str) -> np.ndarray:
+    """First day (datetime64[D]) of the period of each date at the given precision.
+
+    Many dates span few days: the calendar arithmetic runs once per day of the span and each date
+    looks its period up in that table (the same result, several times faster)."""
+    if precision not in DATE_PRECISIONS:
+        raise ValueError(f"unknown date precision {precision!r}")
+    d = np.asarray(dates).astype("datetime64[D]", copy=precision == "day")  # a new array in every case
+    if precision == "day":
+        return d
+    if len(d) < 4096:
+        return _calendar_period_start(d, precision)
+    days, nat = d.view(np.int64), np.isnat(d)
+    lo, hi = valid_day_range(days, nat)
+    if lo > hi or hi - lo >= len(d):  # every date missing, or more days in the span than dates
+        return _calendar_period_start(d, precision)
+    table = _calendar_period_start(np.arange(lo, hi + 1).astype("datetime64[D]"), precision)
+    table = np.append(table, np.datetime64("NaT", "D"))  # entry hi - lo + 1: a missing date stays missing
+    idx = days - lo
+    idx[nat] = hi - lo + 1
+    return table[idx]
 
 
 def period_label(starts: np.ndarray, precision: str) -> np.ndarray:
@@ -93,33 +119,36 @@ def shift_dates(dates: np.ndarray, persona: np.ndarray, max_days: int, rng: np.r
     if max_days <= 0:
         return dates
     offsets = rng.integers(-max_days, max_days + 1, size=int(persona.max()) + 1 if len(persona) else 0)
-    return dates + offsets[persona].astype("timedelta64[D]")
+    return dates + offsets.astype("timedelta64[D]")[persona]
 
 
 def pram_matrix(type_codes: np.ndarray, outcome_codes: np.ndarray, type_names, outcome_names,
                 p: float) -> PramMatrix:
     """Marginal outcome distribution per event type: the pi of invariant PRAM."""
     T, n_out = len(type_names), len(outcome_names)
-    counts = np.bincount(type_codes * n_out + outcome_codes, minlength=T * n_out).reshape(T, n_out).astype(np.float64)
+    key = type_codes * n_out
+    key += outcome_codes
+    counts = np.bincount(key, minlength=T * n_out).reshape(T, n_out).astype(np.float64)
     totals = counts.sum(axis=1, keepdims=True)
     pi = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     return PramMatrix(float(p), tuple(map(str, type_names)), tuple(map(str, outcome_names)), pi)
 
 
-def joint_pram_sources(type_codes: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+def joint_pram_sources(type_codes: np.ndarray, p: float, rng: np.random.Generator,
+                       groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Invariant PRAM on the joint value of an event (its outcome and every outcome-dependent column).
 
     Each event keeps its own joint value with probability p, else takes the joint value of an event
     drawn uniformly from the same event type, i.e. a draw from the type's empirical joint distribution
     pi. Returns the index of the event whose values each event releases. Given the released outcome,
     a dependent column then has the same distribution whether the outcome was kept or replaced, so it
-    adds nothing to an attacker's guess of the true outcome (DESIGN §4)."""
+    adds nothing to an attacker's guess of the true outcome (DESIGN §4). ``groups``: the events grouped
+    by type (``grouped(type_codes, n_types)``), when the caller has them."""
     type_codes = np.asarray(type_codes)
     n = len(type_codes)
     source = np.arange(n)
     replaced = rng.random(n) >= p
-    by_type = np.argsort(type_codes, kind="stable")
-    bounds = np.searchsorted(type_codes[by_type], np.arange(int(type_codes.max()) + 2 if n else 1))
+    by_type, bounds = groups if groups is not None else grouped(type_codes, int(type_codes.max()) + 1 if n else 0)
     for t in range(len(bounds) - 1):  # a loop over event types, not events
         members = by_type[bounds[t]:bounds[t + 1]]
         sel = members[replaced[members]]
@@ -146,17 +175,36 @@ def apply_pram(type_codes: np.ndarray, outcome_codes: np.ndarray, pram: PramMatr
     return out
 
 
+def value_caps(values: np.ndarray, groups: tuple[np.ndarray, np.ndarray], top_quantile: float) -> np.ndarray:
+    """Top code per event type: the quantile of its values (inf for a type without a finite value).
+
+    ``groups`` are the value positions grouped by type code (``grouped``)."""
+    order, bounds = groups
+    cap = np.full(len(bounds) - 1, np.inf)
+    for t in range(len(cap)):  # a loop over event types
+        vals = values[order[bounds[t]:bounds[t + 1]]]
+        if np.isfinite(vals).any():
+            cap[t] = np.nanquantile(vals, top_quantile)
+    return cap
+
+
+def capped_values(values: np.ndarray, type_codes: np.ndarray, caps: np.ndarray, rounding: float) -> np.ndarray:
+    """Values top-coded at their event type's cap and rounded to a multiple of ``rounding``."""
+    v = caps[type_codes]
+    np.minimum(np.asarray(values, dtype=np.float64), v, out=v)
+    if rounding > 0:  # in place: np.round(v / rounding) * rounding without temporaries
+        np.divide(v, rounding, out=v)
+        np.round(v, out=v)
+        np.multiply(v, rounding, out=v)
+    return v
+
+
 def coarsen_values(values: np.ndarray, event_types: np.ndarray, rounding: float, top_quantile: float) -> np.ndarray:
     """Round numeric values and top-code them at a per-event-type quantile (no outlier amounts)."""
     v = np.asarray(values, dtype=np.float64).copy()
     if not len(v) or np.isnan(v).all():
         return v
-    types = np.asarray(event_types)
-    for t in np.unique(types):  # a loop over event types
-        sel = types == t
-        vals = v[sel]
-        if np.isfinite(vals).any():
-            v[sel] = np.minimum(vals, np.nanquantile(vals, top_quantile))
-    if rounding > 0:
-        v = np.round(v / rounding) * rounding
-    return v
+    found = np.unique(np.asarray(event_types), return_inverse=True)  # unpacked by index (mypy)
+    codes = found[1].reshape(-1)
+    caps = value_caps(v, grouped(codes, len(found[0])), top_quantile)
+    return capped_values(v, codes, caps, rounding)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from personatwin.core.codes import dense_codes
+from personatwin.core.codes import dense_codes, grouped, tuple_codes
 from personatwin.core.policy import PrivacyPolicy
 from personatwin.core.schema import (
     END_DATE,
@@ -34,86 +34,104 @@ def persona_ids(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.char.add("PT", np.char.zfill(np.char.mod("%x", ids), 16)).astype(object)
 
 
-def _event_location(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAttributes,
-                    policy: PrivacyPolicy, source: np.ndarray | None = None) -> pd.Categorical:
-    """Event locations generalized to the policy level, never finer than the persona's own location."""
+def _location_table(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAttributes,
+                    policy: PrivacyPolicy) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Where event locations are generalized to the policy level, never finer than the persona's own
+    location: each event's level, a (level, location code) -> label code table (code -1, missing, is
+    the last column) and the labels. An event's released location is ``table[level, code]``."""
     loc_qi = data.domain.location_qi
-    codes = data.location_codes
-    assert codes is not None  # only called when the events carry a location
-    if source is not None:  # the location travels with the released outcome (joint PRAM)
-        codes = codes[source]
+    n_names = len(data.location_names) + 1
     if not loc_qi:
-        return pd.Categorical.from_codes(np.zeros(len(codes), dtype=np.int64), categories=["*"])
+        return np.zeros(len(ev_persona), dtype=np.int64), np.zeros((1, n_names), dtype=np.int64), ["*"]
     h = data.domain.hierarchy(loc_qi)
-    floor = attrs.levels[loc_qi].to_numpy()[ev_persona] if loc_qi in attrs.levels else np.zeros(len(codes), int)
-    level = np.maximum(floor, policy.location_level)
+    if loc_qi in attrs.levels:
+        level = np.maximum(attrs.levels[loc_qi].to_numpy(), policy.location_level)[ev_persona]
+    else:
+        level = np.full(len(ev_persona), policy.location_level, dtype=np.int64)
+    present = np.flatnonzero(np.bincount(level)) if len(level) else np.zeros(0, dtype=np.int64)
     labels: dict[str, int] = {}
-    out = np.empty(len(codes), dtype=np.int64)
+    table = np.zeros((int(present.max(initial=0)) + 1, n_names), dtype=np.int64)
     names = pd.Series(list(data.location_names) + [None], dtype="object")  # code -1 (missing) -> last
-    for lv in np.unique(level):  # a loop over hierarchy levels
+    for lv in present:  # a loop over hierarchy levels
         lab = h.generalize(names, int(lv)).astype(str).to_numpy()
-        lut = np.array([labels.setdefault(x, len(labels)) for x in lab], dtype=np.int64)
-        sel = level == lv
-        out[sel] = lut[codes[sel]]
-    return pd.Categorical.from_codes(out, categories=list(labels))
+        table[lv] = [labels.setdefault(x, len(labels)) for x in lab]
+    return level, table, list(labels)
 
 
-def _event_details(ctx: PassContext, ev_persona: np.ndarray, attrs: PersonaAttributes, source: np.ndarray,
-                   released_end: np.ndarray | None, released_vals: tuple[np.ndarray, np.ndarray] | None,
-                   released_loc: pd.Categorical | None) -> tuple[np.ndarray, np.ndarray]:
+def _day_keys(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """Keys 0..span-1 of the days of two datetime64[D] arrays (NaT the last key), as a details column."""
+    day_a, day_b, nat_a, nat_b = a.view(np.int64), b.view(np.int64), np.isnat(a), np.isnat(b)
+    (lo_a, hi_a), (lo_b, hi_b) = noise.valid_day_range(day_a, nat_a), noise.valid_day_range(day_b, nat_b)
+    hi = max(hi_a, hi_b)
+    lo = min(lo_a, lo_b, hi)  # every day NaT: lo > hi
+    small = np.int32 if hi - lo + 2 < 2**31 else np.int64
+    key_a = np.subtract(day_a, lo, out=np.empty(len(day_a), dtype=small), casting="unsafe")
+    key_b = np.subtract(day_b, lo, out=np.empty(len(day_b), dtype=small), casting="unsafe")
+    key_a[nat_a] = key_b[nat_b] = hi - lo + 1  # NaT's wrapped differences replaced
+    return key_a, key_b, hi - lo + 2, False
+
+
+def _amount_keys(true: np.ndarray, source: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Keys of the true amounts and of the released ones (``true[source]``, or the true ones) by the
+    value a source record shows (missing as -1, as np.nan_to_num writes it): the classes of
+    ``pd.factorize(np.nan_to_num(true, nan=-1.0))``, from a factorization that skips missing amounts."""
+    codes, uniq = pd.factorize(true)  # missing -> -1
+    shown = np.append(np.nan_to_num(np.asarray(uniq, dtype=np.float64), nan=-1.0), -1.0)
+    classes, found = pd.factorize(shown)  # -1.0 may be a real amount too: one class with the missing ones
+    keys = classes.astype(np.int32)[codes]  # code -1 takes the last entry: the missing amounts' class
+    return keys, keys if source is None else keys[source], len(found)
+
+
+def _event_details(data: PreparedData, policy: PrivacyPolicy, source: np.ndarray, released_end: np.ndarray | None,
+                   values: tuple[np.ndarray, bool] | None,
+                   locations: tuple[np.ndarray, np.ndarray, int] | None) -> tuple[np.ndarray, np.ndarray]:
     """Codes of (end-date period, amount, location) per event, as a source record shows them at the
-    release's precision (true values) and as released; equal codes mean equal released columns."""
-    data, policy = ctx.data, ctx.policy
+    release's precision (true values) and as released; equal codes mean equal released columns.
+
+    ``values``: the true amounts at the release's precision and whether the released ones are theirs
+    through ``source`` (joint PRAM); ``locations``: true and released location label codes, and the
+    number of labels. Each column is coded by first appearance over the true then the released
+    values, the tuples of those codes by their order (``tuple_codes``: integer keys, no factorizing
+    of the concatenated columns)."""
     n = data.n_events
-    true_cols, rel_cols = [], []
+    columns: list[tuple[np.ndarray, np.ndarray, int, bool]] = []  # (true keys, released keys, span, ordered)
     if released_end is not None and data.end_day is not None:
-        true_cols.append(noise.period_start(data.end_day, policy.date_precision).astype(np.int64))
-        rel_cols.append(released_end.astype(np.int64))  # NaT is the same int64 on both sides
-    if released_vals is not None and data.values is not None:
-        raw, released = released_vals
-        types = data.type_codes
-        cap = np.full(len(data.type_names), np.inf)
-        for t in np.unique(types):  # a loop over event types: the release's top code per type
-            vals = raw[types == t]
-            if np.isfinite(vals).any():
-                cap[t] = np.nanquantile(vals, policy.value_top_code_quantile)
-        true = np.minimum(data.values, cap[types])
-        if policy.value_rounding > 0:
-            true = np.round(true / policy.value_rounding) * policy.value_rounding
-        true_cols.append(np.nan_to_num(true, nan=-1.0))
-        rel_cols.append(np.nan_to_num(released, nan=-1.0))
-    if released_loc is not None:
-        # the event's own location at the same levels; the released one already is, unless it travels
-        # with the outcome (joint PRAM), so it is computed again only then
-        own = released_loc if LOCATION not in data.domain.outcome_dependent else \
-            _event_location(data, ev_persona, attrs, policy)
-        labels = pd.Index(released_loc.categories).append(pd.Index(own.categories)).unique()
-        true_cols.append(labels.get_indexer(own.categories)[own.codes])
-        rel_cols.append(labels.get_indexer(released_loc.categories)[released_loc.codes])
-    if not true_cols:
+        columns.append(_day_keys(noise.period_start(data.end_day, policy.date_precision), released_end))
+    if values is not None:
+        true, through_source = values  # every released amount is a true one: coded by first appearance there
+        columns.append((*_amount_keys(true, source if through_source else None), False))
+    if locations is not None:
+        columns.append((*locations, False))
+    if not columns or n == 0:
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    detail = np.zeros(2 * n, dtype=np.int64)
-    for a, b in zip(true_cols, rel_cols):
-        codes, uniq = pd.factorize(np.concatenate([a, b]))
-        detail, _ = dense_codes(detail * (len(uniq) + 1) + codes)  # re-densified: never overflows
-    return detail[:n], detail[n:]
+    return tuple_codes(columns)
+
+
+def _in_release_order(codes: np.ndarray, order: np.ndarray, n_categories: int) -> np.ndarray:
+    """Category codes in release row order, gathered in the integer type pandas keeps them in: the
+    same codes, a smaller gather than int64's."""
+    small = np.int8 if n_categories < 127 else np.int16 if n_categories < 32767 else np.int32
+    return codes.astype(small, copy=False)[order]
 
 
 def keyed_order(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Positions sorted by ``block`` (int64 >= 0), ties in a random order drawn from ``rng`` (the release key)."""
     n = len(block)
-    tie = rng.permutation(n).astype(np.int64)
+    tie = rng.permutation(n).astype(np.int64, copy=False)
     if n and int(block.max()) < (2**62) // n:
-        return np.argsort(block * n + tie)  # one key, unique per row: any sort gives the same order
+        key = block * n
+        key += tie
+        return np.argsort(key)  # one key, unique per row: any sort gives the same order
     return np.lexsort((tie, block))
 
 
-def released_sources(ctx: PassContext) -> np.ndarray:
+def released_sources(ctx: PassContext, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """For each (canonically ordered) event, the event whose outcome and outcome-dependent columns it
     releases: itself with probability p, else a keyed draw from its event type (joint invariant PRAM).
 
-    Draws are per event, independent of the grouping, so the merge stage can see released values."""
-    return noise.joint_pram_sources(ctx.data.type_codes, ctx.policy.pram_p, ctx.rng("pram"))
+    Draws are per event, independent of the grouping, so the merge stage can see released values.
+    ``groups``: the events grouped by type (``grouped``), when the caller has them."""
+    return noise.joint_pram_sources(ctx.data.type_codes, ctx.policy.pram_p, ctx.rng("pram"), groups)
 
 
 def released_outcomes(ctx: PassContext) -> tuple[noise.PramMatrix, np.ndarray]:
@@ -288,47 +306,65 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     ev_persona = merged.person_persona[data.event_person]
     shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
     starts = noise.period_start(shifted, policy.date_precision)
-    period_code, period_values = dense_codes(starts.astype(np.int64))
+    period_code, period_values = dense_codes(starts.view(np.int64))
     period_days = period_values.astype("datetime64[D]")
-    source = released_sources(ctx)
+    groups = grouped(data.type_codes, len(data.type_names))  # events by type: PRAM draws and top codes
+    source = released_sources(ctx, groups)
     rand_out = data.outcome_codes[source]
     pram = noise.pram_matrix(data.type_codes, rand_out, data.type_names, data.outcome_names, policy.pram_p)
     dependent = set(data.domain.outcome_dependent)
     released_end: np.ndarray | None = None
-    released_vals: tuple[np.ndarray, np.ndarray] | None = None
-    released_loc: pd.Categorical | None = None
+    true_vals: tuple[np.ndarray, bool] | None = None
+    locations: tuple[np.ndarray, np.ndarray, int] | None = None
 
     # Release row order: persona id, period, type, released outcome, then a keyed random order inside
     # each block, so nothing in the files follows source person ids, true dates or other hidden values.
     T, n_out = len(data.type_names), len(data.outcome_names)
-    composite = ((id_rank[ev_persona] * len(period_values) + period_code) * T + data.type_codes) * n_out + rand_out
+    ev_rank = id_rank[ev_persona]
+    composite = ev_rank * len(period_values)  # ((rank * periods + period) * T + type) * n_out + outcome, in place
+    composite += period_code
+    composite *= T
+    composite += data.type_codes
+    composite *= n_out
+    composite += rand_out
     order = keyed_order(composite, ctx.rng("row-order"))
     released = {
-        PERSONA_ID: pd.Categorical.from_codes(id_rank[ev_persona][order], categories=np.sort(ids.astype(str))),
-        EVENT_TYPE: pd.Categorical.from_codes(data.type_codes[order], categories=list(data.type_names)),
+        PERSONA_ID: pd.Categorical.from_codes(_in_release_order(ev_rank, order, len(ids)),
+                                              categories=np.sort(ids.astype(str))),
+        EVENT_TYPE: pd.Categorical.from_codes(_in_release_order(data.type_codes, order, T),
+                                              categories=list(data.type_names)),
         EVENT_DATE: starts[order].astype("datetime64[s]"),
         EVENT_PERIOD: pd.Categorical.from_codes(
-            period_code[order], categories=list(noise.period_label(period_days, policy.date_precision))),
+            _in_release_order(period_code, order, len(period_values)),
+            categories=list(noise.period_label(period_days, policy.date_precision))),
     }
     if data.end_day is not None:
         end_day = data.end_day
         if END_DATE in dependent:  # the duration travels with the released outcome (joint PRAM)
-            end_day = data.event_day + (data.end_day - data.event_day)[source]
+            duration = (data.end_day - data.event_day)[source]
+            end_day = np.add(data.event_day, duration, out=duration.view("datetime64[D]"))  # in its place
         end = noise.shift_dates(end_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
         released_end = noise.period_start(end, policy.date_precision)
         released[END_DATE] = released_end[order].astype("datetime64[s]")
-    released[OUTCOME] = pd.Categorical.from_codes(rand_out[order], categories=list(data.outcome_names))
+    released[OUTCOME] = pd.Categorical.from_codes(_in_release_order(rand_out, order, n_out),
+                                                  categories=list(data.outcome_names))
     if data.location_codes is not None:
-        loc = _event_location(data, ev_persona, attrs, policy, source if LOCATION in dependent else None)
-        released_loc = loc
-        released[LOCATION] = pd.Categorical.from_codes(loc.codes[order], categories=loc.categories)
+        level, table, labels = _location_table(data, ev_persona, attrs, policy)
+        own = table[level, data.location_codes]
+        # the location travels with the released outcome (joint PRAM) only if the domain says so
+        loc = table[level, data.location_codes[source]] if LOCATION in dependent else own
+        locations = (own, loc, len(labels))
+        released[LOCATION] = pd.Categorical.from_codes(_in_release_order(loc, order, len(labels)), categories=labels)
     if data.values is not None:
-        raw = data.values[source] if VALUE in dependent else data.values  # the amount travels with the outcome
-        vals = noise.coarsen_values(raw, data.type_codes, policy.value_rounding, policy.value_top_code_quantile)
-        released_vals = (raw, vals)
-        released[VALUE] = vals[order]
+        # top codes from the released amounts (they travel with the outcome), applied to every true amount
+        travels = VALUE in dependent
+        raw = data.values[source] if travels else data.values
+        caps = noise.value_caps(raw, groups, policy.value_top_code_quantile)
+        true = noise.capped_values(data.values, data.type_codes, caps, policy.value_rounding)
+        true_vals = (true, travels)
+        released[VALUE] = (true[source] if travels else true)[order]
     sensitive, sens_codes = _sensitive_people(ctx, merged.person_persona, ids)
-    detail_true, detail_released = _event_details(ctx, ev_persona, attrs, source, released_end, released_vals,
-                                                  released_loc)
-    return Noised(pd.DataFrame(released), sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
+    detail_true, detail_released = _event_details(data, policy, source, released_end, true_vals, locations)
+    events = pd.DataFrame(released, copy=False)  # every column is a new array already
+    return Noised(events, sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
                   period_values, detail_true, detail_released)
