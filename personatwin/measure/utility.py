@@ -84,12 +84,20 @@ def tvd_codes(codes: np.ndarray, labels: np.ndarray, released_labels: np.ndarray
     return tvd_counts(a, b)
 
 
-def distinct_people(person: np.ndarray, group: np.ndarray, type_codes: np.ndarray, G: int, T: int,
+def unit_types(unit: np.ndarray, type_codes: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (unit, event type) pairs of some events (units: people or personas), as two arrays."""
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    has = np.zeros(n_units * T, dtype=bool)
+    has[unit.astype(np.int64) * T + type_codes] = True  # a table, not a sort: 10M events in one pass
+    pairs = np.flatnonzero(has)
+    return pairs // T, pairs % T
+
+
+def distinct_people(pairs: tuple[np.ndarray, np.ndarray], group: np.ndarray, G: int, T: int,
                     weight: np.ndarray | None = None) -> np.ndarray:
     """G x T: distinct units (people, or personas weighted by their size) with an event of each type,
     by the group of the unit (``group[unit]``)."""
-    pairs = np.unique(person.astype(np.int64) * T + type_codes)
-    unit, t = pairs // T, pairs % T
+    unit, t = pairs
     return np.bincount(group[unit] * T + t, weights=None if weight is None else weight[unit],
                        minlength=G * T).reshape(G, T).astype(np.int64)
 
@@ -113,11 +121,12 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
     persona_size = np.bincount(person_persona)
     persona_member = np.zeros(len(persona_size), dtype=np.int64)
     persona_member[person_persona] = np.arange(len(person_persona))
+    person_pairs = unit_types(event_person, type_codes, T)  # once for every attribute
+    persona_pairs = unit_types(person_persona[event_person], type_codes, T)
     for attr, orig, rel, names in groups:
         G = len(names)
-        people_o = distinct_people(event_person, orig, type_codes, G, T)
-        people_r = distinct_people(person_persona[event_person], rel[persona_member], type_codes, G, T,
-                                   weight=persona_size)
+        people_o = distinct_people(person_pairs, orig, G, T)
+        people_r = distinct_people(persona_pairs, rel[persona_member], G, T, weight=persona_size)
         co = np.bincount((orig[event_person] * T + type_codes) * n_out + outcome_codes,
                          minlength=G * T * n_out).reshape(G, T, n_out)
         cr = np.bincount((rel[event_person] * T + type_codes) * n_out + released_outcomes,

@@ -58,7 +58,8 @@ def test_released_configuration_meets_per_type_limits(data, level):
     result = pt.create_safe_personas(people=data.people, events=data.events, privacy_level=level,
                                      domain="criminal_justice", target_risk=0.2, key=KEY, salt=level)
     figures = result.metrics()
-    assert figures["t_closeness"] <= result.policy.max_t_closeness + 1e-12, level
+    if result.policy.max_t_closeness is not None:  # low reports it
+        assert figures["t_closeness"] <= result.policy.max_t_closeness + 1e-12, level
     assert figures["l_diversity_distinct"] >= result.policy.l_diversity, level
     per_type = [k for k in figures if k.startswith("t_closeness.")]
     assert len(per_type) == len(data.events["event_type"].unique()), level
