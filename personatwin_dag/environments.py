@@ -21,6 +21,7 @@ from resources import (
     ReleaseKeyResource,
     ReleaseStorageResource,
     SourceResource,
+    fs,
 )
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def _internal_location(env: str, releases: str) -> str:
         return value
     if env == "prod":
         raise RuntimeError(f"{ENV_INTERNAL} must be set in the prod environment ({ENV_NAME}=prod)")
-    if "://" in releases:
+    if fs.is_url(releases):
         return releases.rstrip("/").rsplit("/", 1)[0] + "/internal"
     return str(Path(releases).resolve().parent / "internal")
 

@@ -64,10 +64,7 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
         (o.name, risk.attribute_diversity(risk.value_counts_matrix(person_persona[o.owner], o.value, P, o.n_values),
                                           o.min_count))
         for o in sensitive_observations(data, policy))
-    measured = [f for _, f in by_attribute if f.personas_measured]
-    l_distinct = min((f.l_distinct for f in measured), default=float("nan"))
-    l_entropy = min((f.l_entropy for f in measured), default=float("nan"))
-    t_close = max((f.t_closeness for f in measured), default=float("nan"))
+    l_distinct, l_entropy, t_close = risk.overall_diversity(f for _, f in by_attribute)
     demo, outliers = risk.demographic_concentration(data.people, person_persona, attrs, policy.k)
     inputs = linkage.AttackInputs(
         people=data.people, person_persona=person_persona, attributes=attrs, event_person=data.event_person,

@@ -109,8 +109,12 @@ def diversity(observations: list[np.ndarray], min_counts: list[int] | None = Non
     equal-distance EMD) between a persona's distribution and the attribute's overall one. A persona
     counts for an attribute when it holds at least ``min_counts[i]`` observations of it (default 1).
     """
-    figures = [attribute_diversity(c, (min_counts or [1] * len(observations))[i])
-               for i, c in enumerate(observations)]
+    return overall_diversity([attribute_diversity(c, (min_counts or [1] * len(observations))[i])
+                              for i, c in enumerate(observations)])
+
+
+def overall_diversity(figures) -> tuple[float, float, float]:
+    """(distinct l, entropy l, t) of a release: the least diverse of its measured attributes (NaN: none)."""
     measured = [f for f in figures if f.personas_measured]
     if not measured:
         return float("nan"), float("nan"), float("nan")

@@ -84,6 +84,19 @@ def tvd_codes(codes: np.ndarray, labels: np.ndarray, released_labels: np.ndarray
     return tvd_counts(a, b)
 
 
+def unbiased_rates(count: np.ndarray, n: np.ndarray, pi: np.ndarray, p: float,
+                   n_type: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed rate, PRAM-unbiased rate and its standard error for ``count`` of ``n`` released events.
+
+    Agresti-Coull (the Wald SE vanishes at observed rates of 0 or 1 in small groups); pi is published
+    as estimated from the release (``n_type`` released events of the type), so its sampling variance
+    enters with weight ((1 - p) / p)^2 (conservative: covariance ignored)."""
+    obs = count / np.maximum(n, 1)
+    q = (count + 2.0) / (n + 4.0)
+    se = np.sqrt(q * (1 - q) / (n + 4.0) + (1 - p) ** 2 * pi * (1 - pi) / np.maximum(n_type, 1)) / p
+    return obs, (obs - (1 - p) * pi) / p, se
+
+
 def unit_types(unit: np.ndarray, type_codes: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (unit, event type) pairs of some events (units: people or personas), as two arrays."""
     n_units = int(unit.max()) + 1 if len(unit) else 0
@@ -136,15 +149,8 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
         g, t, o = np.nonzero((no > 0)[:, :, None] & (pram.matrix > 0)[None, :, :])
         n_o, n_r = no[g, t], nr[g, t]
         orig_rate = co[g, t, o] / np.maximum(n_o, 1)
-        obs = cr[g, t, o] / np.maximum(n_r, 1)
         pi = pram.matrix[t, o]
-        unb = (obs - (1 - p) * pi) / p
-        # Agresti-Coull: the Wald SE vanishes at observed rates of 0 or 1 in small groups
-        q = (cr[g, t, o] + 2.0) / (n_r + 4.0)
-        # pi is published as estimated from the release (its type's released events): its sampling
-        # variance enters the unbiased rate with weight ((1 - p) / p)^2 (conservative: covariance ignored)
-        n_type = np.maximum(cr.sum(axis=(0, 2))[t], 1)
-        se = np.sqrt(q * (1 - q) / (n_r + 4.0) + (1 - p) ** 2 * pi * (1 - pi) / n_type) / p
+        obs, unb, se = unbiased_rates(cr[g, t, o].astype(np.float64), n_r, pi, p, cr.sum(axis=(0, 2))[t])
         frames.append(pd.DataFrame({
             "attribute": attr, "group": names[g], "event_type": np.asarray(type_names, dtype=object)[t],
             "outcome": np.asarray(outcome_names, dtype=object)[o], "people_original": people_o[g, t],

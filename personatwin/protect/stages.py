@@ -182,8 +182,7 @@ def sensitive_observations(data: PreparedData, policy: PrivacyPolicy) -> list[di
     sensitive column."""
     out = []
     if data.n_events:
-        order = np.argsort(data.type_codes, kind="stable")
-        bounds = np.searchsorted(data.type_codes[order], np.arange(len(data.type_names) + 1))
+        order, bounds = grouped(data.type_codes, len(data.type_names))
         for t, name in enumerate(data.type_names):
             rows = order[bounds[t]:bounds[t + 1]]
             out.append(diversity.Observed(data.event_person[rows], data.outcome_codes[rows], len(data.outcome_names),

@@ -94,6 +94,21 @@ def suppress_groups(cells: pd.DataFrame, people_column: str, threshold: int) -> 
     return suppress(cells[people_column].to_numpy(), group_lines(cells), threshold)
 
 
+CELL = ["attribute", "group", "event_type"]
+
+
+def hidden_rows(rows: pd.DataFrame, people_column: str, threshold: int) -> np.ndarray:
+    """Per row of a table with several rows per (attribute, group, event_type) cell (one per outcome):
+    is its cell hidden? The cell's people count is read from its first row."""
+    if rows.empty:
+        return np.zeros(0, dtype=bool)
+    keys = rows[CELL].astype(str)
+    cell = keys.groupby(CELL, sort=False).ngroup().to_numpy()
+    first = np.unique(cell, return_index=True)[1]  # unpacked by index: mypy crashes on unpacking np.unique's tuple
+    cells = keys.iloc[first].assign(people=rows[people_column].to_numpy()[first]).reset_index(drop=True)
+    return suppress_groups(cells, "people", threshold)[cell]
+
+
 def recoverable(values: np.ndarray, hidden: np.ndarray, lines: Sequence[Line],
                 totals: np.ndarray | None = None) -> dict[int, float]:
     """What an attacker gets back by subtraction: hidden cells alone in a line whose margin is known.

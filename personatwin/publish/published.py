@@ -24,7 +24,8 @@ import pandas as pd
 
 from personatwin.core.schema import EVENT_TYPE, OUTCOME, PERSONA_ID, PERSONA_SIZE
 from personatwin.measure.anonymeter_eval import summary_from_table
-from personatwin.publish.cells import CROSS, JOIN, SMALL_CELL_PEOPLE, suppress_groups
+from personatwin.measure.utility import unbiased_rates
+from personatwin.publish.cells import CROSS, JOIN, SMALL_CELL_PEOPLE, hidden_rows
 from personatwin.release.tables import ReleaseTables
 
 # Risk figures a release folder may show (scalars about the protection; per-attribute diversity and
@@ -38,7 +39,7 @@ PUBLISHED_METRICS = (
     "persona_single_out_ci_low", "persona_single_out_ci_high", "release_risk", "events_preserved",
     "utility_gate_failures",
 )
-PUBLISHED_PREFIXES = ("l_diversity_distinct.", "t_closeness.", "homogeneous_personas.", "anonymeter_")
+PUBLISHED_PREFIXES = ("l_diversity_distinct.", "t_closeness.", "anonymeter_")
 HISTORY_PUBLISHED = ("iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
                      "attacker_knowledge", "k_anonymity", "population_average_risk", "external_linkage_risk",
                      "release_risk", "l_diversity", "meets_targets")
@@ -197,18 +198,11 @@ def released_group_rates(personas: pd.DataFrame, events: pd.DataFrame, pram: pd.
         full.insert(0, "attribute", name)
         frames.append(full)
     out = pd.concat(frames, ignore_index=True)
-    n, c, pr = out["n_released"].to_numpy(float), out["count"].to_numpy(float), out["probability"].to_numpy(float)
     nt = out[EVENT_TYPE].map(n_type).to_numpy(float)
-    obs = c / np.maximum(n, 1)
-    q = (c + 2.0) / (n + 4.0)
-    se = np.sqrt(q * (1 - q) / (n + 4.0) + (1 - p) ** 2 * pr * (1 - pr) / np.maximum(nt, 1)) / p
-    out["observed_rate"] = obs
-    out["unbiased_rate"] = (obs - (1 - p) * pr) / p
-    out["se"] = se
-    out["ci_low"], out["ci_high"] = out["unbiased_rate"] - 1.96 * se, out["unbiased_rate"] + 1.96 * se
-    cells = out.drop_duplicates(["attribute", "group", EVENT_TYPE])[["attribute", "group", EVENT_TYPE, "people"]]
-    hidden = suppress_groups(cells.reset_index(drop=True), "people", threshold)
-    hidden_keys = set(map(tuple, cells[hidden][["attribute", "group", EVENT_TYPE]].to_numpy().tolist()))
-    out["hidden"] = [k in hidden_keys for k in zip(out["attribute"], out["group"], out[EVENT_TYPE])]
+    obs, unb, se = unbiased_rates(out["count"].to_numpy(float), out["n_released"].to_numpy(float),
+                                  out["probability"].to_numpy(float), p, nt)
+    out["observed_rate"], out["unbiased_rate"], out["se"] = obs, unb, se
+    out["ci_low"], out["ci_high"] = unb - 1.96 * se, unb + 1.96 * se
+    out["hidden"] = hidden_rows(out, "people", threshold)
     out = out.sort_values(["attribute", "group", EVENT_TYPE, OUTCOME], kind="stable").reset_index(drop=True)
     return out.rename(columns={EVENT_TYPE: "event_type", OUTCOME: "outcome"})[RATE_COLUMNS]

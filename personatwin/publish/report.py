@@ -39,7 +39,7 @@ from personatwin.measure.criteria import number as _f
 from personatwin.measure.glossary import ATTACK_MEANINGS, METRIC_MEANINGS, PARAMETER_MEANINGS, UTILITY_MEANINGS
 from personatwin.protect.noise import period_label
 from personatwin.publish import charts
-from personatwin.publish.cells import SMALL_CELL_PEOPLE, suppress_groups
+from personatwin.publish.cells import SMALL_CELL_PEOPLE, hidden_rows
 from personatwin.publish.charts import Point, RefLine, Series
 from personatwin.publish.published import PublishedRelease
 from personatwin.release.release import Release
@@ -274,11 +274,13 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
 
 
 def _diversity_table(m: Mapping, policy: Mapping) -> str:
-    """l, t and the share of homogeneous personas per sensitive attribute (true values)."""
+    """l and t per sensitive attribute (true values), and the share of homogeneous personas where shown
+    (the internal report: a count that moves by one persona between versions is not published)."""
     names = sorted(k.split(".", 1)[1] for k in m if str(k).startswith("t_closeness."))
     if not names:
         return ""
     t_max = _f(policy.get("max_t_closeness"))
+    homogeneous = any(str(k).startswith("homogeneous_personas.") for k in m)
     rows = []
     for a in names:
         t = _f(m.get(f"t_closeness.{a}"))
@@ -287,14 +289,18 @@ def _diversity_table(m: Mapping, policy: Mapping) -> str:
                   f'<td class="{"pass" if ok else "fail"}">{"pass" if ok else "FAIL"}</td>')
         rows.append(f"<tr><th scope='row'>{esc(a)}</th><td class='num'>{fmt(m.get(f'l_diversity_distinct.{a}'), 0)}"
                     f"</td><td class='num'>{fmt(t, 3)}</td>{status}"
-                    f"<td class='num'>{pct(m.get(f'homogeneous_personas.{a}'))}</td></tr>")
+                    + (f"<td class='num'>{pct(m.get(f'homogeneous_personas.{a}'))}</td>" if homogeneous else "")
+                    + "</tr>")
     return ("<h3>Diversity per sensitive attribute</h3><p class='note'>On true values: each event type's outcomes "
             "over the personas holding at least k events of the type, and each person-level sensitive attribute. "
             "l is the fewest distinct values in one such persona, t the largest distance of its mix from the "
-            f"overall mix (limit {fmt(t_max, 2) if t_max is not None else 'none'}). Homogeneous personas: share "
-            "of the personas holding any such value whose values all agree (a persona with fewer than k events of "
-            "a type is protected by PRAM alone).</p><table><thead><tr><th>attribute</th><th>l</th><th>t</th>"
-            "<th>t status</th><th>homogeneous personas</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            f"overall mix (limit {fmt(t_max, 2) if t_max is not None else 'none'}); a persona with fewer than k "
+            "events of a type is protected for it by PRAM alone."
+            + (" Homogeneous personas: share of the personas holding any such value whose values all agree."
+               if homogeneous else "")
+            + "</p><table><thead><tr><th>attribute</th><th>l</th><th>t</th><th>t status</th>"
+            + ("<th>homogeneous personas</th>" if homogeneous else "") + "</tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
 
 
 def _attacks_section(s: Mapping | None) -> str:
@@ -446,18 +452,6 @@ def _suppress(df: pd.DataFrame, hidden, columns: tuple[str, ...]) -> pd.DataFram
     return out
 
 
-def _hidden_cells(rates: pd.DataFrame, people_col: str, limit: int) -> np.ndarray:
-    """Per row of a rates table: is its (attribute, group, event_type) cell hidden by the small-cell rule?"""
-    keys = ["attribute", "group", "event_type"]
-    if rates.empty:
-        return np.zeros(0, dtype=bool)
-    cells = rates.drop_duplicates(keys)[keys + [people_col]].reset_index(drop=True)
-    hid = suppress_groups(cells, people_col, limit)
-    hidden_keys = set(map(tuple, cells.loc[hid, keys].to_numpy().tolist()))
-    return np.array([k in hidden_keys for k in zip(rates["attribute"], rates["group"], rates["event_type"])],
-                    dtype=bool)
-
-
 def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
     rates, disp = release.group_rates, release.disparity
     if rates.empty:
@@ -468,7 +462,7 @@ def _group_rates_section(release: ReleaseTables, policy: Mapping) -> str:
     r = rates.assign(event_type=rates["event_type"].astype(str), outcome=rates["outcome"].astype(str),
                      attribute=rates["attribute"].astype(str), group=rates["group"].astype(str),
                      gate=rates["gate"].astype(str))
-    r["hidden"] = _hidden_cells(r, "people_original" if "people_original" in r.columns else "n_original", limit)
+    r["hidden"] = hidden_rows(r, "people_original" if "people_original" in r.columns else "n_original", limit)
     if adverse:
         sel = r[[o in adverse.get(t, ()) for t, o in zip(r["event_type"], r["outcome"])]]
         what = "adverse outcome rate (" + "; ".join(f"{t}: {', '.join(o)}" for t, o in sorted(adverse.items())) + ")"

@@ -15,10 +15,9 @@ import pytest
 
 import personatwin as pt
 from personatwin.ingest import synth
-from personatwin.publish.cells import group_lines, recoverable
+from personatwin.publish.cells import group_lines, hidden_rows, recoverable
 from personatwin.publish.export import write_release_folder
 from personatwin.publish.published import PublishedRelease
-from personatwin.publish.report import _hidden_cells
 
 KEY = "report-subtraction-attack-key-0123456789"
 CELL = ["attribute", "group", "event_type"]
@@ -63,7 +62,7 @@ def test_published_report_cells_do_not_come_back(released):
 def test_internal_report_original_cells_do_not_come_back(released):
     level, tables, _ = released
     rates = tables.group_rates.astype({c: str for c in CELL})
-    hidden = _hidden_cells(rates, "people_original", int(tables.policy["small_cell_people"]))
+    hidden = hidden_rows(rates, "people_original", int(tables.policy["small_cell_people"]))
     n_type = rates.drop_duplicates(CELL)
     n_type = n_type[n_type["attribute"] == n_type["attribute"].iloc[0]].groupby("event_type")["n_original"].sum()
     got = _attack(rates, "people_original", "n_original", hidden, lambda c: n_type.get(c["event_type"].iloc[0], 0))
