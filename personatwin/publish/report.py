@@ -686,9 +686,8 @@ def _header(domain: str, partition: str, m: Mapping, policy: Mapping) -> str:
             f"events; privacy level {esc(policy.get('level', ''))}.")
 
 
-def _published_rates_section(pub: PublishedRelease) -> str:
-    """Unbiased released rates per group, from the published files, small cells hidden."""
-    rates = pub.group_rates()
+def _published_rates_section(pub: PublishedRelease, rates: pd.DataFrame) -> str:
+    """Unbiased released rates per group (``pub.group_rates()``), from the published files, small cells hidden."""
     if rates.empty:
         return _section("group-rates", "Outcome rates per group",
                         "<p>No demographic group attributes in this release.</p>")
@@ -782,7 +781,7 @@ def render_report(release: ReleaseTables | Release | PublishedRelease, partition
         _metrics_section(m, policy),
         _attacks_section(pub.anonymeter),
         _loop_section(pd.DataFrame(pub.history), policy),
-        _published_rates_section(pub),
+        _published_rates_section(pub, rates),
         _published_counts_section(pub),
         _persona_sizes_section(pub.personas, policy),
         _parameters_section({"domain": pub.domain, "key_fingerprint": pub.key_fingerprint,
