@@ -75,6 +75,20 @@ class AttackRefusedError(AttackRiskError):
     """The release fails the Anonymeter gate even after raising k (the history is kept)."""
 
 
+class BudgetExceededError(ReleaseRefusedError):
+    """A DP release would take its series' privacy budget (zCDP rho) over the window's cap: nothing is charged."""
+
+
+class SeriesRiskError(ReleaseRefusedError):
+    """The release would take its people's series risk (composition over the window's releases) above the
+    target, even after raising k: nothing is released."""
+
+
+class DifferencingError(ReleaseRefusedError):
+    """A new version of a published period would let an attacker who compares the versions single out
+    the changed people beyond the policy's limit, even with fresh randomness: nothing is released."""
+
+
 # --- evaluation unavailable -----------------------------------------------------------------------
 
 class EvaluationUnavailableError(PersonaTwinError, RuntimeError):

@@ -79,6 +79,23 @@ class PrivacyPolicy:
     # Small-cell rule of every published table and figure: a cell of fewer distinct people is hidden,
     # with complementary cells so that no margin gives it back (personatwin.publish.cells).
     small_cell_people: int = 11
+    # The series window (DESIGN §7c): the series risk composes every release of the population within
+    # this many months of each other (None: all time). Privacy unit: a person across the series.
+    series_window_months: int | None = 12
+    # Planning share of the series budget: each release's own linkage risk is held to
+    # target_risk / series_expected_releases, so the first releases of a window do not spend the
+    # budget of the later ones (a greedy gate front-loads: at medium the 8th month of a generated year
+    # failed at k = 100). About the mean number of releases of the window a person appears in (4.65
+    # in a generated year of monthly releases). The series risk itself is always gated at target_risk.
+    series_expected_releases: float = 5.0
+    # Differentially private tables (OpenDP, zCDP; personatwin.series.dp_tables): None = not released.
+    # Each release spends dp_rho_per_release of every person's budget; the releases of one window may
+    # spend at most dp_rho_cap (None: 12 releases' worth); a person adds at most dp_max_events_per_person
+    # events per release; epsilon is reported at dp_delta.
+    dp_rho_per_release: float | None = None
+    dp_rho_cap: float | None = None
+    dp_delta: float = 1e-6
+    dp_max_events_per_person: int = 12
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -97,6 +114,10 @@ class PrivacyPolicy:
             raise ValueError(f"max_single_out_rate must be in (0, 1] or None, got {self.max_single_out_rate}")
         if self.small_cell_people < 1:
             raise ValueError(f"small_cell_people must be at least 1, got {self.small_cell_people}")
+        if self.series_expected_releases < 1:
+            raise ValueError(f"series_expected_releases must be at least 1, got {self.series_expected_releases}")
+        if self.series_window_months is not None and self.series_window_months < 1:
+            raise ValueError(f"series_window_months must be at least 1 or None, got {self.series_window_months}")
         if self.max_t_closeness is not None and not 0 < self.max_t_closeness <= 1:
             raise ValueError(f"max_t_closeness must be in (0, 1] or None, got {self.max_t_closeness}")
 
@@ -122,7 +143,19 @@ class PrivacyPolicy:
             "max_single_out_rate": self.max_single_out_rate,
             "max_t_closeness": self.max_t_closeness,
             "small_cell_people": self.small_cell_people,
+            "series_window_months": self.series_window_months,
+            "series_expected_releases": self.series_expected_releases,
+            **({"dp_rho_per_release": self.dp_rho_per_release, "dp_rho_cap": self.dp_rho_cap_or_default,
+                "dp_delta": self.dp_delta, "dp_max_events_per_person": self.dp_max_events_per_person}
+               if self.dp_rho_per_release is not None else {}),
         }
+
+    @property
+    def dp_rho_cap_or_default(self) -> float | None:
+        """The window's zCDP budget: as set, else 12 releases' worth."""
+        if self.dp_rho_per_release is None:
+            return None
+        return self.dp_rho_cap if self.dp_rho_cap is not None else 12 * self.dp_rho_per_release
 
 
 # The +-2 pp gate needs enough events for PRAM noise to stay well inside it: with keep probability

@@ -36,6 +36,9 @@ RELEASE_RISK = "release risk"
 EVENTS_PRESERVED = "events"
 UTILITY_GATES = "utility"
 ATTACKS = "attacks"
+SERIES_RISK = "series"
+DIFFERENCING = "differencing"
+DP_BUDGET = "dp budget"
 
 # Reference bands of the release risk (DESIGN §5), strictest first: code, who may receive it, label.
 NOT_SAFE = "NOT_SAFE_FOR_RELEASE"
@@ -230,6 +233,75 @@ class ReleaseRisk(_AtMostTargetRisk):
             f"Release risk {value:.4f} is above the policy target {threshold}."
 
 
+class SeriesRisk(_LoopRisk):
+    kind, metric, label = SERIES_RISK, "series_risk", "series risk"
+    meaning = ("an attacker with the same knowledge in every release of the window a person appears in "
+               "re-identifies them at least once with at most the target chance (privacy unit: a person "
+               "across the series)")
+
+    def note(self, policy: Mapping) -> str:
+        w = policy.get("series_window_months")
+        return f", over the {'all-time' if w is None else f'{w}-month'} window"
+
+
+class SeriesSingleOut(SingleOutRate):
+    kind, metric = SERIES_RISK, "series_single_out_rate"
+    meaning = "at most this share of people have their persona singled out in at least one release of the window"
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return f"series single-out rate {value:.4f} > limit {threshold} (by {value - threshold:.4f})"
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return (f"Series single-out rate {value:.4f} {'<=' if passed else '>'} limit {threshold}: share of people "
+                "whose persona is singled out in at least one release of the window.")
+
+
+class Differencing(_AtMostTargetRisk):
+    kind, metric = DIFFERENCING, "differencing_risk"
+    meaning = ("comparing a correction with the version it replaces singles out the changed people's personas, "
+               "and raises their re-identification chance, by at most the target")
+
+    def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
+        risk, single = number(figures.get("differencing_risk")), number(figures.get("differencing_single_out"))
+        localized = number(figures.get("differencing_localized")) or 0.0
+        limit = self.threshold(policy)
+        if risk is None or single is None or limit is None:
+            return None
+        worst = max(risk, single, localized)
+        ok = worst <= limit
+        fresh = " (redrawn with fresh randomness)" if number(figures.get("differencing_fresh_randomness")) else ""
+        text = (f"Differencing against the previous version{fresh}: single-out {single:.4f}, changed cells "
+                f"located {localized:.4f}, re-identification gain {risk:.4f}, {'within' if ok else 'above'} the "
+                f"limit {limit}.")
+        return Outcome(self.kind, self.metric, worst, limit, ok, "" if ok else text, text)
+
+
+class DPBudget(Criterion):
+    kind, metric, policy_field = DP_BUDGET, "dp_rho_spent_window", "dp_rho_cap"
+    meaning = ("the differentially private tables of the window's releases spend at most the window's zCDP "
+               "budget (rho adds up over releases; privacy unit: a person across the series)")
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value <= threshold + 1e-12
+
+    def failure(self, value: float, threshold: float, policy: Mapping) -> str:
+        return f"DP budget: rho {value:.4f} spent in the window > cap {threshold}"
+
+    def verdict(self, value: float, threshold: float, passed: bool) -> str:
+        return (f"DP tables (OpenDP, zCDP): rho spent in the window {value:.4f} {'<=' if passed else '>'} cap "
+                f"{threshold}.")
+
+    def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
+        out = super().evaluate(figures, policy)
+        rho, eps = number(figures.get("dp_rho")), number(figures.get("dp_epsilon"))
+        if out is None or rho is None or eps is None:
+            return out
+        extra = (f" This release: rho {rho:.4f}, epsilon {eps:.3f} at delta {policy.get('dp_delta')}; window: "
+                 f"epsilon {number(figures.get('dp_epsilon_window')) or 0.0:.3f}; each count within "
+                 f"+-{number(figures.get('dp_accuracy_95')) or 0.0:.0f} at 95%.")
+        return Outcome(out.kind, out.metric, out.value, out.threshold, out.passed, out.failure, out.verdict + extra)
+
+
 class LDiversity(_AtLeastPolicyParameter):
     kind, metric, policy_field, symbol, label = L_DIVERSITY, "l_diversity_distinct", "l_diversity", "l", "l-diversity"
     meaning = ("every persona holds at least l distinct true values of each sensitive attribute (per event type "
@@ -326,7 +398,8 @@ LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRi
                                        TCloseness())
 # What a release's verdict states, in the report's order.
 VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), TCloseness(), SingleOutRate(),
-                                          EventsPreserved(), UtilityGates(), AttackRisks())
+                                          EventsPreserved(), UtilityGates(), AttackRisks(), SeriesRisk(),
+                                          SeriesSingleOut(), Differencing(), DPBudget())
 
 
 def judge(figures: Mapping, policy: Mapping, criteria=LOOP_TARGETS) -> tuple[Outcome, ...]:

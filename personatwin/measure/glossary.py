@@ -17,6 +17,9 @@ METRIC_MEANINGS = {
     "external_linkage_risk": "chance an attacker knowing QIs and m events picks the right person",
     "persona_single_out_rate": "share of those attackers whose knowledge leaves exactly one persona, the target's",
     "release_risk": "the larger of population average and external linkage risk, compared with the target",
+    "series_risk": "chance of at least one correct re-identification over every release of the window a person "
+                   "appears in (same attacker in each release), compared with the target",
+    "series_single_out_rate": "share of people whose persona is singled out in at least one release of the window",
 }
 
 UTILITY_MEANINGS = {
@@ -45,6 +48,15 @@ PARAMETER_MEANINGS = {
                          "complements are hidden)",
     "max_t_closeness": "highest t-closeness (per event type, true outcomes) the policy accepts (none: reported, not "
                        "gated)",
+    "series_window_months": "months within which releases of the population count together in the series risk "
+                            "(none: all time)",
+    "series_expected_releases": "each release's own linkage risk is held to target_risk divided by this, so the "
+                                "window's first releases leave budget for the later ones",
+    "dp_rho_per_release": "zCDP budget each release's differentially private tables spend (rho)",
+    "dp_rho_cap": "largest total rho the DP tables of one window may spend",
+    "dp_delta": "delta at which the DP tables' epsilon is reported",
+    "dp_max_events_per_person": "events a person contributes to one release's DP tables at most (the bound behind "
+                                "their sensitivity)",
 }
 ATTACK_MEANINGS = {
     "singling_out": "share of the attacker's predicates, built from the release, that isolate exactly one person of "

@@ -38,6 +38,9 @@ class AttackResult:
     single_out: float = 0.0  # share of targets whose knowledge leaves exactly one candidate: the true persona
     single_out_ci_low: float = 0.0
     single_out_ci_high: float = 0.0
+    targets: np.ndarray | None = None  # person index of each target (for series exposure; never published)
+    success: np.ndarray | None = None  # per-target success probability, aligned with ``targets``
+    singled_out: np.ndarray | None = None  # per-target: knowledge leaves exactly the true persona
 
     def as_dict(self, prefix: str) -> dict[str, float]:
         return {prefix: self.mean, f"{prefix}_ci_low": self.ci_low, f"{prefix}_ci_high": self.ci_high,
@@ -235,14 +238,17 @@ def _qi_rows(inp: AttackInputs, domain: Domain, targets: np.ndarray, offset: int
 
 
 def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.random.Generator,
-             use_qis: bool = True, released: ReleasedCells | None = None) -> AttackResult:
+             use_qis: bool = True, released: ReleasedCells | None = None,
+             targets: np.ndarray | None = None) -> AttackResult:
     """Monte-Carlo attack; with ``use_qis`` it is the external linkage attack, without it the
-    event-pattern concentration estimate (share of targets whose events single out one persona)."""
+    event-pattern concentration estimate (share of targets whose events single out one persona).
+    ``targets`` (sorted person indices) replaces the random sample: the series attack targets the
+    same people in every release (``personatwin.series.exposure``)."""
     n_people = len(inp.people)
     n_personas = int(inp.person_persona.max()) + 1 if n_people else 0
     if n_people == 0:
         return AttackResult(0.0, 0.0, 0.0, 0, 0.0)
-    targets = sample_targets(n_people, n_targets, rng)
+    targets = sample_targets(n_people, n_targets, rng) if targets is None else np.asarray(targets, dtype=np.int64)
     known = known_events(inp, targets, m, rng)
     row_known, ev_pairs, n_ev_rows = _event_rows(inp, known, m, released)
     if use_qis:
@@ -278,4 +284,5 @@ def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.
         success = single
     mean, lo, hi = _confidence(success)
     s_mean, s_lo, s_hi = _confidence(single)
-    return AttackResult(mean, lo, hi, len(targets), float(counts.mean()) if len(counts) else 0.0, s_mean, s_lo, s_hi)
+    return AttackResult(mean, lo, hi, len(targets), float(counts.mean()) if len(counts) else 0.0, s_mean, s_lo, s_hi,
+                        targets=targets, success=success, singled_out=single.astype(bool))

@@ -39,10 +39,14 @@ PUBLISHED_METRICS = (
     "persona_single_out_ci_low", "persona_single_out_ci_high", "release_risk", "events_preserved",
     "utility_gate_failures",
 )
-PUBLISHED_PREFIXES = ("l_diversity_distinct.", "t_closeness.", "anonymeter_")
+PUBLISHED_PREFIXES = ("l_diversity_distinct.", "t_closeness.", "anonymeter_", "series_", "differencing_", "dp_")
+# Internal although under a published prefix: exact input counts (people whose source rows changed,
+# events left out of the DP tables by the contribution bound).
+UNPUBLISHED_METRICS = ("differencing_changed_people", "dp_events_dropped_for_bound")
 HISTORY_PUBLISHED = ("iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
                      "attacker_knowledge", "k_anonymity", "population_average_risk", "external_linkage_risk",
                      "release_risk", "l_diversity", "meets_targets")
+SERIES_PUBLISHED = ("series", "period", "version", "release_id", "supersedes", "fresh_randomness", "window_months")
 DIGITS = 6  # published figures are rounded: run-to-run differences below this say nothing
 
 
@@ -56,7 +60,7 @@ def _round(v):
 def published_metrics(metrics: Mapping) -> dict[str, float | None]:
     """The figures a release folder shows, rounded; every other figure stays internal."""
     return {k: _round(v) for k, v in sorted(metrics.items())
-            if k in PUBLISHED_METRICS or str(k).startswith(PUBLISHED_PREFIXES)}
+            if (k in PUBLISHED_METRICS or str(k).startswith(PUBLISHED_PREFIXES)) and k not in UNPUBLISHED_METRICS}
 
 
 def published_history(history: pd.DataFrame) -> list[dict]:
@@ -97,6 +101,7 @@ class PublishedRelease:
     anonymeter: dict | None = None
     sensitive: pd.DataFrame | None = field(default=None)
     release_id: str = ""
+    series: Mapping = field(default_factory=dict)  # series identity: period, version, supersedes, window
 
     @classmethod
     def from_tables(cls, release: ReleaseTables) -> PublishedRelease:
@@ -115,7 +120,8 @@ class PublishedRelease:
             key_fingerprint=release.key_fingerprint,
             anonymeter=None if release.anonymeter is None or release.anonymeter.empty
             else json.loads(json.dumps(summary_from_table(release.anonymeter))),
-            sensitive=release.sensitive, release_id=release.release_id)
+            sensitive=release.sensitive, release_id=release.release_id,
+            series={k: release.series[k] for k in SERIES_PUBLISHED if k in release.series})
 
     @classmethod
     def from_folder(cls, folder) -> PublishedRelease:
@@ -130,7 +136,7 @@ class PublishedRelease:
             bias_attributes=tuple(m["bias_attributes"]),
             adverse_outcomes={k: tuple(v) for k, v in m["adverse_outcomes"].items()},
             key_fingerprint=m["key_fingerprint"], anonymeter=m.get("anonymeter"), sensitive=sensitive,
-            release_id=m.get("release_id", ""))
+            release_id=m.get("release_id", ""), series=m.get("series") or {})
 
     def manifest_fields(self) -> dict:
         """The manifest's parameters and figures (files, versions and time are added by the writer)."""
@@ -138,7 +144,8 @@ class PublishedRelease:
                 "metrics": dict(self.metrics), "history": self.history,
                 "pram": {"p": self.pram_p, "pi": dict(self.pi)}, "bias_attributes": list(self.bias_attributes),
                 "adverse_outcomes": {k: list(v) for k, v in sorted(self.adverse_outcomes.items())},
-                "key_fingerprint": self.key_fingerprint, "anonymeter": self.anonymeter, "release_id": self.release_id}
+                "key_fingerprint": self.key_fingerprint, "anonymeter": self.anonymeter, "release_id": self.release_id,
+                "series": dict(self.series)}
 
     @property
     def pram(self) -> pd.DataFrame:

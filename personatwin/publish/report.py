@@ -229,7 +229,10 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
               "release_risk": ("<=", float(target))}
     if l_req is not None:
         limits["l_diversity_distinct"] = (">=", float(l_req))
-    for metric, limit_field in (("t_closeness", "max_t_closeness"), ("persona_single_out_rate", "max_single_out_rate")):
+    if _f(policy.get("target_risk")) is not None:
+        limits["series_risk"] = ("<=", float(policy["target_risk"]))
+    for metric, limit_field in (("t_closeness", "max_t_closeness"), ("persona_single_out_rate", "max_single_out_rate"),
+                                ("series_single_out_rate", "max_single_out_rate")):
         if _f(policy.get(limit_field)) is not None:
             limits[metric] = ("<=", float(policy[limit_field]))
     rows = []
@@ -242,6 +245,8 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
             meaning = f"{meaning} (t = {fmt(m['records_at_risk_threshold'], 2)})"
         if name in ("journalist_risk", "marketer_risk") and value is None:
             shown = "n/a (no population size given)"
+        if name.startswith("series_") and value is None:
+            shown = "n/a (not released in a series)"
         if name in limits:
             op, lim = limits[name]
             thr = f"{op} {fmt(lim)}"
@@ -581,7 +586,12 @@ def _parameters_section(params: Mapping, policy: Mapping, requested: Mapping, co
                 ("n/a" if v is None else str(v)))
         rows.append({"parameter": name, "released": show(rel), "requested": show(req),
                      "changed by the loop": "yes" if rel != req else "", "meaning": PARAMETER_MEANINGS.get(name, "")})
+    series = params.get("series") or {}
     extra = pd.DataFrame([{"domain": params.get("domain"), "release id": params.get("release_id") or "n/a",
+                           **({"version": series.get("version"), "supersedes": series.get("supersedes") or "",
+                               "fresh randomness": "yes" if series.get("fresh_randomness") else "",
+                               "series window (months)": series.get("window_months") or "all time"}
+                              if series else {}),
                            "key fingerprint": params.get("key_fingerprint"),
                            **({"suppressed events": int(params.get("suppressed_events") or 0)}
                               if "suppressed_events" in params else {})}])
@@ -785,7 +795,7 @@ def render_report(release: ReleaseTables | Release | PublishedRelease, partition
         _published_counts_section(pub),
         _persona_sizes_section(pub.personas, policy),
         _parameters_section({"domain": pub.domain, "key_fingerprint": pub.key_fingerprint,
-                             "release_id": pub.release_id}, policy,
+                             "release_id": pub.release_id, "series": dict(pub.series)}, policy,
                             dict(pub.requested_policy), {}),
         _unbias_section(pub.pram, rates, pub.adverse_outcomes),
     ]

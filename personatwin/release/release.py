@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
 from personatwin.core.domains import Domain
@@ -55,6 +56,7 @@ class Release:
     ignored_columns: tuple[str, ...] = ()
     suppressed_events: int = 0
     attacks: AnonymeterEvaluation | None = None  # the independent Anonymeter evaluation, when it was run
+    person_persona: np.ndarray | None = field(default=None, repr=False)  # internal: each person's persona index
 
     @property
     def events(self) -> pd.DataFrame:
@@ -135,7 +137,9 @@ class Release:
         ]
         for name, meaning in METRIC_MEANINGS.items():
             value = r.get(name)
-            shown = "n/a (no population size given)" if value is None else (
+            missing = "n/a (not released in a series)" if name.startswith("series_") else \
+                "n/a (no population size given)"
+            shown = missing if value is None else (
                 f"{value:.0f}" if name == "k_anonymity" else f"{value:.4f}")
             lines.append(f"  {name:34s} {shown:>12s}  {meaning}")
         lines.append(f"  {'external_linkage_risk 95% CI':34s} [{r['external_linkage_ci_low']:.4f}, "
@@ -245,5 +249,5 @@ def make_release_from_prepared(ctx: PassContext,
     return Release(personas=personas, sensitive=chosen.sensitive, risk_metrics=chosen.risk, utility=chosen.utility,
                    history=history, policy=chosen.policy, requested_policy=policy, pram=chosen.pram, domain=domain,
                    key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events,
-                   attacks=attacks)
+                   attacks=attacks, person_persona=chosen.person_persona)
 

@@ -41,7 +41,10 @@ class ReleaseTables:
     counts: Mapping[str, int] = field(default_factory=dict)  # input reconciliation (rows in, valid, quarantined)
     sensitive: pd.DataFrame | None = None  # person-level sensitive attributes as counts per persona
     anonymeter: pd.DataFrame | None = None  # one row per Anonymeter evaluator, when the release was attacked
-    release_id: str = ""  # the salt that, with the key, seeded the release (partition key, or derived: identity.py)
+    release_id: str = ""  # the release's identity (API: the salt; pipeline: series/period/version, see series/)
+    series: Mapping = field(default_factory=dict)  # series identity (period, version, supersedes, nonce, window)
+    exposure: pd.DataFrame | None = None  # internal, never published: each person's exposure (series/exposure.py)
+    dp_tables: pd.DataFrame | None = None  # published: OpenDP counts per group x event type (series/dp_tables.py)
 
     @property
     def pram_p(self) -> float | None:
@@ -52,6 +55,8 @@ class ReleaseTables:
         out = {"personas": self.personas, "events": self.events}
         if self.sensitive is not None:
             out["sensitive"] = self.sensitive
+        if self.dp_tables is not None:
+            out["dp_tables"] = self.dp_tables
         return out
 
     def parameters(self) -> dict:
@@ -75,7 +80,8 @@ class ReleaseTables:
             "parameters": pd.DataFrame([{"domain": self.domain, "key_fingerprint": self.key_fingerprint,
                                          "suppressed_events": self.suppressed_events, "release_id": self.release_id,
                                          "policy": json.dumps(dict(self.policy), sort_keys=True),
-                                         "requested_policy": json.dumps(dict(self.requested_policy), sort_keys=True)}]),
+                                         "requested_policy": json.dumps(dict(self.requested_policy), sort_keys=True),
+                                         "series": json.dumps(dict(self.series), sort_keys=True)}]),
             "counts": pd.DataFrame([dict(self.counts)]) if self.counts else pd.DataFrame([{}]),
             "adverse_outcomes": pd.DataFrame(
                 [(t, o) for t, outs in sorted(self.adverse_outcomes.items()) for o in outs],
@@ -85,6 +91,10 @@ class ReleaseTables:
             frames["sensitive"] = self.sensitive
         if self.anonymeter is not None:
             frames["anonymeter"] = self.anonymeter
+        if self.exposure is not None:
+            frames["exposure"] = self.exposure
+        if self.dp_tables is not None:
+            frames["dp_tables"] = self.dp_tables
         return frames
 
     @classmethod
@@ -106,6 +116,8 @@ class ReleaseTables:
             counts={k: int(v) for k, v in counts.iloc[0].items() if pd.notna(v)} if len(counts.columns) else {},
             sensitive=frames.get("sensitive"), anonymeter=frames.get("anonymeter"),
             release_id=str(params.get("release_id") or ""),
+            series=json.loads(params.get("series") or "{}"), exposure=frames.get("exposure"),
+            dp_tables=frames.get("dp_tables"),
         )
 
 

@@ -1,0 +1,198 @@
+"""Publishing one period of a series: its version, the differencing check and the series-risk gate.
+
+``plan_version`` reads the ledger: a period never published gets version 1; unchanged data (same
+keyed data tag) gets its published version back, with the same randomness, so it is reproduced byte
+for byte; changed data (a correction, late records) gets the next version. A new version first reuses
+the previous version's randomness (the smallest change for analysts); if the differencing attack on
+the two versions does better than the policy allows, the whole period is redrawn with a fresh,
+recorded nonce. ``release_in_series`` then composes the release with every other release of the
+window (``composition.series_risk``) and raises k while the series risk is above the target, or
+refuses the release.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from personatwin.core.errors import DifferencingError, SeriesRiskError
+from personatwin.core.keys import ReleaseKey
+from personatwin.protect.prepared import PassContext
+from personatwin.release.identity import table_digest
+from personatwin.release.release import Release
+from personatwin.series.composition import SeriesRisk, series_risk
+from personatwin.series.differencing import DifferencingResult, differencing_attack
+from personatwin.series.exposure import release_exposure
+from personatwin.series.ledger import Ledger, LedgerEntry
+
+SERIES_ESCALATIONS = 5  # times k may be doubled for the series risk before the release is refused (5 -> 100)
+
+
+def data_tag(key: ReleaseKey, people: pd.DataFrame, events: pd.DataFrame, series: str) -> str:
+    """Keyed, order-free tag of the validated tables: equal exactly when the data is (for reruns)."""
+    return key.tag("series-data", series.encode("utf-8") + table_digest(people) + table_digest(events))[:32]
+
+
+@dataclass(frozen=True)
+class SeriesPlan:
+    """The identity a release of one period will have in its series."""
+
+    series: str
+    period: str
+    version: int
+    data_tag: str
+    previous: LedgerEntry | None = None  # the latest published version of the period, if any
+    unchanged: bool = False  # the data is that of the latest version: republish it identically
+    nonce: str | None = None  # fresh randomness (a correction that failed its differencing check)
+    window_months: int | None = 12
+
+    @property
+    def release_id(self) -> str:
+        return f"{self.series}/{self.period}/v{self.version}"
+
+    @property
+    def salt(self) -> str:
+        """What seeds the draws with the key: the period (shared by versions), or period and nonce."""
+        if self.unchanged and self.previous is not None:
+            return self.previous.figures.get("salt", self.period)
+        return self.period if self.nonce is None else f"{self.period}/{self.nonce}"
+
+    def with_fresh_nonce(self) -> SeriesPlan:
+        return replace(self, nonce=secrets.token_hex(8))
+
+    @property
+    def supersedes(self) -> int | None:
+        """The version this one corrects (as recorded, for a republished version)."""
+        if self.previous is None:
+            return None
+        return self.previous.supersedes if self.unchanged else self.previous.version
+
+    def identity(self) -> dict:
+        """The series section of the manifest (published)."""
+        return {"series": self.series, "period": self.period, "version": self.version,
+                "release_id": self.release_id, "supersedes": self.supersedes,
+                "fresh_randomness": self.nonce is not None, "window_months": self.window_months}
+
+    def entry(self, recipients: tuple[str, ...], figures: dict, recorded_at: str) -> LedgerEntry:
+        return LedgerEntry(self.series, self.period, self.version, self.release_id, self.data_tag,
+                           tuple(recipients), self.supersedes, self.nonce, recorded_at, {**figures, "salt": self.salt})
+
+
+def plan_version(ledger: Ledger, series: str, period: str, tag: str, window_months: int | None = 12) -> SeriesPlan:
+    """Version 1, the published version again (unchanged data), or the next version (changed data)."""
+    latest = ledger.latest(series, period)
+    if latest is None:
+        return SeriesPlan(series, period, 1, tag, window_months=window_months)
+    for entry in ledger.versions(series, period):
+        if entry.data_tag == tag:  # this very data was published: reproduce that version
+            return SeriesPlan(series, period, entry.version, tag, entry, True, entry.nonce, window_months)
+    return SeriesPlan(series, period, latest.version + 1, tag, latest, window_months=window_months)
+
+
+@dataclass(frozen=True)
+class SeriesOutcome:
+    """A release checked as part of its series."""
+
+    release: Release
+    plan: SeriesPlan
+    exposure: pd.DataFrame  # internal
+    series: SeriesRisk
+    differencing: DifferencingResult | None
+    escalations: int
+
+    def figures(self) -> dict[str, float]:
+        """Series and differencing figures; a republished version shows those recorded when it was first
+        published (later releases of the window do not change what that version's files say)."""
+        if self.plan.unchanged and self.plan.previous is not None:
+            return {k: float(v) for k, v in self.plan.previous.figures.items()
+                    if k.startswith(("series_", "differencing_"))}
+        out = {**self.series.metrics(), "series_escalations": float(self.escalations),
+               "series_version": float(self.plan.version)}
+        if self.differencing is not None:
+            out.update(self.differencing.figures())
+        return out
+
+    def ledger_figures(self) -> dict:
+        """What the ledger keeps to reproduce this version: its figures and the k the loop started from."""
+        return {**self.figures(), "k_start": int(self.k_start)}
+
+    @property
+    def k_start(self) -> int:
+        return int(self.release.requested_policy.k)
+
+
+PreviousTables = Callable[[LedgerEntry], tuple[pd.DataFrame, pd.DataFrame]]
+
+
+def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], ledger: Ledger, plan: SeriesPlan,
+                      previous_tables: PreviousTables | None = None,
+                      escalations: int = SERIES_ESCALATIONS,
+                      make_final: Callable[[PassContext], Release] | None = None) -> SeriesOutcome:
+    """Release ``ctx`` as ``plan`` says, checked against its previous version and its window (module doc).
+
+    ``make`` runs the privacy loop on a context; ``make_final``, when given, makes the release once the
+    series checks hold (e.g. with the costly independent attack evaluation, so it runs once, not per
+    escalation), and its release is checked again. ``previous_tables`` reads a published version's
+    personas and events (needed for a new version of a published period)."""
+    ctx = replace(ctx, salt=plan.salt)
+    window = [e for e in ledger.window(plan.series, plan.period, plan.window_months)
+              if not (e.period == plan.period and e.version == plan.version)]
+    if plan.unchanged and plan.previous is not None and "k_start" in plan.previous.figures:
+        ctx = ctx.with_policy(ctx.policy.with_changes(k=int(plan.previous.figures["k_start"])))
+    else:  # a series keeps the k its window needed so far: start there instead of escalating again
+        floor = max((int(e.figures.get("k_start", 0)) for e in window), default=0)
+        if floor > ctx.policy.k:
+            ctx = ctx.with_policy(ctx.policy.with_changes(k=min(floor, ctx.policy.max_k, ctx.data.n_people)))
+    earlier = [ledger.exposure(e) for e in window]
+    qis = [q for q in ctx.data.domain.qis if q in ctx.data.people.columns]
+    target = ctx.policy.target_risk
+    steps = 0
+    final = make_final is None
+    while True:
+        release = make_final(ctx) if final and make_final is not None else make(ctx)
+        assert release.person_persona is not None
+        exposure = release_exposure(ctx, release.person_persona)
+        diff = None
+        if plan.previous is not None and not plan.unchanged:
+            if previous_tables is None:
+                raise ValueError("a new version needs the previous version's published tables")
+            old_p, old_e = previous_tables(plan.previous)
+            published_qis = [q for q in qis if q in exposure.columns]
+            diff = differencing_attack((old_p, old_e, ledger.exposure(plan.previous)),
+                                       (release.personas.to_dataframe(), release.events, exposure),
+                                       published_qis, target, fresh_randomness=plan.nonce is not None)
+            if not diff.passed:
+                if plan.nonce is None:  # redraw the whole period with fresh randomness, then check again
+                    plan = plan.with_fresh_nonce()
+                    ctx = replace(ctx, salt=plan.salt)
+                    continue
+                raise DifferencingError(f"{plan.release_id}: {diff.sentence()} Nothing is released; publish the "
+                                        "correction with the next regular release.", release.history)
+        risk = series_risk(exposure, earlier)
+        share = target / ctx.policy.series_expected_releases
+        if plan.unchanged or (risk.risk <= target and risk.release_risk <= share):
+            if final:
+                return SeriesOutcome(release, plan, exposure, risk, diff, steps)
+            final = True  # the series holds: make the release itself once, and check it again
+            continue
+        final = make_final is None
+        k = release.policy.k
+        k_next = int(min(k * 2, release.policy.max_k, ctx.data.n_people))
+        if steps >= escalations or k_next <= k:
+            raise SeriesRiskError(
+                f"{plan.release_id}: series risk {risk.risk:.4f} (target {target}) over {risk.n_releases} "
+                f"release(s) of the {_window(plan.window_months)} window (people appear in "
+                f"{risk.mean_releases_per_target:.1f} on average); this release's own share {risk.release_risk:.4f} "
+                f"(limit {share:.4f} = target / series_expected_releases) at k = {k} after {steps} series "
+                "escalation(s). Nothing is released: coarsen the release, or wait until earlier releases leave "
+                "the window.", release.history)
+        steps += 1
+        ctx = ctx.with_policy(ctx.policy.with_changes(k=k_next))  # the requested policy at a larger k: reproducible
+
+
+def _window(months: int | None) -> str:
+    return "all-time" if months is None else f"{months}-month"
+
