@@ -1,12 +1,14 @@
 """Auto-adjust: the privacy loop for one partition; each iteration is recorded in the metadata."""
 
 
+from dataclasses import replace
+
 import dagster as dg
 import numpy as np
 import pandas as pd
 
 from assets.common import PARTITIONS, float_metadata, md_table, table_metadata
-from assets.constants import AUTO_ADJUST, CHECK_RELEASE_GUARANTEES, CHECK_RELEASE_UTILITY
+from assets.constants import AUTO_ADJUST, CHECK_RELEASE_GUARANTEES, CHECK_RELEASE_UTILITY, DP_BUDGET_FILE
 from assets.gx import run_suite
 from assets.step_cache import CACHE
 from personatwin.core.errors import (
@@ -20,9 +22,15 @@ from personatwin.protect.prepared import PassContext
 from personatwin.release.auto_adjust import history_frame
 from personatwin.release.release import make_release_from_prepared
 from personatwin.release.tables import ReleaseTables
+from personatwin.series import dp_tables as dp
+from personatwin.series.budget import BudgetLedger
+from personatwin.series.ledger import LedgerEntry
+from personatwin.series.publication import data_tag, plan_version, release_in_series
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
+from resources.series import SeriesLedgerResource
 from resources.source import SourceResource
+from resources.storage import ReleaseStorageResource
 
 HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
                    "k_anonymity", "population_average_risk", "external_linkage_risk", "release_risk",
@@ -39,19 +47,35 @@ HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level",
                                              "event counts kept.")),
           ])
 def release(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
-            release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
+            release_key: ReleaseKeyResource, series_ledger: SeriesLedgerResource,
+            release_storage: ReleaseStorageResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
             quarantine: dict):
-    """The released personas and events: protection raised until every target holds, or no release."""
+    """The released personas and events: protection raised until every target holds, for this release and
+    for its series (composition over the window, differencing against a published version), or no release."""
     pol = policy.policy()
     domain = source.get_domain()
-    ctx = PassContext(CACHE.prepared(valid_people, valid_events, domain), pol, release_key.key(), context.partition_key)
+    key = release_key.key()
+    ledger = series_ledger.ledger()
+    plan = plan_version(ledger, domain.name, context.partition_key,
+                        data_tag(key, valid_people, valid_events, domain.name), pol.series_window_months)
+    ctx = PassContext(CACHE.prepared(valid_people, valid_events, domain), pol, key, plan.salt)
     where = f"partition {context.partition_key}"
+
+    def make(c: PassContext, anonymeter: bool = False):
+        return make_release_from_prepared(c, max_iterations=policy.max_iterations, anonymeter=anonymeter,
+                                          first=CACHE.cached_first_protection(c))
+
+    def make_final(c: PassContext):
+        # Where the policy sets an Anonymeter limit (high, maximum) the configuration the series checks
+        # settled on is also attacked with Anonymeter; a risk above the limit refuses the release.
+        return make(c, anonymeter=pol.anonymeter_max_risk is not None)
+
+    def previous_tables(entry: LedgerEntry) -> tuple[pd.DataFrame, pd.DataFrame]:
+        with release_storage.reading_version(entry.period, entry.version) as folder:
+            return pd.read_parquet(folder / "personas.parquet"), pd.read_parquet(folder / "events.parquet")
+
     try:
-        # Where the policy sets an Anonymeter limit (high, maximum) the released configuration is also
-        # attacked with Anonymeter; a risk above the limit refuses the partition's release.
-        result = make_release_from_prepared(ctx, max_iterations=policy.max_iterations,
-                                            anonymeter=pol.anonymeter_max_risk is not None,
-                                            first=CACHE.cached_first_protection(ctx))
+        outcome = release_in_series(ctx, make, ledger, plan, previous_tables, make_final=make_final)
     except AttackRefusedError as exc:
         raise dg.Failure(description=f"{where}: {exc}",
                          metadata={**float_metadata(exc.evaluation.metrics()),
@@ -65,8 +89,16 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         raise dg.Failure(description=f"{where}: nothing is released: {exc}") from None
     except InputRejectedError as exc:  # e.g. fewer than k people
         raise dg.Failure(description=f"{where}: {exc}") from None
+    result, plan = outcome.release, outcome.plan
     counts = quarantine["counts"].iloc[0].to_dict()
-    release = result.tables().with_counts(counts)
+    tables = result.tables().with_counts(counts)
+    dp_table, dp_metrics = dp_release(pol, domain, plan, valid_people, valid_events, series_ledger, release_storage)
+    figures = {**outcome.figures(), **dp_metrics}
+    release = replace(tables, metrics={**tables.metrics, **figures}, release_id=plan.release_id,
+                      series={**plan.identity(), "data_tag": plan.data_tag, "salt": plan.salt,
+                              "nonce": plan.nonce, "ledger_figures": {**outcome.ledger_figures(), **dp_metrics},
+                              "previous_recorded_at": plan.previous.recorded_at if plan.previous else None},
+                      exposure=outcome.exposure, dp_tables=dp_table)
     hist = release.history
     metadata = {
         **table_metadata(release.personas),
@@ -75,14 +107,45 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         "final_policy": dg.MetadataValue.json(result.policy.parameters()),
         "risk_level": dg.MetadataValue.text(result.risk_level()),
         "pram_p": dg.MetadataValue.float(result.pram.p),
+        **float_metadata(figures),
+        "series_version": dg.MetadataValue.int(plan.version),
+        "release_id": dg.MetadataValue.text(plan.release_id),
     }
     if release.anonymeter is not None:
         metadata["anonymeter"] = dg.MetadataValue.md(md_table(attack_table(release.anonymeter)))
     context.log.info(f"released {len(result.personas)} personas after {result.iterations} iteration(s), "
-                     f"release risk {result.release_risk:.4f}")
+                     f"release risk {result.release_risk:.4f}, series risk {outcome.series.risk:.4f} "
+                     f"({plan.release_id}{', unchanged' if plan.unchanged else ''})")
     yield dg.Output(release, metadata=metadata)
     yield release_guarantees(pol.k, release, domain.direct_identifiers)
     yield release_utility_gates(release)
+
+
+def dp_release(pol, domain, plan, people: pd.DataFrame, events: pd.DataFrame, series_ledger: SeriesLedgerResource,
+               release_storage: ReleaseStorageResource) -> tuple[pd.DataFrame | None, dict]:
+    """The partition's DP tables and figures, when the policy asks for them. A republished version reuses its
+    published table (never a fresh draw on the same data: averaging draws would remove the noise)."""
+    dp_policy = dp.dp_policy_of(pol)
+    if dp_policy is None:
+        return None, {}
+    if plan.unchanged and plan.previous is not None:
+        with release_storage.reading_version(plan.period, plan.version) as folder:
+            path = folder / "dp_tables.parquet"
+            if not path.exists():
+                raise dg.Failure(description=f"partition {plan.period}: {plan.release_id} was published without DP "
+                                             "tables; the policy now asks for them, which needs a new version")
+            table = pd.read_parquet(path)
+        return table, {k: float(v) for k, v in plan.previous.figures.items() if k.startswith("dp_")}
+    budget = BudgetLedger(series_ledger.ledger().root / DP_BUDGET_FILE)
+    spent = budget.spent(plan.series, plan.period, dp_policy.window_months)
+    if spent + dp_policy.rho_per_release > dp_policy.window_rho_cap + 1e-12:
+        raise dg.Failure(description=f"partition {plan.period}: nothing is released: the DP tables would spend rho "
+                                     f"{dp_policy.rho_per_release} with {spent:.4f} already spent in the "
+                                     f"{dp_policy.window_months}-month window, over its cap "
+                                     f"{dp_policy.window_rho_cap}")
+    tables = dp.domain_dp_tables(people, events, domain, plan.period, dp_policy)
+    return tables.table, dp.dp_figures(tables, dp_policy, spent + tables.rho)
+
 
 
 def attack_table(table: pd.DataFrame) -> pd.DataFrame:

@@ -25,3 +25,6 @@ CHECK_MANIFEST = "manifest_matches_files"
 # Release periods (personatwin_dag reads the same variables for its environments).
 ENV_PERIOD = "PERSONATWIN_PERIOD"  # day | week | month | quarter
 ENV_START = "PERSONATWIN_START"  # first partition, e.g. 2023-01-01
+
+# The series' DP budget ledger, inside the series ledger folder (personatwin.series.budget).
+DP_BUDGET_FILE = "dp_budget.jsonl"

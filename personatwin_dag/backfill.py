@@ -197,12 +197,45 @@ def run_in_process(keys: list[str]) -> int:
                                             run_config=QUIET, tags=tags)
             seconds = time.perf_counter() - t0
             if result.success:
-                print(f"{key}  ok      {seconds:5.1f}s  {storage.partition_location(key)}")
+                print(f"{key}  ok      {seconds:5.1f}s  {series_line(storage, key)}  {storage.partition_location(key)}")
             else:
                 failed += 1
                 print(f"{key}  FAILED  {seconds:5.1f}s  no release: {failure_reason(result)} (run {result.run_id})")
     print(f"{len(keys) - failed} of {len(keys)} partition(s) released")
+    print(series_summary(storage, keys))
     return 1 if failed else 0
+
+
+def published_manifest(storage, key: str) -> dict | None:
+    """The manifest of a partition's current release, read back from the release storage (None: none)."""
+    from resources import fs  # dagster-free, but the CLI keeps its imports lazy
+
+    path = fs.join(storage.partition_location(key), "manifest.json")
+    if fs.is_url(path) or not fs.exists(path):
+        return None
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def series_line(storage, key: str) -> str:
+    """Version and series risk of a released partition, from its manifest."""
+    m = published_manifest(storage, key)
+    if not m:
+        return ""
+    s, metrics = m.get("series") or {}, m.get("metrics") or {}
+    risk = metrics.get("series_risk")
+    return (f"v{s.get('version', '?')}" + (f" (corrects v{s['supersedes']})" if s.get("supersedes") else "")
+            + (f"  series risk {risk:.4f}" if risk is not None else ""))
+
+
+def series_summary(storage, keys: list[str]) -> str:
+    """The series risk at the end of a backfill: the largest over its periods, against the target."""
+    figures = [(k, m["metrics"].get("series_risk"), m["policy"].get("target_risk"))
+               for k in keys if (m := published_manifest(storage, k)) and m["metrics"].get("series_risk") is not None]
+    if not figures:
+        return "series risk: no released period of this range reports one"
+    key, risk, target = max(figures, key=lambda f: f[1])
+    return (f"series risk: largest {risk:.4f} ({key}; target {target}) over {len(figures)} released period(s); "
+            f"last {figures[-1][0]} {figures[-1][1]:.4f}")
 
 
 def main(argv: list[str] | None = None) -> int:

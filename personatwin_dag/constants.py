@@ -7,9 +7,14 @@ ENV_SOURCE = "PERSONATWIN_SOURCE"
 ENV_RELEASES = "PERSONATWIN_RELEASES"
 ENV_INTERNAL = "PERSONATWIN_INTERNAL"  # internal reports (original vs release); never under the releases root
 ENV_ASSET_STORE = "PERSONATWIN_ASSET_STORE"
+ENV_SERIES = "PERSONATWIN_SERIES"  # the series ledger (internal, a local or mounted folder)
+ENV_RECIPIENTS = "PERSONATWIN_RECIPIENTS"  # who receives the releases (recorded in the ledger)
 ENV_DOMAIN = "PERSONATWIN_DOMAIN"
 ENV_LEVEL = "PERSONATWIN_PRIVACY_LEVEL"
 ENV_TARGET = "PERSONATWIN_TARGET_RISK"
+ENV_SERIES_RELEASES = "PERSONATWIN_SERIES_EXPECTED_RELEASES"  # planning share of the series budget
+ENV_DP_RHO = "PERSONATWIN_DP_RHO"  # DP tables: zCDP rho per release (unset: no DP tables)
+ENV_DP_RHO_CAP = "PERSONATWIN_DP_RHO_CAP"  # the window's rho budget (unset: 12 releases' worth)
 
 JOB_NAME = "release_job"
 SCHEDULE_NAME = "release_last_complete_period"

@@ -8,10 +8,15 @@ from pathlib import Path
 from personatwin_dag.constants import (
     ENV_ASSET_STORE,
     ENV_DOMAIN,
+    ENV_DP_RHO,
+    ENV_DP_RHO_CAP,
     ENV_INTERNAL,
     ENV_LEVEL,
     ENV_NAME,
+    ENV_RECIPIENTS,
     ENV_RELEASES,
+    ENV_SERIES,
+    ENV_SERIES_RELEASES,
     ENV_SOURCE,
     ENV_TARGET,
 )
@@ -20,6 +25,7 @@ from resources import (
     PrivacyPolicyResource,
     ReleaseKeyResource,
     ReleaseStorageResource,
+    SeriesLedgerResource,
     SourceResource,
     fs,
 )
@@ -59,6 +65,30 @@ def _internal_location(env: str, releases: str) -> str:
     return str(Path(releases).resolve().parent / "internal")
 
 
+def _series_location(env: str, internal: str) -> str:
+    """The series ledger: ``PERSONATWIN_SERIES``, else ``series/`` inside a local internal folder; with
+    an internal URL (object store) it must be set, since the ledger needs a lockable folder."""
+    value = os.environ.get(ENV_SERIES)
+    if value:
+        return value
+    if fs.is_url(internal):
+        if env == "prod":
+            raise RuntimeError(f"{ENV_SERIES} must be set to a local or mounted folder when the internal "
+                               f"storage is an object store ({internal})")
+        return str(PROJECT_DIR / ".dagster_home" / "series")
+    return str(Path(fs.local_path(internal)) / "series")
+
+
+def _float_or_none(name: str) -> float | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a number, got {value!r}") from None
+
+
 def resources_for(env: str | None = None) -> dict:
     """The resources of one environment: local (defaults inside the project), ci, or prod (all from env vars)."""
     env = (env or os.environ.get(ENV_NAME) or "local").lower()
@@ -66,11 +96,17 @@ def resources_for(env: str | None = None) -> dict:
         raise ValueError(f"{ENV_NAME} must be local, ci or prod, got {env!r}")
     target = os.environ.get(ENV_TARGET)
     releases = _setting(ENV_RELEASES, env)
+    internal = _internal_location(env, releases)
     return {
         "source": SourceResource(location=_setting(ENV_SOURCE, env), domain=_setting(ENV_DOMAIN, env)),
         "release_storage": ReleaseStorageResource(location=releases),
-        "internal_storage": ReleaseStorageResource(location=_internal_location(env, releases)),
-        "policy": PrivacyPolicyResource(level=_setting(ENV_LEVEL, env), target_risk=float(target) if target else None),
+        "internal_storage": ReleaseStorageResource(location=internal),
+        "series_ledger": SeriesLedgerResource(location=_series_location(env, internal),
+                                              recipients=os.environ.get(ENV_RECIPIENTS, "")),
+        "policy": PrivacyPolicyResource(level=_setting(ENV_LEVEL, env), target_risk=float(target) if target else None,
+                                        dp_rho_per_release=_float_or_none(ENV_DP_RHO),
+                                        dp_rho_cap=_float_or_none(ENV_DP_RHO_CAP),
+                                        series_expected_releases=_float_or_none(ENV_SERIES_RELEASES)),
         "release_key": ReleaseKeyResource(),
         "io_manager": PartitionedParquetIOManager(base_dir=_setting(ENV_ASSET_STORE, env)),
     }

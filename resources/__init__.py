@@ -3,8 +3,9 @@
 from resources.io_manager import PartitionedParquetIOManager
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
+from resources.series import SeriesLedgerResource
 from resources.source import SourceResource
 from resources.storage import ReleaseStorageResource
 
 __all__ = ["PartitionedParquetIOManager", "PrivacyPolicyResource", "ReleaseKeyResource", "ReleaseStorageResource",
-           "SourceResource"]
+           "SeriesLedgerResource", "SourceResource"]

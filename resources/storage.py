@@ -78,6 +78,62 @@ class ReleaseStorageResource(dg.ConfigurableResource):
             yield root / partition_key
 
 
+    # -- versions of a period (a correction never silently replaces a published version) --------------
+
+    def version_location(self, partition_key: str, version: int) -> str:
+        """Where a superseded version stays published: ``<location>/versions/<partition>/v<version>/``."""
+        return fs.join(self.location, VERSIONS_DIR, partition_key, f"v{version}")
+
+    def current_version(self, partition_key: str) -> int | None:
+        """The series version of the partition's current release folder (None: none, or no series section)."""
+        import json
+
+        path = fs.join(self.partition_location(partition_key), "manifest.json")
+        if not fs.exists(path):
+            return None
+        with fsspec.open(path if fs.is_url(path) else str(fs.local_path(path)), "r") as f:
+            version = (json.load(f).get("series") or {}).get("version")
+        return int(version) if version is not None else None
+
+    @contextmanager
+    def reading_version(self, partition_key: str, version: int):
+        """A local folder holding one published version of the partition (current or superseded)."""
+        if self.current_version(partition_key) == version:
+            with self.reading(partition_key) as folder:
+                yield folder
+            return
+        location = self.version_location(partition_key, version)
+        if not fs.exists(location):
+            raise FileNotFoundError(f"{location}: version {version} of {partition_key} is not in the release storage")
+        with fs.local_copy_folder(location) as folder:
+            yield Path(folder)
+
+    def archive_current(self, partition_key: str) -> str | None:
+        """Copy the partition's current release to its versions folder before a new version replaces it
+        (its files stay published); returns where, or None when there is nothing to keep."""
+        version = self.current_version(partition_key)
+        if version is None:
+            return None
+        target = self.version_location(partition_key, version)
+        if fs.exists(fs.join(target, "manifest.json")):
+            return target
+        with self.reading(partition_key) as folder:
+            if fs.is_url(self.location):
+                _publish_remote(Path(folder), target)
+            else:
+                dest = fs.local_path(target)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                stage = dest.with_name(f".{dest.name}.tmp-{uuid.uuid4().hex}")
+                shutil.copytree(folder, stage)
+                if dest.exists():
+                    shutil.rmtree(dest)  # an incomplete copy (no manifest) left by a killed writer
+                os.rename(stage, dest)
+        return target
+
+
+VERSIONS_DIR = "versions"
+
+
 # -- local folder primitives (also used by the asset store) ------------------------------------------------
 
 @contextmanager

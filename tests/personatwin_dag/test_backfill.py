@@ -22,7 +22,9 @@ def test_backfill_three_partitions_then_rerun_is_byte_identical(project_env, cap
         folder = project_env.releases / key
         assert (folder / "manifest.json").exists(), out
         assert verify_manifest(folder) == []
-        assert re.search(rf"^{key}  ok .*{re.escape(str(folder))}$", out, re.M), out
+        assert re.search(rf"^{key}  ok .* v1  series risk 0\.\d{{4}}  {re.escape(str(folder))}$", out, re.M), out
+    assert re.search(r"^series risk: largest 0\.\d{4} \(2024-0\d; target 0\.05\) over 3 released period\(s\)", out,
+                     re.M), out
     assert sorted(p.name for p in project_env.releases.iterdir() if p.is_dir() and not p.name.startswith(".")) == MONTHS
     with dg.DagsterInstance.get() as instance:  # the test's DAGSTER_HOME
         runs = release_runs(instance)
@@ -43,8 +45,7 @@ def test_backfill_three_partitions_then_rerun_is_byte_identical(project_env, cap
     assert {"events.parquet", "personas.parquet", "privacy_report.html"} <= set(before)
     for name in before:  # every data file and the report
         assert after[name] == before[name], f"{name} differs after a rerun with the same key"
-    manifest_before.pop("created_at"), manifest_after.pop("created_at")
-    assert manifest_after == manifest_before
+    assert manifest_after == manifest_before  # the same version, first published at the same time
     for content in after.values():
         assert TEST_KEY.encode() not in content
 

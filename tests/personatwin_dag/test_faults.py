@@ -43,7 +43,9 @@ OTHER_KEY = "other-release-key-fedcba9876543210"
 # LOW with a strict target makes the privacy loop escalate about nine times on 12,000 people, so the
 # `release` step lasts a couple of seconds (a large target window) while the whole run stays short.
 KILL_PEOPLE = 12_000
-KILL_POLICY = {"PERSONATWIN_PRIVACY_LEVEL": "low", "PERSONATWIN_TARGET_RISK": "0.003"}
+# (one release's series share is the whole target: the tests release one period)
+KILL_POLICY = {"PERSONATWIN_PRIVACY_LEVEL": "low", "PERSONATWIN_TARGET_RISK": "0.003",
+               "PERSONATWIN_SERIES_EXPECTED_RELEASES": "1"}
 RELEASE_INPUTS = {"valid_people", "valid_events", "quarantine"}
 STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
                dg.DagsterEventType.LOADED_INPUT, dg.DagsterEventType.HANDLED_OUTPUT}
@@ -170,7 +172,7 @@ def assert_rerun_is_clean(env, clean: dict[str, bytes], killed_run: str) -> None
     folder = env.releases / PARTITION
     assert verify_manifest(folder) == []
     assert_same_release(folder_bytes(folder), clean)
-    assert visible(env.releases) == [PARTITION, "index.html"]
+    assert visible(env.releases) == [PARTITION, "index.html", "ledger.json"]
     assert leftovers(env.releases) == [] and leftovers(env.store) == []
     sqlite_files_are_intact(env.home)
     with instance_of(env) as instance:
@@ -232,7 +234,7 @@ def test_kill_during_privacy_loop_leaves_previous_release_and_a_sound_instance(r
     kill(proc)
 
     # the previous release is untouched and nothing else is visible
-    assert visible(env.releases) == [PARTITION, "index.html"]
+    assert visible(env.releases) == [PARTITION, "index.html", "ledger.json"]
     assert folder_bytes(env.releases / PARTITION) == before
     assert verify_manifest(env.releases / PARTITION) == []
     assert_instance_sound_after_kill(env, run_id, "release")
@@ -265,7 +267,7 @@ def test_kill_during_export_leaves_previous_release_and_a_sound_instance(release
     assert stage.exists()  # the dead writer's partial folder, hidden ...
     if Path("/proc/locks").exists():  # its lock file stays, but the kernel released the lock
         assert flock_owners(env.releases / f".{PARTITION}.lock") == (set(), set())
-    assert visible(env.releases) == [PARTITION, "index.html"]  # ... and nothing partial is visible
+    assert visible(env.releases) == [PARTITION, "index.html", "ledger.json"]  # ... and nothing partial is visible
     assert folder_bytes(env.releases / PARTITION) == before
     assert verify_manifest(env.releases / PARTITION) == []
     assert_instance_sound_after_kill(env, run_id, "release_files")
@@ -404,12 +406,15 @@ def flock_owners(lock: Path) -> tuple[set[int], set[int]]:
 
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks (Linux) to watch the lock")
 def test_two_dagster_runs_of_one_partition_at_once_publish_one_whole_release(tmp_path, sample_source):
-    """Two deployments (own instance, asset store and key) release the same partition into one release
-    folder at once. The first to export is frozen half-way through writing its release; the second
-    runs on until it waits for the partition's lock; then the first goes on. Both runs succeed, each
-    one's manifest check passes, and the folder is exactly the release of the run that published last."""
+    """Two deployments (own instance, asset store and key) release the same partition of one series (one
+    release folder, one ledger) at once. The first to export is frozen half-way through writing its
+    release, holding the series ledger's lock; the second runs on until it waits for that lock; then the
+    first goes on. The first publishes whole; the second, whose other data would reuse the release id
+    version 1, publishes nothing and says why (a rerun makes it version 2); the folder is exactly the
+    first run's release."""
     releases = tmp_path / "releases"
     lock = releases / f".{PARTITION}.lock"
+    ledger_lock = tmp_path / "internal" / "series" / ".ledger.lock"
     policy = {"PERSONATWIN_PRIVACY_LEVEL": "low"}
     envs = [make_env(tmp_path / name, sample_source, releases=releases, key=key, policy=policy)
             for name, key in (("a", TEST_KEY), ("b", OTHER_KEY))]
@@ -427,34 +432,37 @@ def test_two_dagster_runs_of_one_partition_at_once_publish_one_whole_release(tmp
         stage = next(releases.glob(f".{PARTITION}.tmp-*"))
         assert "manifest.json" not in {p.name for p in stage.iterdir()}  # frozen half-way through its export
         second = pids[1 - i]
-        wait_until("the other run waiting for the partition's lock", lambda: second in flock_owners(lock)[1],
-                   procs[1 - i], envs[1 - i], poll=0.05)
+        wait_until("the other run waiting for the series ledger's lock",
+                   lambda: second in flock_owners(ledger_lock)[1], procs[1 - i], envs[1 - i], poll=0.05)
         assert len(list(releases.glob(f".{PARTITION}.tmp-*"))) == 1  # it has not touched the first's staging
         os.kill(first, signal.SIGCONT)
-        for env, proc in zip(envs, procs):
-            finish(env, proc)
+        finish(envs[i], procs[i])
+        assert procs[1 - i].wait(300) == 1
     finally:
         for proc in procs:
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGCONT)
                 proc.kill()
 
-    published = []
-    for env in envs:
-        with instance_of(env) as instance:
-            (run,) = release_runs(instance)
-            assert run.status == dg.DagsterRunStatus.SUCCESS
-            event = instance.get_latest_materialization_event(dg.AssetKey("release_files"))
-            published.append(event.asset_materialization.metadata["files"].value)
-            checks = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-            assert checks and all(e.dagster_event.event_specific_data.passed for e in checks)
-    assert published[0] != published[1]  # the two keys give two different releases
+    with instance_of(envs[i]) as instance:
+        (run,) = release_runs(instance)
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        event = instance.get_latest_materialization_event(dg.AssetKey("release_files"))
+        published = event.asset_materialization.metadata["files"].value
+        checks = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        assert checks and all(e.dagster_event.event_specific_data.passed for e in checks)
+    with instance_of(envs[1 - i]) as instance:
+        (run,) = release_runs(instance)
+        assert run.status == dg.DagsterRunStatus.FAILURE
+        failure = next(e for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE))
+        assert "published meanwhile with other data" in failure.dagster_event.step_failure_data.error.message
 
     folder = releases / PARTITION
     assert verify_manifest(folder) == []
     manifest = json.loads((folder / "manifest.json").read_text())
     files = {name: info["sha256"][:16] for name, info in manifest["files"].items()}
-    assert files == published[1 - i]  # every file comes from the run that published last
-    assert visible(releases) == [PARTITION, "index.html"] and leftovers(releases) == []
+    assert files == published  # every file comes from the run that published
+    assert manifest["series"]["version"] == 1
+    assert visible(releases) == [PARTITION, "index.html", "ledger.json"] and leftovers(releases) == []
     for env in envs:
         assert leftovers(env.store) == []
