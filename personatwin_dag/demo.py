@@ -90,13 +90,16 @@ def release_row(releases: Path, row: dict, internal: Path | None = None) -> dict
     outcome TVD) from the internal figures (never published)."""
     manifest_path = releases / row["partition"] / "manifest.json"
     if not row["success"] or not manifest_path.exists():
-        return {**row, "people": "-", "personas": "-", "k": "-", "risk": "-", "loss": "-", "path": "no release"}
+        return {**row, "people": "-", "personas": "-", "k": "-", "risk": "-", "series": "-", "loss": "-",
+                "path": "no release"}
     met = json.loads(manifest_path.read_text())["metrics"]
     figures_path = (internal or releases.parent / "internal") / row["partition"] / "internal_figures.json"
     util = json.loads(figures_path.read_text())["metrics"] if figures_path.exists() else {}
     loss, tvd = util.get("information_loss"), util.get("tvd_outcome")
     return {**row, "people": int(met["n_people"]), "personas": int(met["n_personas"]), "k": int(met["k_anonymity"]),
-            "risk": f"{met['release_risk']:.4f}", "loss": "-" if loss is None else f"{loss:.1f}",
+            "risk": f"{met['release_risk']:.4f}",
+            "series": "-" if met.get("series_risk") is None else f"{met['series_risk']:.4f}",
+            "loss": "-" if loss is None else f"{loss:.1f}",
             "tvd": "-" if tvd is None else f"{tvd:.4f}", "path": str(manifest_path.parent)}
 
 
@@ -114,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}; running release_job for {', '.join(args.months)} ...")
     t0 = time.perf_counter()
     rows = [release_row(PROJECT_DIR / "releases", r) for r in run_partitions(args.months)]
-    header = f"{'partition':10s} {'status':8s} {'people':>7s} {'personas':>8s} {'k':>4s} {'risk':>7s} {'loss %':>6s} " \
-             f"{'rate TVD':>8s} {'secs':>5s}  release"
+    header = f"{'partition':10s} {'status':8s} {'people':>7s} {'personas':>8s} {'k':>4s} {'risk':>7s} {'series':>7s} " \
+             f"{'loss %':>6s} {'rate TVD':>8s} {'secs':>5s}  release"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         print(f"{r['partition']:10s} {'ok' if r['success'] else 'FAILED':8s} {str(r['people']):>7s} "
-              f"{str(r['personas']):>8s} {str(r['k']):>4s} {str(r['risk']):>7s} {str(r['loss']):>6s} "
+              f"{str(r['personas']):>8s} {str(r['k']):>4s} {str(r['risk']):>7s} {str(r.get('series', '-')):>7s} "
+              f"{str(r['loss']):>6s} "
               f"{str(r.get('tvd', '-')):>8s} {r['seconds']:5.1f}  {r['path']}")
     print(f"\n{len(rows)} partition(s) in {time.perf_counter() - t0:.1f}s. See the history in the UI: "
           f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev  (http://127.0.0.1:3000)")
