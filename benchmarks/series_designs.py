@@ -52,6 +52,7 @@ from personatwin.core.schema import EVENT_DATE, PERSON_ID  # noqa: E402
 from personatwin.ingest import synth  # noqa: E402
 from personatwin.measure import linkage  # noqa: E402
 from personatwin.measure.assess import measure  # noqa: E402
+from personatwin.measure.linkage import confidence  # noqa: E402
 from personatwin.protect.merge import information_loss  # noqa: E402
 from personatwin.protect.prepared import PassContext, PreparedData, prepare  # noqa: E402
 from personatwin.protect.stages import merge_stage, noise_stage  # noqa: E402
@@ -60,14 +61,6 @@ from personatwin.validate.validation import validate  # noqa: E402
 
 DOMAIN = "criminal_justice"
 TARGET = 0.05  # series risk target at medium and high (research)
-
-
-def confidence(x: np.ndarray) -> tuple[float, float, float]:
-    if len(x) == 0:
-        return 0.0, 0.0, 0.0
-    m = float(x.mean())
-    half = 1.96 * float(x.std(ddof=1)) / np.sqrt(len(x)) if len(x) > 1 else 0.0
-    return m, max(0.0, m - half), min(1.0, m + half)
 
 
 @dataclass

@@ -67,7 +67,8 @@ class AttackInputs:
     released_detail: np.ndarray | None = None  # per released event: code of its other columns as released
 
 
-def _confidence(x: np.ndarray) -> tuple[float, float, float]:
+def confidence(x: np.ndarray) -> tuple[float, float, float]:
+    """Mean of per-target figures with a normal 95% interval, clipped to [0, 1]."""
     if len(x) == 0:
         return 0.0, 0.0, 0.0
     m = float(x.mean())
@@ -282,7 +283,7 @@ def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.
         success = np.where(hit & (people_in > 0), 1.0 / np.maximum(people_in, 1.0), 0.0)
     else:
         success = single
-    mean, lo, hi = _confidence(success)
-    s_mean, s_lo, s_hi = _confidence(single)
+    mean, lo, hi = confidence(success)
+    s_mean, s_lo, s_hi = confidence(single)
     return AttackResult(mean, lo, hi, len(targets), float(counts.mean()) if len(counts) else 0.0, s_mean, s_lo, s_hi,
                         targets=targets, success=success, singled_out=single.astype(bool))

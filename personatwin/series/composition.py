@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from personatwin.measure.linkage import confidence
 from personatwin.series.exposure import PERSON_KEY, SINGLED_OUT, SUCCESS, TARGET
 
 
@@ -43,14 +44,6 @@ class SeriesRisk:
                 "series_releases": float(self.n_releases),
                 "series_releases_per_target": self.mean_releases_per_target,
                 "series_release_share": self.release_risk}
-
-
-def _confidence(x: np.ndarray) -> tuple[float, float, float]:
-    if len(x) == 0:
-        return 0.0, 0.0, 0.0
-    m = float(x.mean())
-    half = 1.96 * float(x.std(ddof=1)) / np.sqrt(len(x)) if len(x) > 1 else 0.0
-    return m, max(0.0, m - half), min(1.0, m + half)
 
 
 def _survival(targets: pd.DataFrame, earlier: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,7 +71,7 @@ def series_risk(current: pd.DataFrame, earlier: Sequence[pd.DataFrame]) -> Serie
         s, o, present = _survival(targets, frame)
         keep_s, keep_o = keep_s * s, keep_o * o
         appearances += present
-    risk, lo, hi = _confidence(1.0 - keep_s)
+    risk, lo, hi = confidence(1.0 - keep_s)
     single = float((1.0 - keep_o).mean()) if len(targets) else 0.0
     return SeriesRisk(risk, lo, hi, single, len(targets), 1 + len(earlier),
                       float(appearances.mean()) if len(targets) else 0.0, own)
