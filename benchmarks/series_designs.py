@@ -363,6 +363,8 @@ def main(argv=None) -> int:
     ap.add_argument("--designs", nargs="+", default=["fresh", "window", "cohort"],
                     choices=["fresh", "window", "cohort"])
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--location-level", type=int, help="override the preset's location level (3: suppressed)")
+    ap.add_argument("--value-rounding", type=float, help="override the preset's amount rounding (e.g. 10000)")
     ap.add_argument("--json", type=Path, help="also write every figure as JSON here")
     ap.add_argument("--quick", action="store_true", help="small run: 4,000 people, 4 months, k 5 10 20, 500 targets")
     args = ap.parse_args(argv)
@@ -371,13 +373,14 @@ def main(argv=None) -> int:
     key = ReleaseKey("x" * 64)
     t0 = time.perf_counter()
     mo, info = build(args.people, args.months, args.targets, args.seed, key)
-    base = policy_for_level(args.level)
+    overrides = {"location_level": args.location_level, "value_rounding": args.value_rounding}
+    base = policy_for_level(args.level, **overrides)
     print(f"# series designs: {args.level}, m = {base.attacker_knowledge}, dates {base.date_precision}, "
           f"PRAM p = {base.pram_p}, l = {base.l_diversity}; {platform.machine()} {platform.python_version()}")
     print(json.dumps(info))
     rows = []
     for k in args.k:
-        policy = policy_for_level(args.level, k=k)
+        policy = policy_for_level(args.level, k=k, **overrides)
         for d in args.designs:
             try:
                 row = run_fresh(mo, policy, key) if d == "fresh" else run_stable(mo, policy, key, d)

@@ -88,6 +88,12 @@ class PrivacyPolicy:
     # failed at k = 100). About the mean number of releases of the window a person appears in (4.65
     # in a generated year of monthly releases). The series risk itself is always gated at target_risk.
     series_expected_releases: float = 5.0
+    # Series single-out rate (share of people whose persona is singled out in at least one release of
+    # the window): gated at this limit, each release's own rate at this / series_expected_releases.
+    # Raising k does not lower it; rounder amounts and a coarser location do (ladder.single_out_steps).
+    # None: reported, not gated. Presets: medium, high and maximum 0.25 (issue 12, finding 1: 40% of
+    # people were singled out in at least one of three monthly releases).
+    max_series_single_out_rate: float | None = None
     # Differentially private tables (OpenDP, zCDP; personatwin.series.dp_tables): None = not released.
     # Each release spends dp_rho_per_release of every person's budget; the releases of one window may
     # spend at most dp_rho_cap (None: 12 releases' worth); a person adds at most dp_max_events_per_person
@@ -114,6 +120,9 @@ class PrivacyPolicy:
             raise ValueError(f"max_single_out_rate must be in (0, 1] or None, got {self.max_single_out_rate}")
         if self.small_cell_people < 1:
             raise ValueError(f"small_cell_people must be at least 1, got {self.small_cell_people}")
+        if self.max_series_single_out_rate is not None and not 0 < self.max_series_single_out_rate <= 1:
+            raise ValueError("max_series_single_out_rate must be in (0, 1] or None, got "
+                             f"{self.max_series_single_out_rate}")
         if self.series_expected_releases < 1:
             raise ValueError(f"series_expected_releases must be at least 1, got {self.series_expected_releases}")
         if self.series_window_months is not None and self.series_window_months < 1:
@@ -145,6 +154,7 @@ class PrivacyPolicy:
             "small_cell_people": self.small_cell_people,
             "series_window_months": self.series_window_months,
             "series_expected_releases": self.series_expected_releases,
+            "max_series_single_out_rate": self.max_series_single_out_rate,
             **({"dp_rho_per_release": self.dp_rho_per_release, "dp_rho_cap": self.dp_rho_cap_or_default,
                 "dp_delta": self.dp_delta, "dp_max_events_per_person": self.dp_max_events_per_person}
                if self.dp_rho_per_release is not None else {}),
@@ -167,15 +177,15 @@ PRESETS: dict[PrivacyLevel, dict] = {
                            pram_p=0.95, attacker_knowledge=2, l_diversity=1, target_risk=INTERNAL_RISK),
     PrivacyLevel.MEDIUM: dict(k=5, date_precision="month", location_level=1, qi_levels={"age": 1},
                               pram_p=0.9, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
-                              max_t_closeness=0.95),
+                              max_t_closeness=0.95, max_series_single_out_rate=0.25),
     PrivacyLevel.HIGH: dict(k=10, date_precision="month", location_level=2, qi_levels={"age": 2},
                             pram_p=0.85, attacker_knowledge=3, l_diversity=2, target_risk=RESEARCH_RISK,
                             gates=UtilityGates(large_group_events=2500), anonymeter_max_risk=RESEARCH_RISK,
-                            max_t_closeness=0.8),
+                            max_t_closeness=0.8, max_series_single_out_rate=0.25),
     PrivacyLevel.MAXIMUM: dict(k=20, date_precision="quarter", location_level=3, qi_levels={"age": 2},
                                pram_p=0.75, attacker_knowledge=4, l_diversity=3, target_risk=PUBLIC_RISK,
                                gates=UtilityGates(large_group_events=5000), anonymeter_max_risk=RESEARCH_RISK,
-                               max_single_out_rate=0.25, max_t_closeness=0.6),
+                               max_single_out_rate=0.25, max_t_closeness=0.6, max_series_single_out_rate=0.25),
 }
 
 

@@ -245,7 +245,7 @@ class SeriesRisk(_LoopRisk):
 
 
 class SeriesSingleOut(SingleOutRate):
-    kind, metric = SERIES_RISK, "series_single_out_rate"
+    kind, metric, policy_field = SERIES_RISK, "series_single_out_rate", "max_series_single_out_rate"
     meaning = "at most this share of people have their persona singled out in at least one release of the window"
 
     def failure(self, value: float, threshold: float, policy: Mapping) -> str:

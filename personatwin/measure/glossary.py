@@ -52,6 +52,8 @@ PARAMETER_MEANINGS = {
                             "(none: all time)",
     "series_expected_releases": "each release's own linkage risk is held to target_risk divided by this, so the "
                                 "window's first releases leave budget for the later ones",
+    "max_series_single_out_rate": "highest share of people whose persona may be singled out in at least one "
+                                  "release of the window (none: reported, not gated)",
     "dp_rho_per_release": "zCDP budget each release's differentially private tables spend (rho)",
     "dp_rho_cap": "largest total rho the DP tables of one window may spend",
     "dp_delta": "delta at which the DP tables' epsilon is reported",

@@ -232,7 +232,7 @@ def _metrics_section(m: Mapping, policy: Mapping) -> str:
     if _f(policy.get("target_risk")) is not None:
         limits["series_risk"] = ("<=", float(policy["target_risk"]))
     for metric, limit_field in (("t_closeness", "max_t_closeness"), ("persona_single_out_rate", "max_single_out_rate"),
-                                ("series_single_out_rate", "max_single_out_rate")):
+                                ("series_single_out_rate", "max_series_single_out_rate")):
         if _f(policy.get(limit_field)) is not None:
             limits[metric] = ("<=", float(policy[limit_field]))
     rows = []

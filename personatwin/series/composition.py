@@ -36,6 +36,7 @@ class SeriesRisk:
     n_releases: int  # releases of the window counted (this one included)
     mean_releases_per_target: float
     release_risk: float = 0.0  # this release's own mean success over the same targets (its share of the budget)
+    release_single_out: float = 0.0  # this release's own single-out rate over the same targets
 
     def metrics(self) -> dict[str, float]:
         """The figures as flat floats for manifests, metadata and the criteria."""
@@ -43,7 +44,7 @@ class SeriesRisk:
                 "series_single_out_rate": self.single_out_rate, "series_targets": float(self.n_targets),
                 "series_releases": float(self.n_releases),
                 "series_releases_per_target": self.mean_releases_per_target,
-                "series_release_share": self.release_risk}
+                "series_release_share": self.release_risk, "series_release_single_out": self.release_single_out}
 
 
 def _survival(targets: pd.DataFrame, earlier: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,6 +65,7 @@ def series_risk(current: pd.DataFrame, earlier: Sequence[pd.DataFrame]) -> Serie
     """Compose the current release's exposure with the earlier releases of its window (DESIGN §7c)."""
     targets = current[current[TARGET]]
     own = float(targets[SUCCESS].mean()) if len(targets) else 0.0
+    own_single = float(targets[SINGLED_OUT].mean()) if len(targets) else 0.0
     keep_s = 1.0 - targets[SUCCESS].to_numpy(dtype=np.float64)
     keep_o = 1.0 - targets[SINGLED_OUT].to_numpy(dtype=np.float64)
     appearances = np.ones(len(targets))
@@ -74,4 +76,4 @@ def series_risk(current: pd.DataFrame, earlier: Sequence[pd.DataFrame]) -> Serie
     risk, lo, hi = confidence(1.0 - keep_s)
     single = float((1.0 - keep_o).mean()) if len(targets) else 0.0
     return SeriesRisk(risk, lo, hi, single, len(targets), 1 + len(earlier),
-                      float(appearances.mean()) if len(targets) else 0.0, own)
+                      float(appearances.mean()) if len(targets) else 0.0, own, own_single)

@@ -13,22 +13,24 @@ refuses the release.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from personatwin.core.errors import DifferencingError, SeriesRiskError
 from personatwin.core.keys import ReleaseKey
+from personatwin.core.policy import PrivacyPolicy
 from personatwin.protect.prepared import PassContext
 from personatwin.release.identity import table_digest
+from personatwin.release.ladder import single_out_steps
 from personatwin.release.release import Release
 from personatwin.series.composition import SeriesRisk, series_risk
 from personatwin.series.differencing import DifferencingResult, differencing_attack
 from personatwin.series.exposure import release_exposure
 from personatwin.series.ledger import Ledger, LedgerEntry
 
-SERIES_ESCALATIONS = 5  # times k may be doubled for the series risk before the release is refused (5 -> 100)
+SERIES_ESCALATIONS = 8  # series escalations (k doubled 5 -> 100; amounts, location, age coarsened) before refusing
 
 
 def data_tag(key: ReleaseKey, people: pd.DataFrame, events: pd.DataFrame, series: str) -> str:
@@ -116,8 +118,9 @@ class SeriesOutcome:
         return out
 
     def ledger_figures(self) -> dict:
-        """What the ledger keeps to reproduce this version: its figures and the k the loop started from."""
-        return {**self.figures(), "k_start": int(self.k_start)}
+        """What the ledger keeps to reproduce this version: its figures and the policy the loop started from."""
+        return {**self.figures(), "k_start": int(self.release.requested_policy.k),
+                "start": start_fields(self.release.requested_policy)}
 
     @property
     def k_start(self) -> int:
@@ -125,6 +128,29 @@ class SeriesOutcome:
 
 
 PreviousTables = Callable[[LedgerEntry], tuple[pd.DataFrame, pd.DataFrame]]
+START_FIELDS = ("k", "location_level", "value_rounding", "age_level")
+
+
+def start_fields(policy: PrivacyPolicy) -> dict:
+    """The settings a series escalates (k, location, amount rounding, age bands) of a starting policy."""
+    return {"k": policy.k, "location_level": policy.location_level, "value_rounding": policy.value_rounding,
+            "age_level": policy.qi_level("age")}
+
+
+def with_start(policy: PrivacyPolicy, start: Mapping) -> PrivacyPolicy:
+    """The policy with a recorded starting point's k, location, amount rounding and age bands."""
+    return policy.with_changes(k=int(start["k"]), location_level=int(start["location_level"]),
+                               value_rounding=float(start["value_rounding"]),
+                               qi_levels={**policy.qi_levels, "age": int(start["age_level"])})
+
+
+def series_start(policy: PrivacyPolicy, window: list[LedgerEntry], n_people: int) -> PrivacyPolicy:
+    """A series keeps the protection its window needed so far: each escalated setting at the coarsest of
+    the requested policy and the window's releases (no escalating again from scratch every period)."""
+    starts = [start_fields(policy)] + [e.figures["start"] for e in window if "start" in e.figures]
+    coarsest = {f: max(float(s[f]) for s in starts) for f in START_FIELDS}
+    coarsest["k"] = min(coarsest["k"], policy.max_k, n_people)
+    return with_start(policy, coarsest)
 
 
 def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], ledger: Ledger, plan: SeriesPlan,
@@ -140,14 +166,15 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
     ctx = replace(ctx, salt=plan.salt)
     window = [e for e in ledger.window(plan.series, plan.period, plan.window_months)
               if not (e.period == plan.period and e.version == plan.version)]
-    if plan.unchanged and plan.previous is not None and "k_start" in plan.previous.figures:
-        ctx = ctx.with_policy(ctx.policy.with_changes(k=int(plan.previous.figures["k_start"])))
-    else:  # a series keeps the k its window needed so far: start there instead of escalating again
-        floor = max((int(e.figures.get("k_start", 0)) for e in window), default=0)
-        if floor > ctx.policy.k:
-            ctx = ctx.with_policy(ctx.policy.with_changes(k=min(floor, ctx.policy.max_k, ctx.data.n_people)))
+    if plan.unchanged and plan.previous is not None and "start" in plan.previous.figures:
+        ctx = ctx.with_policy(with_start(ctx.policy, plan.previous.figures["start"]))
+    else:
+        ctx = ctx.with_policy(series_start(ctx.policy, window, ctx.data.n_people))
     earlier = [ledger.exposure(e) for e in window]
     qis = [q for q in ctx.data.domain.qis if q in ctx.data.people.columns]
+    domain = ctx.data.domain
+    max_levels = {q: domain.hierarchy(q).n_levels for q in domain.qis}
+    loc_levels = domain.hierarchy(domain.location_qi).n_levels if domain.location_qi else 1
     target = ctx.policy.target_risk
     steps = 0
     final = make_final is None
@@ -172,25 +199,52 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
                 raise DifferencingError(f"{plan.release_id}: {diff.sentence()} Nothing is released; publish the "
                                         "correction with the next regular release.", release.history)
         risk = series_risk(exposure, earlier)
-        share = target / ctx.policy.series_expected_releases
-        if plan.unchanged or (risk.risk <= target and risk.release_risk <= share):
+        missed = series_missed(risk, ctx.policy)
+        if plan.unchanged or not missed:
             if final:
                 return SeriesOutcome(release, plan, exposure, risk, diff, steps)
             final = True  # the series holds: make the release itself once, and check it again
             continue
         final = make_final is None
-        k = release.policy.k
-        k_next = int(min(k * 2, release.policy.max_k, ctx.data.n_people))
-        if steps >= escalations or k_next <= k:
-            raise SeriesRiskError(
-                f"{plan.release_id}: series risk {risk.risk:.4f} (target {target}) over {risk.n_releases} "
-                f"release(s) of the {_window(plan.window_months)} window (people appear in "
-                f"{risk.mean_releases_per_target:.1f} on average); this release's own share {risk.release_risk:.4f} "
-                f"(limit {share:.4f} = target / series_expected_releases) at k = {k} after {steps} series "
-                "escalation(s). Nothing is released: coarsen the release, or wait until earlier releases leave "
-                "the window.", release.history)
+        nxt = next_start(ctx.policy, release.policy, missed, max_levels, loc_levels, ctx.data.n_people)
+        if steps >= escalations or nxt is None:
+            raise SeriesRiskError(f"{plan.release_id}: " + "; ".join(missed) + f" over {risk.n_releases} release(s) "
+                                  f"of the {_window(plan.window_months)} window (people appear in "
+                                  f"{risk.mean_releases_per_target:.1f} on average), at k = {release.policy.k} after "
+                                  f"{steps} series escalation(s). Nothing is released: coarsen the release, or wait "
+                                  "until earlier releases leave the window.", release.history)
         steps += 1
-        ctx = ctx.with_policy(ctx.policy.with_changes(k=k_next))  # the requested policy at a larger k: reproducible
+        ctx = ctx.with_policy(nxt)  # the requested policy, escalated: reproducible from the ledger
+
+
+def series_missed(risk: SeriesRisk, policy: PrivacyPolicy) -> list[str]:
+    """The series targets this release misses, as sentences (empty: it may be published)."""
+    out = []
+    share = policy.target_risk / policy.series_expected_releases
+    if risk.risk > policy.target_risk:
+        out.append(f"series risk {risk.risk:.4f} > target {policy.target_risk}")
+    if risk.release_risk > share:
+        out.append(f"this release's share of it {risk.release_risk:.4f} > {share:.4f} "
+                   "(target / series_expected_releases)")
+    limit = policy.max_series_single_out_rate
+    if limit is not None:
+        if risk.single_out_rate > limit:
+            out.append(f"series single-out rate {risk.single_out_rate:.4f} > limit {limit}")
+        if risk.release_single_out > limit / policy.series_expected_releases:
+            out.append(f"this release's single-out rate {risk.release_single_out:.4f} > "
+                       f"{limit / policy.series_expected_releases:.4f}")
+    return out
+
+
+def next_start(requested: PrivacyPolicy, released: PrivacyPolicy, missed: list[str], max_levels: Mapping[str, int],
+               location_levels: int, n_people: int) -> PrivacyPolicy | None:
+    """The next starting policy: coarser amounts, location or age for a single-out miss (k does not lower it),
+    else a doubled k; None when nothing is left."""
+    if any("single-out" in m for m in missed):
+        steps = single_out_steps(requested, max_levels, location_levels)
+        return steps[0].policy if steps else None
+    k_next = int(min(released.k * 2, released.max_k, n_people))
+    return requested.with_changes(k=k_next) if k_next > released.k else None
 
 
 def _window(months: int | None) -> str:

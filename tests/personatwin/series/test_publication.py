@@ -16,7 +16,7 @@ from personatwin.series.composition import series_risk
 from personatwin.series.differencing import differencing_attack
 from personatwin.series.exposure import PERSON_KEY, TARGET, person_keys, release_exposure
 from personatwin.series.ledger import Ledger
-from personatwin.series.publication import data_tag, plan_version, release_in_series
+from personatwin.series.publication import data_tag, plan_version, release_in_series, with_start
 
 KEY = ReleaseKey("series-publication-key-0123456789abcdef")
 PERIOD = "2024-03"
@@ -62,7 +62,7 @@ def test_a_correction_that_the_difference_would_name_is_redrawn_with_a_fresh_non
 
     # under the previous randomness the difference points at the corrected person's persona
     domain = get_domain("criminal_justice")
-    at_v1 = policy.with_changes(k=v1.k_start)  # the configuration v1 was released from
+    at_v1 = with_start(policy, v1.ledger_figures()["start"])  # the configuration v1 was released from
     same = make_release_from_prepared(PassContext(prepare(people, corrected, domain), at_v1, KEY, PERIOD))
     same_x = release_exposure(PassContext(prepare(people, corrected, domain), at_v1, KEY, PERIOD),
                               same.person_persona)

@@ -3,10 +3,10 @@ the series risk of every release stays within the target at medium and high (iss
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from personatwin.core.domains import get_domain
+from personatwin.core.errors import UtilityGateError
 from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import policy_for_level
 from personatwin.ingest import synth
@@ -40,7 +40,10 @@ def _release_year(tmp_path, year, level: str):
         plan = plan_version(ledger, domain.name, period, data_tag(KEY, people, events, domain.name),
                             policy.series_window_months)
         ctx = PassContext(prepare(people, events, domain), policy, KEY, plan.salt)
-        outcome = release_in_series(ctx, make_release_from_prepared, ledger, plan)
+        try:
+            outcome = release_in_series(ctx, make_release_from_prepared, ledger, plan)
+        except UtilityGateError:  # nothing released this month (a small group's rate off by chance): safe
+            continue
         with ledger.locked():
             ledger.record(outcome.plan.entry((), outcome.ledger_figures(), period), outcome.exposure)
         out.append(outcome)
@@ -53,10 +56,12 @@ def test_series_risk_within_target_over_twelve_months(tmp_path, year, level):
     _, _, present = year
     assert len(present) >= 20_000 and (present >= 2).mean() > 0.6  # most people appear in several months
     ledger, outcomes = _release_year(tmp_path, year, level)
-    target = policy_for_level(level).target_risk
-    risks = [o.series.risk for o in outcomes]
-    assert max(risks) <= target
-    assert outcomes[-1].series.n_releases == 12 and outcomes[-1].series.mean_releases_per_target > 3
+    policy = policy_for_level(level)
+    assert len(outcomes) >= 10  # at most two months refused by a utility gate
+    assert max(o.series.risk for o in outcomes) <= policy.target_risk
+    # finding 1: 40% of people were singled out in at least one of three months; now gated over the year
+    assert max(o.series.single_out_rate for o in outcomes) <= policy.max_series_single_out_rate
+    assert outcomes[-1].series.n_releases == len(outcomes) and outcomes[-1].series.mean_releases_per_target > 3
     # without the series gate the same months compose above the target: the gate acted (finding 1)
     assert any(o.escalations > 0 for o in outcomes)
     # the final series risk, recomputed from the ledger alone, agrees with what the release reported
@@ -64,5 +69,7 @@ def test_series_risk_within_target_over_twelve_months(tmp_path, year, level):
     last = ledger.exposure(entries[-1])
     again = series_risk(last, [ledger.exposure(e) for e in entries[:-1]])
     assert again.risk == pytest.approx(outcomes[-1].series.risk)
-    single = np.array([o.series.single_out_rate for o in outcomes])
-    assert ((0 <= single) & (single <= 1)).all()
+    # the series keeps its escalated protection: no later month starts below the first month's
+    first = outcomes[0].release.requested_policy
+    assert all(o.release.requested_policy.value_rounding >= first.value_rounding for o in outcomes)
+    assert all(o.release.requested_policy.location_level >= first.location_level for o in outcomes)
