@@ -11,6 +11,15 @@ people / 10M events take seconds, and one seed gives identical frames.
     >>> data = generate("criminal_justice", n_people=1_000, seed=1)
     >>> table = flat(data)          # one row per event, person columns repeated
 
+Opt-in hard shapes of real agency data (off by default; the default output never changes):
+``sensitive_counts`` adds person-level integer counts that are mostly zero with a long tail
+(``{"prior_offenses": 0.35, "juvenile_felonies": 0.95}`` maps each column to its zero share), and
+``rare_category_share`` moves a share of people into the rare race groups (``RARE_RACES``). Both
+draw from child generators of the seed's generator: count columns leave everything else exactly as
+without them; moving people keeps every event's person, type and date and everyone else's
+outcomes (the moved people's outcomes follow their new race; end dates, values and locations are
+drawn after outcomes, so they can shift).
+
 CLI: ``python -m personatwin.ingest.synth --domain criminal_justice --people 1000 --out DIR``.
 """
 
@@ -36,6 +45,14 @@ RACES = ("White", "Black", "Hispanic", "Asian", "Pacific Islander", "Native Amer
 # Population shares of the synthetic region (before zip mix and domain tilt); some groups are rare.
 RACE_SHARES = (0.585, 0.13, 0.18, 0.055, 0.003, 0.01, 0.027, 0.01)
 X_SHARE = 0.005  # share of sex X, in every domain
+# The uncommon race values of the hierarchy (population share <= 1%): targets of rare_category_share.
+RARE_RACES = ("Pacific Islander", "Native American", "Other")
+# Non-zero sensitive counts: 1 + gamma-Poisson(COUNT_EXTRA_MEAN * event intensity, shape COUNT_SHAPE),
+# capped at COUNT_MAX; COUNT_RHO ties who is non-zero to the person's number of events.
+COUNT_EXTRA_MEAN = 2.0
+COUNT_SHAPE = 0.5
+COUNT_MAX = 40
+COUNT_RHO = 0.5
 PEOPLE_COLUMNS = (schema.PERSON_ID, schema.BIRTH_DATE, "sex", "race", "zip")
 EVENT_COLUMNS = (schema.PERSON_ID, schema.EVENT_TYPE, schema.EVENT_DATE, schema.END_DATE, schema.OUTCOME,
                  schema.LOCATION, schema.VALUE)
@@ -326,25 +343,107 @@ def generate(
     start: str = "2021-01-01",
     end: str = "2024-12-31",
     seed: int = 0,
+    *,
+    sensitive_counts: Mapping[str, float] | None = None,
+    rare_category_share: float | None = None,
 ) -> SyntheticData:
-    """Generate people and their events over ``[start, end]``; identical for an identical seed."""
+    """Generate people and their events over ``[start, end]``; identical for an identical seed.
+
+    Opt-in hard shapes (``None``, the default, leaves the output exactly as without them):
+
+    ``sensitive_counts`` maps new people columns to their zero share, e.g.
+    ``{"prior_offenses": 0.35, "juvenile_felonies": 0.95}``. Each column is an ``int64`` count per
+    person (see ``sensitive_count_columns``): exactly ``round(share * n_people)`` people have 0; the
+    others have ``1 + Poisson(2 * intensity * Gamma(0.5, 2))`` capped at 40 (mean about 3, a long
+    tail up to 30-40), where ``intensity = sqrt((events + 1) / (mean events + 1))``. Who is non-zero
+    and how large the count is both rise with the person's number of events; outcomes play no part.
+
+    ``rare_category_share`` (0 to 1) moves that share of people, chosen at random among those not
+    already in a rare group, into the rare race values ``RARE_RACES`` in equal parts, before their
+    events are drawn (so their outcomes follow the new race), e.g. 0.005 of 20,000 people puts
+    about 33 more people into each of Pacific Islander, Native American and Other.
+    """
     dom = get_domain(domain)
     profile = PROFILES.get(dom.name) or generic_profile(dom)
     if n_people < 0 or events_per_person < 0:
         raise ValueError("n_people and events_per_person must be non-negative")
+    count_spec = _check_sensitive_counts(sensitive_counts)
+    if rare_category_share is not None and not 0.0 <= float(rare_category_share) <= 1.0:
+        raise ValueError(f"rare_category_share must be between 0 and 1, got {rare_category_share!r}")
     if not dom.event_types or not all(dom.event_types.values()):
         raise ValueError(f"domain {dom.name!r} needs event types that each have outcomes")
     t0, t1 = _day(start), _day(end)
     if t1 < t0:
         raise ValueError(f"end {end} is before start {start}")
     rng = np.random.default_rng(seed)
+    # Child streams for the opt-in shapes: spawning leaves rng's own stream untouched.
+    rare_rng, count_rng = rng.spawn(2)
     geo = _geography()
 
     sex, race, zip_idx, age = _people_codes(profile, geo, int(n_people), rng)
     counts = event_counts(int(n_people), float(events_per_person), rng)
+    if rare_category_share:
+        race = move_to_rare_races(race, float(rare_category_share), rare_rng)
     people = _people_frame(sex, race, zip_idx, age, t0, geo)
+    for name, column in sensitive_count_columns(counts, count_spec, count_rng).items():
+        people[name] = column
     events = _events_frame(dom, profile, geo, counts, sex, race, zip_idx, t0, t1, people[schema.PERSON_ID], rng)
     return SyntheticData(people=people, events=events, domain=dom.name)
+
+
+def sensitive_count_columns(events: np.ndarray, zero_shares: Mapping[str, float],
+                            rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Person-level counts (``int64``) with real-world skew, one per ``{column: zero share}``.
+
+    Zeros: exactly ``round(share * n)`` people, those with the lowest
+    ``COUNT_RHO * z + sqrt(1 - COUNT_RHO**2) * N(0, 1)``, where ``z`` is the standardized
+    ``log(1 + events)``; so people with more events are non-zero more often. Non-zero counts:
+    ``1 + Poisson(COUNT_EXTRA_MEAN * intensity * Gamma(COUNT_SHAPE, 1 / COUNT_SHAPE))`` capped at
+    ``COUNT_MAX``, with ``intensity = sqrt((events + 1) / (mean events + 1))``: a negative-binomial
+    tail whose scale grows with the number of events. Columns are drawn one after another, in the
+    mapping's order, from ``rng``.
+    """
+    n = len(events)
+    score = np.log1p(events.astype(float))
+    spread = float(score.std()) if n else 0.0
+    score = (score - score.mean()) / spread if spread > 0 else np.zeros(n)
+    intensity = np.sqrt((events + 1.0) / (float(events.mean()) + 1.0)) if n else np.zeros(0)
+    out: dict[str, np.ndarray] = {}
+    for name, share in zero_shares.items():
+        latent = COUNT_RHO * score + np.sqrt(1 - COUNT_RHO**2) * rng.standard_normal(n)
+        rate = COUNT_EXTRA_MEAN * intensity * rng.gamma(COUNT_SHAPE, 1 / COUNT_SHAPE, n)
+        count = np.minimum(1 + rng.poisson(rate), COUNT_MAX).astype(np.int64)
+        count[np.argsort(latent, kind="stable")[: int(round(share * n))]] = 0
+        out[name] = count
+    return out
+
+
+def move_to_rare_races(race: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Race codes with ``round(share * n)`` random people not in ``RARE_RACES`` moved into them.
+
+    The moved people are split in equal parts (in random order) over the rare races.
+    """
+    rare = np.array([RACES.index(r) for r in RARE_RACES], dtype=race.dtype)
+    movable = np.flatnonzero(~np.isin(race, rare))
+    k = min(int(round(share * len(race))), len(movable))
+    chosen = rng.choice(movable, size=k, replace=False)
+    out = race.copy()
+    out[chosen] = rare[np.arange(k) % len(rare)]
+    return out
+
+
+def _check_sensitive_counts(spec: Mapping[str, float] | None) -> dict[str, float]:
+    """``{column: zero share}`` checked: new people column names, shares between 0 and 1."""
+    out: dict[str, float] = {}
+    for name, share in (spec or {}).items():
+        if not isinstance(name, str) or not name or name in PEOPLE_COLUMNS:
+            raise ValueError(f"sensitive count column {name!r} must be a new, non-empty column name "
+                             f"(not one of {PEOPLE_COLUMNS})")
+        value = float(share)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"zero share of {name!r} must be between 0 and 1, got {share!r}")
+        out[name] = value
+    return out
 
 
 def flat(data: SyntheticData) -> pd.DataFrame:
@@ -673,8 +772,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    parser.add_argument("--sensitive-count", action="append", default=[], metavar="COLUMN=ZERO_SHARE",
+                        help="add a skewed person-level count column, e.g. prior_offenses=0.35 (repeatable)")
+    parser.add_argument("--rare-category-share", type=float, default=None,
+                        help="share of people moved into the rare race groups, e.g. 0.005")
     args = parser.parse_args(argv)
-    data = generate(args.domain, args.people, args.events_per_person, args.start, args.end, args.seed)
+    counts: dict[str, float] = {}
+    for item in args.sensitive_count:
+        name, sep, share = item.partition("=")
+        try:
+            counts[name.strip()] = float(share)
+        except ValueError:
+            sep = ""
+        if not sep:
+            parser.error(f"--sensitive-count takes COLUMN=ZERO_SHARE, got {item!r}")
+    data = generate(args.domain, args.people, args.events_per_person, args.start, args.end, args.seed,
+                    sensitive_counts=counts or None, rare_category_share=args.rare_category_share)
     people_path, events_path = write(data, args.out, args.format)
     print(f"{len(data.people):,} people -> {people_path}\n{len(data.events):,} events -> {events_path}")
     return 0
