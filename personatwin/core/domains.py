@@ -15,6 +15,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped, unused-ignore]  # (types-PyYAML is not a dependency)
 
 from personatwin.core.hierarchy import FlatHierarchy, Hierarchy, hierarchy_from_spec
+from personatwin.core.sensitive import SensitiveAttribute, parse_sensitive
 
 SPEC_DIR = Path(__file__).with_name("domain_specs")
 BUILTIN_DOMAINS = ("criminal_justice", "healthcare", "education", "social_services", "employment")
@@ -39,6 +40,12 @@ class Domain:
     # bail or a fine): released jointly with the outcome, so they never tell the true outcome apart
     # from a randomized one. Conservative default: both; a domain may name fewer (or location).
     outcome_dependent: tuple[str, ...] = ("end_date", "value")
+    # Typed sensitive columns (numeric ones are released as ordered ranges); undeclared: categorical.
+    sensitive_types: Mapping[str, SensitiveAttribute] = field(default_factory=dict)
+
+    def sensitive_attribute(self, column: str) -> SensitiveAttribute:
+        """How a sensitive column is coded and judged (categorical unless declared otherwise)."""
+        return self.sensitive_types.get(column) or SensitiveAttribute(column)
 
     @property
     def outcomes(self) -> tuple[str, ...]:
@@ -84,13 +91,15 @@ def domain_from_dict(spec: Mapping, base_dir: Path | None = None) -> Domain:
     hierarchies = {str(c): hierarchy_from_spec(s, base_dir) for c, s in (spec.get("hierarchies") or {}).items()}
     qis = tuple(spec.get("qis", ("age", "sex", "race", "zip")))
     location = spec.get("location_qi", "zip" if "zip" in qis else None)
+    sensitive, sensitive_types = parse_sensitive(spec.get("sensitive", ()))
     return Domain(
         name=str(spec["name"]),
         description=str(spec.get("description", "")),
         event_types=event_types,
         qis=qis,
         bias_attributes=tuple(spec.get("bias_attributes", ())),
-        sensitive=tuple(spec.get("sensitive", ())),
+        sensitive=sensitive,
+        sensitive_types=sensitive_types,
         direct_identifiers=tuple(str(c).lower() for c in spec.get("direct_identifiers", ())),
         hierarchies=hierarchies,
         adverse_outcomes=tuple(spec.get("adverse_outcomes", ())),

@@ -76,6 +76,9 @@ class PrivacyPolicy:
     # people, 0.65-0.71 at 200k), so presets sit above chance at 1M people and catch real homogeneity:
     # medium 0.95, high 0.8, maximum 0.6; low (internal use) reports it.
     max_t_closeness: float | None = None
+    # Per-attribute t limits (attribute name -> limit), overriding max_t_closeness for that attribute:
+    # e.g. a skewed count released as ordered ranges, judged by the ordered distance (core/sensitive.py).
+    max_t_closeness_by_attribute: Mapping[str, float] = field(default_factory=dict)
     # Small-cell rule of every published table and figure: a cell of fewer distinct people is hidden,
     # with complementary cells so that no margin gives it back (personatwin.publish.cells).
     small_cell_people: int = 11
@@ -127,6 +130,9 @@ class PrivacyPolicy:
             raise ValueError(f"series_expected_releases must be at least 1, got {self.series_expected_releases}")
         if self.series_window_months is not None and self.series_window_months < 1:
             raise ValueError(f"series_window_months must be at least 1 or None, got {self.series_window_months}")
+        for name, limit in self.max_t_closeness_by_attribute.items():
+            if not 0 < limit <= 1:
+                raise ValueError(f"max_t_closeness_by_attribute[{name!r}] must be in (0, 1], got {limit}")
         if self.max_t_closeness is not None and not 0 < self.max_t_closeness <= 1:
             raise ValueError(f"max_t_closeness must be in (0, 1] or None, got {self.max_t_closeness}")
 
@@ -151,6 +157,8 @@ class PrivacyPolicy:
             "anonymeter_max_risk": self.anonymeter_max_risk,
             "max_single_out_rate": self.max_single_out_rate,
             "max_t_closeness": self.max_t_closeness,
+            **({"max_t_closeness_by_attribute": dict(sorted(self.max_t_closeness_by_attribute.items()))}
+               if self.max_t_closeness_by_attribute else {}),
             "small_cell_people": self.small_cell_people,
             "series_window_months": self.series_window_months,
             "series_expected_releases": self.series_expected_releases,

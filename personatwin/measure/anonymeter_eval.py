@@ -90,11 +90,10 @@ from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import PrivacyPolicy
 from personatwin.core.processes import process_alive
 from personatwin.measure.criteria import GATE_RULE, exceeds
-from personatwin.protect.merge import factorize
 from personatwin.protect.noise import period_start
 from personatwin.protect.personas import generalized_codes, start_level
 from personatwin.protect.prepared import PassContext, PreparedData, prepare
-from personatwin.protect.stages import merge_stage, noise_stage
+from personatwin.protect.stages import merge_stage, noise_stage, sensitive_coded
 
 PYTHON_ENV = "PERSONATWIN_ANONYMETER_PYTHON"  # the Anonymeter environment's python, if not the default
 VENV_DIR = ".venv-anonymeter"
@@ -415,8 +414,9 @@ def original_frame(data: PreparedData, policy: PrivacyPolicy, cols: Columns | No
         out[col] = np.asarray(labels, dtype=object)[codes].astype(str)
     periods = period_start(data.event_day, policy.date_precision)
     out.update(_event_columns(cols, data, data.event_person, n, data.outcome_codes, periods, np.ones(n)))
-    for src, col in zip(cols.sensitive_sources, cols.sensitive):
-        out[col] = data.people[src].astype(str).to_numpy(dtype=object)
+    for src, col in zip(cols.sensitive_sources, cols.sensitive):  # at the release's precision (numeric: ranges)
+        codes, labels = sensitive_coded(data.people[src], data.domain.sensitive_attribute(src))
+        out[col] = np.asarray(labels, dtype=object)[codes].astype(str)
     return _typed(pd.DataFrame(out, columns=list(cols.all)), cols)
 
 
@@ -436,7 +436,7 @@ def release_frame(ctx: PassContext,
         per_persona[col] = attrs.table[qi].astype(str).to_numpy(dtype=object)
     per_persona.update(_event_columns(cols, data, noised.ev_persona, P, noised.outcomes, noised.starts, size))
     for (codes, n_values), src, col in zip(noised.sensitive_codes, cols.sensitive_sources, cols.sensitive):
-        _, cats = factorize(data.people[src].astype(str))
+        _, cats = sensitive_coded(data.people[src], data.domain.sensitive_attribute(src))
         per_persona[col] = _mode(merged.person_persona, codes, P, n_values, [str(c) for c in cats])
     member = merged.person_persona
     flat = pd.DataFrame({c: np.asarray(v)[member] for c, v in per_persona.items()}, columns=list(cols.all))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -208,7 +208,8 @@ class SingleOutRate(Criterion):
 class TCloseness(Criterion):
     kind, metric, policy_field = T_CLOSENESS, "t_closeness", "max_t_closeness"
     meaning = ("no persona's true outcome mix for an event type (where it holds at least k such events), nor its "
-               "mix of a person-level sensitive attribute, is further than t from the overall mix")
+               "mix of a person-level sensitive attribute, is further than t from the overall mix (ordered "
+               "distance for numeric attributes released as ranges; a limit per attribute where the policy sets one)")
 
     def passes(self, value: float, threshold: float) -> bool:
         return value <= threshold + 1e-12
@@ -219,6 +220,31 @@ class TCloseness(Criterion):
     def verdict(self, value: float, threshold: float, passed: bool) -> str:
         return (f"t-closeness {value:.4f} {'<=' if passed else '>'} limit {threshold}: the largest distance of a "
                 "persona's true outcome mix (per event type) from the overall mix.")
+
+    def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
+        """Per attribute against its own limit (``max_t_closeness_by_attribute``, else ``max_t_closeness``);
+        the overall figure when the per-attribute ones are absent."""
+        overall, by_attribute = self.threshold(policy), dict(policy.get("max_t_closeness_by_attribute") or {})
+        per = {str(k).split(".", 1)[1]: number(v) for k, v in figures.items() if str(k).startswith("t_closeness.")}
+        judged: list[tuple[str, float, float]] = []
+        for a, t in sorted(per.items()):
+            lim = number(by_attribute.get(a, overall))
+            if t is not None and lim is not None:
+                judged.append((a, t, lim))
+        if not judged:
+            return super().evaluate(figures, policy)
+        worst_a, worst_t, worst_lim = max(judged, key=lambda j: j[1] - j[2])
+        ok = all(t <= lim + 1e-12 for _, t, lim in judged)
+        if ok:
+            value, threshold = number(figures.get(self.metric)), overall
+            if value is not None and threshold is not None and value <= threshold + 1e-12:
+                return Outcome(self.kind, self.metric, value, threshold, True, "",
+                               self.verdict(value, threshold, True))
+            return Outcome(self.kind, self.metric, worst_t, worst_lim, True, "",
+                           f"t-closeness within each attribute's limit (closest: {worst_a} {worst_t:.4f} <= "
+                           f"{worst_lim}).")
+        text = f"t-closeness of {worst_a} {worst_t:.4f} > limit {worst_lim} (by {worst_t - worst_lim:.4f})"
+        return Outcome(self.kind, self.metric, worst_t, worst_lim, False, text, text[0].upper() + text[1:] + ".")
 
 
 class ReleaseRisk(_AtMostTargetRisk):
@@ -309,6 +335,22 @@ class LDiversity(_AtLeastPolicyParameter):
 
     def verdict(self, value: float, threshold: float, passed: bool) -> str:
         return super().verdict(value, threshold, passed) + "."
+
+    def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
+        """As the base criterion; a miss names the attributes below l (binding first) and what would help."""
+        out = super().evaluate(figures, policy)
+        if out is None or out.passed or out.threshold is None:
+            return out
+        below = sorted((v, str(k).split(".", 1)[1]) for k, raw in figures.items()
+                       if str(k).startswith("l_diversity_distinct.") and (v := number(raw)) is not None
+                       and v < out.threshold
+                       and not number(figures.get(f"sensitive_ordered.{str(k).split('.', 1)[1]}")))
+        if not below:
+            return out
+        named = ", ".join(f"{a} (l {v:.0f})" for v, a in below[:4]) + (", ..." if len(below) > 4 else "")
+        hint = (f": binding {named}; a count or amount among them can be declared a numeric sensitive attribute "
+                "({name: ..., type: numeric}) and judged by ordered t-closeness instead of distinct l")
+        return replace(out, failure=out.failure + hint, verdict=out.verdict.rstrip(".") + hint + ".")
 
 
 class _FixedBound(Criterion):

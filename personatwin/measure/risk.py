@@ -118,8 +118,9 @@ def overall_diversity(figures) -> tuple[float, float, float]:
     measured = [f for f in figures if f.personas_measured]
     if not measured:
         return float("nan"), float("nan"), float("nan")
-    return (float(min(f.l_distinct for f in measured)), float(min(f.l_entropy for f in measured)),
-            float(max(f.t_closeness for f in measured)))
+    categorical = [f for f in measured if not f.ordered]  # distinct l is the model of categorical attributes
+    l_distinct = float(min(f.l_distinct for f in categorical)) if categorical else float("nan")
+    return (l_distinct, float(min(f.l_entropy for f in measured)), float(max(f.t_closeness for f in measured)))
 
 
 @dataclass(frozen=True)
@@ -133,14 +134,28 @@ class AttributeDiversity:
     homogeneous_share: float  # personas holding any observation whose observations all share one value
     personas_measured: int
     personas_holding: int
+    ordered: bool = False  # t is the ordered distance (EMD over ordered ranges); distinct l does not apply
 
     def as_dict(self, name: str) -> dict[str, float]:
-        return {f"l_diversity_distinct.{name}": self.l_distinct, f"t_closeness.{name}": self.t_closeness,
-                f"homogeneous_personas.{name}": self.homogeneous_share}
+        out = {f"l_diversity_distinct.{name}": self.l_distinct, f"l_diversity_entropy.{name}": self.l_entropy,
+               f"t_closeness.{name}": self.t_closeness, f"homogeneous_personas.{name}": self.homogeneous_share}
+        if self.ordered:
+            out[f"sensitive_ordered.{name}"] = 1.0
+        return out
 
 
-def attribute_diversity(counts: np.ndarray, min_count: int = 1) -> AttributeDiversity:
-    """Diversity of one attribute from its persona x value count matrix."""
+def ordered_emd(q: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Earth mover's distance between each row of ``q`` and ``g`` over m ordered values at unit steps,
+    normalized to [0, 1] (Li, Li & Venkatasubramanian 2007): sum of |cumulative differences| / (m - 1)."""
+    m = q.shape[1]
+    if m < 2:
+        return np.zeros(len(q))
+    return np.abs(np.cumsum(q - g, axis=1)[:, :-1]).sum(axis=1) / (m - 1)
+
+
+def attribute_diversity(counts: np.ndarray, min_count: int = 1, ordered: bool = False) -> AttributeDiversity:
+    """Diversity of one attribute from its persona x value count matrix; for an ordered attribute t is
+    the ordered distance (EMD), else the variational distance (the EMD with equal ground distances)."""
     counts = counts[counts.sum(axis=1) > 0].astype(np.float64)
     holding = len(counts)
     homogeneous = float(((counts > 0).sum(axis=1) == 1).mean()) if holding else 0.0
@@ -151,8 +166,9 @@ def attribute_diversity(counts: np.ndarray, min_count: int = 1) -> AttributeDive
     q = counts / counts.sum(axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = -np.where(q > 0, q * np.log(q), 0.0).sum(axis=1)
+    t = ordered_emd(q, g) if ordered else 0.5 * np.abs(q - g).sum(axis=1)
     return AttributeDiversity(float((counts > 0).sum(axis=1).min()), float(np.exp(ent.min())),
-                              float((0.5 * np.abs(q - g).sum(axis=1)).max()), homogeneous, len(counts), holding)
+                              float(t.max()), homogeneous, len(counts), holding, ordered)
 
 
 def demographic_concentration(people_qis: pd.DataFrame, person_persona: np.ndarray,

@@ -35,6 +35,7 @@ class Observed:
     n_values: int
     min_count: int = 1  # a persona holding fewer observations is not judged on this attribute
     name: str = ""
+    ordered: bool = False  # values are ordered ranges (a numeric attribute): judged by ordered t, not distinct l
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from personatwin.core.schema import (
     PERSONA_ID,
     VALUE,
 )
+from personatwin.core.sensitive import SensitiveAttribute, coded
 from personatwin.protect import diversity, noise
 from personatwin.protect.merge import Grouping, factorize, group_people, information_loss
 from personatwin.protect.personas import PersonaAttributes, persona_attributes, start_levels
@@ -146,6 +147,14 @@ def released_outcomes(ctx: PassContext) -> tuple[noise.PramMatrix, np.ndarray]:
     return pram, released
 
 
+def sensitive_coded(values: pd.Series, spec: SensitiveAttribute) -> tuple[np.ndarray, pd.Index]:
+    """Codes and labels of a person-level sensitive column: categories, or ordered ranges when numeric."""
+    if not spec.ordered:
+        return factorize(values.astype(str))
+    codes, labels = coded(values, spec)
+    return codes, pd.Index(labels)
+
+
 def released_sensitive(ctx: PassContext) -> list[tuple[str, pd.Index, np.ndarray]]:
     """Per person-level sensitive column: its categories and each person's PRAM-randomized code."""
     data, policy = ctx.data, ctx.policy
@@ -153,7 +162,7 @@ def released_sensitive(ctx: PassContext) -> list[tuple[str, pd.Index, np.ndarray
     for col in data.domain.sensitive:
         if col not in data.people.columns:
             continue
-        codes, cats = factorize(data.people[col].astype(str))
+        codes, cats = sensitive_coded(data.people[col], data.domain.sensitive_attribute(col))
         zeros = np.zeros(len(codes), dtype=np.int64)
         pram = noise.pram_matrix(zeros, codes, [col], cats, policy.pram_p)
         out.append((col, cats, noise.apply_pram(zeros, codes, pram, ctx.rng("pram-sensitive", col))))
@@ -190,8 +199,9 @@ def sensitive_observations(data: PreparedData, policy: PrivacyPolicy) -> list[di
     people = np.arange(data.n_people)
     for col in data.domain.sensitive:
         if col in data.people.columns:
-            codes, cats = factorize(data.people[col].astype(str))
-            out.append(diversity.Observed(people, codes, len(cats), 1, col))
+            spec = data.domain.sensitive_attribute(col)
+            codes, cats = sensitive_coded(data.people[col], spec)
+            out.append(diversity.Observed(people, codes, len(cats), 1, col, spec.ordered))
     return out
 
 
@@ -201,7 +211,8 @@ def repair_diversity(ctx: PassContext,
     data, policy = ctx.data, ctx.policy
     if policy.l_diversity <= 1 or grouping.stratum is None:
         return grouping
-    observed = sensitive_observations(data, policy)
+    # distinct l is the model of categorical attributes: ordered (numeric) ones are judged by ordered t
+    observed = [o for o in sensitive_observations(data, policy) if not o.ordered]
     wider = np.zeros(data.n_people, dtype=np.int64)  # same bias attributes: they stay exact
     for a in data.domain.bias_attributes:
         if a in data.people.columns:

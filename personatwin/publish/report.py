@@ -285,14 +285,20 @@ def _diversity_table(m: Mapping, policy: Mapping) -> str:
     if not names:
         return ""
     t_max = _f(policy.get("max_t_closeness"))
+    by_attribute = dict(policy.get("max_t_closeness_by_attribute") or {})
     homogeneous = any(str(k).startswith("homogeneous_personas.") for k in m)
     rows = []
     for a in names:
         t = _f(m.get(f"t_closeness.{a}"))
-        ok = t is not None and t_max is not None and t <= t_max + 1e-12
-        status = ('<td class="na">reported</td>' if t is None or t_max is None else
-                  f'<td class="{"pass" if ok else "fail"}">{"pass" if ok else "FAIL"}</td>')
-        rows.append(f"<tr><th scope='row'>{esc(a)}</th><td class='num'>{fmt(m.get(f'l_diversity_distinct.{a}'), 0)}"
+        limit = _f(by_attribute.get(a, t_max))
+        ok = t is not None and limit is not None and t <= limit + 1e-12
+        status = ('<td class="na">reported</td>' if t is None or limit is None else
+                  f'<td class="{"pass" if ok else "fail"}">{"pass" if ok else "FAIL"} (&le; {fmt(limit, 2)})</td>')
+        ordered = bool(_f(m.get(f"sensitive_ordered.{a}")))
+        l_shown = (f"{fmt(m.get(f'l_diversity_entropy.{a}'), 2)} (entropy)" if ordered
+                   else fmt(m.get(f'l_diversity_distinct.{a}'), 0))
+        model = "ordered ranges: t = EMD over the ordered ranges" if ordered else "categories: distinct l, t"
+        rows.append(f"<tr><th scope='row'>{esc(a)}</th><td>{esc(model)}</td><td class='num'>{l_shown}"
                     f"</td><td class='num'>{fmt(t, 3)}</td>{status}"
                     + (f"<td class='num'>{pct(m.get(f'homogeneous_personas.{a}'))}</td>" if homogeneous else "")
                     + "</tr>")
@@ -303,7 +309,9 @@ def _diversity_table(m: Mapping, policy: Mapping) -> str:
             "events of a type is protected for it by PRAM alone."
             + (" Homogeneous personas: share of the personas holding any such value whose values all agree."
                if homogeneous else "")
-            + "</p><table><thead><tr><th>attribute</th><th>l</th><th>t</th><th>t status</th>"
+            + " Numeric attributes are released as ordered ranges and judged by t with the ordered distance (EMD), "
+            "their l shown as entropy l: distinct l cannot hold for a count most people share one value of."
+            + "</p><table><thead><tr><th>attribute</th><th>model</th><th>l</th><th>t</th><th>t status</th>"
             + ("<th>homogeneous personas</th>" if homogeneous else "") + "</tr></thead><tbody>" + "".join(rows)
             + "</tbody></table>")
 
