@@ -135,10 +135,12 @@ class AttributeDiversity:
     personas_measured: int
     personas_holding: int
     ordered: bool = False  # t is the ordered distance (EMD over ordered ranges); distinct l does not apply
+    c_recursive: float = float("nan")  # smallest c for recursive (c, l)-diversity at the policy's l (inf: < l values)
 
     def as_dict(self, name: str) -> dict[str, float]:
         out = {f"l_diversity_distinct.{name}": self.l_distinct, f"l_diversity_entropy.{name}": self.l_entropy,
-               f"t_closeness.{name}": self.t_closeness, f"homogeneous_personas.{name}": self.homogeneous_share}
+               f"t_closeness.{name}": self.t_closeness, f"homogeneous_personas.{name}": self.homogeneous_share,
+               f"c_recursive.{name}": self.c_recursive}
         if self.ordered:
             out[f"sensitive_ordered.{name}"] = 1.0
         return out
@@ -153,7 +155,19 @@ def ordered_emd(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.abs(np.cumsum(q - g, axis=1)[:, :-1]).sum(axis=1) / (m - 1)
 
 
-def attribute_diversity(counts: np.ndarray, min_count: int = 1, ordered: bool = False) -> AttributeDiversity:
+def recursive_c(counts: np.ndarray, l: int) -> float:  # noqa: E741 (the model's name for it)
+    """Smallest c making every row recursive (c, l)-diverse (Machanavajjhala et al. 2007): the most frequent
+    value's count r1 must stay below c (r_l + ... + r_m); inf when a row holds fewer than l values."""
+    if not len(counts) or l < 2:
+        return float("nan")
+    r = -np.sort(-counts, axis=1)
+    tail = r[:, l - 1:].sum(axis=1) if r.shape[1] >= l else np.zeros(len(r))
+    with np.errstate(divide="ignore"):
+        return float(np.max(np.where(tail > 0, r[:, 0] / np.where(tail > 0, tail, 1.0), np.inf)))
+
+
+def attribute_diversity(counts: np.ndarray, min_count: int = 1, ordered: bool = False,
+                        l: int = 2) -> AttributeDiversity:  # noqa: E741 (the model's name for it)
     """Diversity of one attribute from its persona x value count matrix; for an ordered attribute t is
     the ordered distance (EMD), else the variational distance (the EMD with equal ground distances)."""
     counts = counts[counts.sum(axis=1) > 0].astype(np.float64)
@@ -168,7 +182,7 @@ def attribute_diversity(counts: np.ndarray, min_count: int = 1, ordered: bool = 
         ent = -np.where(q > 0, q * np.log(q), 0.0).sum(axis=1)
     t = ordered_emd(q, g) if ordered else 0.5 * np.abs(q - g).sum(axis=1)
     return AttributeDiversity(float((counts > 0).sum(axis=1).min()), float(np.exp(ent.min())),
-                              float(t.max()), homogeneous, len(counts), holding, ordered)
+                              float(t.max()), homogeneous, len(counts), holding, ordered, recursive_c(counts, l))
 
 
 def demographic_concentration(people_qis: pd.DataFrame, person_persona: np.ndarray,

@@ -164,7 +164,8 @@ def write_internal_folder(release: ReleaseTables, folder, *, partition: str = ""
     (folder / INTERNAL_REPORT).write_text(render_internal_report(release, partition=partition), encoding="utf-8")
     figures = {
         "partition": partition,
-        "metrics": {k: (None if pd.isna(v) else float(v)) for k, v in sorted(release.metrics.items())},
+        "metrics": {k: (None if pd.isna(v) or not np.isfinite(float(v)) else float(v))  # strict JSON: no inf
+                    for k, v in sorted(release.metrics.items())},
         "suppressed_events": int(release.suppressed_events),
         "input_counts": {k: int(v) for k, v in release.counts.items()},
         "key_fingerprint": release.key_fingerprint,

@@ -39,7 +39,8 @@ PUBLISHED_METRICS = (
     "persona_single_out_ci_low", "persona_single_out_ci_high", "release_risk", "events_preserved",
     "utility_gate_failures",
 )
-PUBLISHED_PREFIXES = ("l_diversity_distinct.", "l_diversity_entropy.", "t_closeness.", "sensitive_ordered.",
+PUBLISHED_PREFIXES = ("l_diversity_distinct.", "l_diversity_entropy.", "c_recursive.", "t_closeness.",
+                      "sensitive_ordered.",
                       "anonymeter_", "series_", "differencing_", "dp_")
 # Internal although under a published prefix: exact input counts (people whose source rows changed,
 # events left out of the DP tables by the contribution bound).

@@ -298,8 +298,11 @@ def _diversity_table(m: Mapping, policy: Mapping) -> str:
         l_shown = (f"{fmt(m.get(f'l_diversity_entropy.{a}'), 2)} (entropy)" if ordered
                    else fmt(m.get(f'l_diversity_distinct.{a}'), 0))
         model = "ordered ranges: t = EMD over the ordered ranges" if ordered else "categories: distinct l, t"
+        c_raw = m.get(f"c_recursive.{a}")
+        c = _f(c_raw)
+        c_shown = fmt(c, 2) if c is not None else ("inf" if c_raw == float("inf") else "n/a")
         rows.append(f"<tr><th scope='row'>{esc(a)}</th><td>{esc(model)}</td><td class='num'>{l_shown}"
-                    f"</td><td class='num'>{fmt(t, 3)}</td>{status}"
+                    f"</td><td class='num'>{c_shown}</td><td class='num'>{fmt(t, 3)}</td>{status}"
                     + (f"<td class='num'>{pct(m.get(f'homogeneous_personas.{a}'))}</td>" if homogeneous else "")
                     + "</tr>")
     return ("<h3>Diversity per sensitive attribute</h3><p class='note'>On true values: each event type's outcomes "
@@ -311,7 +314,11 @@ def _diversity_table(m: Mapping, policy: Mapping) -> str:
                if homogeneous else "")
             + " Numeric attributes are released as ordered ranges and judged by t with the ordered distance (EMD), "
             "their l shown as entropy l: distinct l cannot hold for a count most people share one value of."
-            + "</p><table><thead><tr><th>attribute</th><th>model</th><th>l</th><th>t</th><th>t status</th>"
+            + " Recursive c: the smallest c for which every such persona is recursive (c, l)-diverse at the policy's "
+            "l (its most frequent value below c times the values from the l-th on; inf, or n/a in the published "
+            "report, where a persona holds fewer than l values)."
+            + "</p><table><thead><tr><th>attribute</th><th>model</th><th>l</th><th>recursive c</th><th>t</th>"
+            "<th>t status</th>"
             + ("<th>homogeneous personas</th>" if homogeneous else "") + "</tr></thead><tbody>" + "".join(rows)
             + "</tbody></table>")
 

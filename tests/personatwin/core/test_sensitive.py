@@ -109,3 +109,15 @@ def test_a_refusal_names_the_binding_attribute_and_its_suggestion_passes(skewed)
                                    sensitive_types={c: SensitiveAttribute(c, NUMERIC) for c in COUNTS}),
         key="sensitive-types-key-0123456789abcdef", salt="2024")
     assert released.release_risk <= released.policy.target_risk and released.policy.k == 20
+
+
+def test_recursive_c_is_the_smallest_c_of_recursive_c_l_diversity():
+    from personatwin.measure.risk import recursive_c
+
+    counts = np.array([[6, 2, 1, 1], [3, 3, 0, 0], [5, 0, 0, 0]])
+    # l = 2: r1 / (r2 + ... + rm) per persona = 6/4, 3/3, 5/0 (fewer than 2 values)
+    assert recursive_c(counts[:2], 2) == pytest.approx(1.5)
+    assert recursive_c(counts, 2) == float("inf")
+    assert recursive_c(counts[:1], 3) == pytest.approx(6 / 2)  # l = 3: r1 / (r3 + r4)
+    figures = attribute_diversity(counts[:2], l=2)
+    assert figures.c_recursive == pytest.approx(1.5) and figures.as_dict("x")["c_recursive.x"] == pytest.approx(1.5)
