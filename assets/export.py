@@ -4,7 +4,6 @@
 import datetime
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -19,8 +18,8 @@ from personatwin.release.tables import ReleaseTables
 from personatwin.series import dp_tables as dp
 from personatwin.series.budget import BudgetLedger
 from personatwin.series.composition import series_risk
-from personatwin.series.ledger import Ledger
-from personatwin.series.publication import SeriesPlan
+from personatwin.series.ledger import Ledger, LedgerEntry
+from personatwin.series.publication import series_missed
 from resources import fs
 from resources.series import SeriesLedgerResource
 from resources.storage import ReleaseStorageResource
@@ -92,13 +91,12 @@ def recheck_series(ledger: Ledger, release: ReleaseTables, partition_key: str) -
         raise dg.Failure(description=f"partition {partition_key}: the release carries no exposure table")
     earlier = [ledger.exposure(e) for e in ledger.window(s["series"], partition_key, s.get("window_months"))
                if not (e.period == partition_key and e.version == s["version"])]
-    now = series_risk(release.exposure, earlier)
-    target = float(release.policy["target_risk"])
-    if now.risk > target:
+    missed = series_missed(series_risk(release.exposure, earlier), release.policy)
+    if missed:
         raise dg.Failure(description=(
-            f"partition {partition_key}: series risk {now.risk:.4f} > target {target} with the releases recorded "
-            f"since this one was checked ({now.n_releases} in the window); nothing is published: rerun the "
-            "partition so the privacy loop accounts for them"))
+            f"partition {partition_key}: " + "; ".join(text for _, text in missed) + " with the releases recorded "
+            "since this one was checked; nothing is published: rerun the partition so the privacy loop accounts "
+            "for them"))
     return None
 
 
@@ -119,12 +117,10 @@ def charge_dp_budget(ledger: Ledger, release: ReleaseTables, partition_key: str)
 def record_release(ledger: Ledger, release: ReleaseTables, recipients: tuple[str, ...], recorded_at: str) -> None:
     """Append the release to the ledger with its exposure (idempotent for an unchanged rerun)."""
     s = release.series
-    plan = SeriesPlan(s["series"], s["period"], int(s["version"]), s["data_tag"], nonce=s.get("nonce"),
-                      window_months=s.get("window_months"))
-    entry = plan.entry(recipients, s.get("ledger_figures") or {}, recorded_at)
-    if s.get("supersedes") is not None:
-        entry = replace(entry, supersedes=int(s["supersedes"]))
-    ledger.record(replace(entry, figures={**entry.figures, "salt": s["salt"]}), release.exposure)
+    supersedes = int(s["supersedes"]) if s.get("supersedes") is not None else None
+    ledger.record(LedgerEntry(s["series"], s["period"], int(s["version"]), s["release_id"], s["data_tag"],
+                              recipients, supersedes, s.get("nonce"), recorded_at,
+                              {**(s.get("ledger_figures") or {}), "salt": s["salt"]}), release.exposure)
 
 
 def write_published_ledger(ledger: Ledger, root: Path) -> Path:

@@ -21,6 +21,7 @@ import pandas as pd
 from personatwin.core.errors import DifferencingError, SeriesRiskError
 from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import PrivacyPolicy
+from personatwin.measure.criteria import SERIES_RISK, SINGLE_OUT
 from personatwin.protect.prepared import PassContext
 from personatwin.release.identity import table_digest
 from personatwin.release.ladder import single_out_steps
@@ -119,12 +120,7 @@ class SeriesOutcome:
 
     def ledger_figures(self) -> dict:
         """What the ledger keeps to reproduce this version: its figures and the policy the loop started from."""
-        return {**self.figures(), "k_start": int(self.release.requested_policy.k),
-                "start": start_fields(self.release.requested_policy)}
-
-    @property
-    def k_start(self) -> int:
-        return int(self.release.requested_policy.k)
+        return {**self.figures(), "start": start_fields(self.release.requested_policy)}
 
 
 PreviousTables = Callable[[LedgerEntry], tuple[pd.DataFrame, pd.DataFrame]]
@@ -171,7 +167,6 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
     else:
         ctx = ctx.with_policy(series_start(ctx.policy, window, ctx.data.n_people))
     earlier = [ledger.exposure(e) for e in window]
-    qis = [q for q in ctx.data.domain.qis if q in ctx.data.people.columns]
     domain = ctx.data.domain
     max_levels = {q: domain.hierarchy(q).n_levels for q in domain.qis}
     loc_levels = domain.hierarchy(domain.location_qi).n_levels if domain.location_qi else 1
@@ -187,7 +182,7 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
             if previous_tables is None:
                 raise ValueError("a new version needs the previous version's published tables")
             old_p, old_e = previous_tables(plan.previous)
-            published_qis = [q for q in qis if q in exposure.columns]
+            published_qis = [q for q in domain.qis if q in exposure.columns]
             diff = differencing_attack((old_p, old_e, ledger.exposure(plan.previous)),
                                        (release.personas.to_dataframe(), release.events, exposure),
                                        published_qis, target, fresh_randomness=plan.nonce is not None)
@@ -199,7 +194,7 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
                 raise DifferencingError(f"{plan.release_id}: {diff.sentence()} Nothing is released; publish the "
                                         "correction with the next regular release.", release.history)
         risk = series_risk(exposure, earlier)
-        missed = series_missed(risk, ctx.policy)
+        missed = series_missed(risk, ctx.policy.parameters())
         if plan.unchanged or not missed:
             if final:
                 return SeriesOutcome(release, plan, exposure, risk, diff, steps)
@@ -208,7 +203,8 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
         final = make_final is None
         nxt = next_start(ctx.policy, release.policy, missed, max_levels, loc_levels, ctx.data.n_people)
         if steps >= escalations or nxt is None:
-            raise SeriesRiskError(f"{plan.release_id}: " + "; ".join(missed) + f" over {risk.n_releases} release(s) "
+            reasons = "; ".join(text for _, text in missed)
+            raise SeriesRiskError(f"{plan.release_id}: {reasons} over {risk.n_releases} release(s) "
                                   f"of the {_window(plan.window_months)} window (people appear in "
                                   f"{risk.mean_releases_per_target:.1f} on average), at k = {release.policy.k} after "
                                   f"{steps} series escalation(s). Nothing is released: coarsen the release, or wait "
@@ -217,30 +213,31 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
         ctx = ctx.with_policy(nxt)  # the requested policy, escalated: reproducible from the ledger
 
 
-def series_missed(risk: SeriesRisk, policy: PrivacyPolicy) -> list[str]:
-    """The series targets this release misses, as sentences (empty: it may be published)."""
+def series_missed(risk: SeriesRisk, policy: Mapping) -> list[tuple[str, str]]:
+    """The series targets a release misses under a policy's parameters, each as (target kind, sentence):
+    ``criteria.SERIES_RISK`` for the re-identification risk, ``criteria.SINGLE_OUT`` for single-out."""
     out = []
-    share = policy.target_risk / policy.series_expected_releases
-    if risk.risk > policy.target_risk:
-        out.append(f"series risk {risk.risk:.4f} > target {policy.target_risk}")
-    if risk.release_risk > share:
-        out.append(f"this release's share of it {risk.release_risk:.4f} > {share:.4f} "
-                   "(target / series_expected_releases)")
-    limit = policy.max_series_single_out_rate
+    target, releases = float(policy["target_risk"]), float(policy["series_expected_releases"])
+    if risk.risk > target:
+        out.append((SERIES_RISK, f"series risk {risk.risk:.4f} > target {target}"))
+    if risk.release_risk > target / releases:
+        out.append((SERIES_RISK, f"this release's share of it {risk.release_risk:.4f} > {target / releases:.4f} "
+                                 "(target / series_expected_releases)"))
+    limit = policy.get("max_series_single_out_rate")
     if limit is not None:
         if risk.single_out_rate > limit:
-            out.append(f"series single-out rate {risk.single_out_rate:.4f} > limit {limit}")
-        if risk.release_single_out > limit / policy.series_expected_releases:
-            out.append(f"this release's single-out rate {risk.release_single_out:.4f} > "
-                       f"{limit / policy.series_expected_releases:.4f}")
+            out.append((SINGLE_OUT, f"series single-out rate {risk.single_out_rate:.4f} > limit {limit}"))
+        if risk.release_single_out > limit / releases:
+            out.append((SINGLE_OUT, f"this release's single-out rate {risk.release_single_out:.4f} > "
+                                    f"{limit / releases:.4f}"))
     return out
 
 
-def next_start(requested: PrivacyPolicy, released: PrivacyPolicy, missed: list[str], max_levels: Mapping[str, int],
-               location_levels: int, n_people: int) -> PrivacyPolicy | None:
+def next_start(requested: PrivacyPolicy, released: PrivacyPolicy, missed: list[tuple[str, str]],
+               max_levels: Mapping[str, int], location_levels: int, n_people: int) -> PrivacyPolicy | None:
     """The next starting policy: coarser amounts, location or age for a single-out miss (k does not lower it),
     else a doubled k; None when nothing is left."""
-    if any("single-out" in m for m in missed):
+    if any(kind == SINGLE_OUT for kind, _ in missed):
         steps = single_out_steps(requested, max_levels, location_levels)
         return steps[0].policy if steps else None
     k_next = int(min(released.k * 2, released.max_k, n_people))
