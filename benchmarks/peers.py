@@ -3,8 +3,8 @@
     python benchmarks/peers.py [--mdav-sizes 5000 10000 20000] [--n 100000] [--k 5]
 
 Writes benchmarks/results/peers.json and benchmarks/results/peers.md. See mdav_reference.py and
-pycanon_compare.py for what is measured; pyCANON runs in benchmarks/.venv-pycanon (created on first
-use, not part of the repository).
+pycanon_compare.py for what is measured; pyCANON runs in .venv-pycanon (made by scripts/setup-pycanon,
+which pycanon_compare.py runs; not part of the repository).
 """
 
 from __future__ import annotations

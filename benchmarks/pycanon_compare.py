@@ -3,8 +3,9 @@
     python benchmarks/pycanon_compare.py [--n 100000]
 
 pyCANON 1.3.6 pins pandas 2.3.3 / numpy 2.0.2, so it lives in its own virtual environment,
-``benchmarks/.venv-pycanon`` (created on first use with ``python -m venv`` + ``pip install pycanon``;
-not part of the repository) and runs there through a subprocess.
+``.venv-pycanon`` at the project root (made by ``scripts/setup-pycanon``, which this script runs: instant
+once installed; the same environment the tests use; not part of the repository), and runs there through
+a subprocess.
 
 Tables (one row per person, the person's persona's PUBLISHED QIs and a released sensitive value):
 
@@ -47,7 +48,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-VENV = Path(__file__).with_name(".venv-pycanon")
+VENV = ROOT / ".venv-pycanon"  # made by scripts/setup-pycanon (pycanon==1.3.6)
 VENV_PY = VENV / "bin" / "python"
 ARX = Path("/work/shared/data/arx-adult")
 ADULT_QIS = ("sex", "age", "race", "marital-status", "education", "native-country")
@@ -79,20 +80,10 @@ def _run(cmd: list[str], timeout: int = 1200) -> subprocess.CompletedProcess:
 
 
 def ensure_venv() -> dict:
-    """Create benchmarks/.venv-pycanon with pyCANON unless it already imports; returns version info."""
-    if VENV_PY.exists() and _run([str(VENV_PY), "-c", "import pycanon"]).returncode == 0:
-        pass
-    else:
-        # On PyPI? (pycanon 1.3.6: Requires-Python >=3.10, pins pandas==2.3.3, numpy==2.0.2.)
-        idx = _run([sys.executable, "-m", "pip", "index", "versions", "pycanon"], timeout=120)
-        print(idx.stdout.strip().splitlines()[0] if idx.stdout.strip() else idx.stderr.strip()[-300:], flush=True)
-        if not VENV_PY.exists():
-            r = _run([sys.executable, "-m", "venv", str(VENV)])
-            if r.returncode:
-                raise RuntimeError(f"venv creation failed: {r.stderr[-2000:]}")
-        r = _run([str(VENV_PY), "-m", "pip", "install", "-q", "pycanon"], timeout=1800)
-        if r.returncode:
-            raise RuntimeError(f"pip install pycanon failed: {r.stderr[-2000:]}")
+    """.venv-pycanon by scripts/setup-pycanon (instant once it is installed); returns version info."""
+    r = _run([str(ROOT / "scripts" / "setup-pycanon")], timeout=1800)
+    if r.returncode:
+        raise RuntimeError(f"scripts/setup-pycanon failed: {r.stderr[-2000:]}")
     r = _run([str(VENV_PY), "-c", "import importlib.metadata as m, sys; "
               "print(m.version('pycanon'), m.version('pandas'), m.version('numpy'), sys.version.split()[0])"])
     pyc, pdv, npv, pyv = r.stdout.split()

@@ -7,3 +7,6 @@ SHARED_DATA = PROJECT.parent / "shared" / "data"
 ARX_ADULT = SHARED_DATA / "arx-adult"
 SYNTHEA_NEBRASKA = SHARED_DATA / "synthea-nebraska"
 BENCHMARKS = PROJECT / "benchmarks"
+# pyCANON (pins pandas 2.3.3 / numpy 2.0.2) in its own environment, made by scripts/setup-pycanon
+PYCANON_VENV = PROJECT / ".venv-pycanon"
+PYCANON_PYTHON = PYCANON_VENV / "bin" / "python"
