@@ -34,7 +34,7 @@ from resources.storage import ReleaseStorageResource
 
 HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
                    "k_anonymity", "population_average_risk", "external_linkage_risk", "release_risk",
-                   "l_diversity", "information_loss", "max_rate_diff_pp", "meets_targets"]
+                   "l_diversity", "information_loss", "max_rate_diff_pp", "meets_targets", "released"]
 
 
 @dg.asset(group_name=AUTO_ADJUST, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS, deps=["risk_assessment"],
@@ -83,8 +83,10 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
                          ) from None
     except ReleaseRefusedError as exc:  # a privacy target or utility gate cannot be met
         table = history_frame(exc.history)
+        why = getattr(exc, "refusal", None)  # the binding target in numbers and the changes tried
         raise dg.Failure(description=f"{where}: {exc}", metadata={
-            "iterations": dg.MetadataValue.md(md_table(table[[c for c in HISTORY_COLUMNS if c in table]]))}) from None
+            "iterations": dg.MetadataValue.md(md_table(table[[c for c in HISTORY_COLUMNS if c in table]])),
+            **({"changes_tried": dg.MetadataValue.md(md_table(why.table()))} if why is not None else {})}) from None
     except EvaluationUnavailableError as exc:
         raise dg.Failure(description=f"{where}: nothing is released: {exc}") from None
     except InputRejectedError as exc:  # e.g. fewer than k people

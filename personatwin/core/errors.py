@@ -54,9 +54,10 @@ class ReleaseRefusedError(PersonaTwinError, RuntimeError):
 class PrivacyTargetError(ReleaseRefusedError):
     """The ladder is exhausted and a privacy target still fails; ``best`` is the lowest-risk pass tried."""
 
-    def __init__(self, message: str, history: tuple = (), best: Any = None):
+    def __init__(self, message: str, history: tuple = (), best: Any = None, refusal: Any = None):
         super().__init__(message, history)
         self.best = best
+        self.refusal = refusal  # why, in numbers, and the changes tried (personatwin.release.refusal.Refusal)
 
 
 class UtilityGateError(ReleaseRefusedError):

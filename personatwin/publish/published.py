@@ -47,7 +47,7 @@ PUBLISHED_PREFIXES = ("l_diversity_distinct.", "l_diversity_entropy.", "c_recurs
 UNPUBLISHED_METRICS = ("differencing_changed_people", "dp_events_dropped_for_bound")
 HISTORY_PUBLISHED = ("iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
                      "attacker_knowledge", "k_anonymity", "population_average_risk", "external_linkage_risk",
-                     "release_risk", "l_diversity", "meets_targets")
+                     "release_risk", "l_diversity", "meets_targets", "released")
 SERIES_PUBLISHED = ("series", "period", "version", "release_id", "supersedes", "fresh_randomness", "window_months")
 DIGITS = 6  # published figures are rounded: run-to-run differences below this say nothing
 

@@ -402,7 +402,7 @@ def _attacks_section(s: Mapping | None) -> str:
 
 HISTORY_SHOWN = ["iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
                  "attacker_knowledge", "k_anonymity", "population_average_risk", "external_linkage_risk",
-                 "release_risk", "l_diversity", "information_loss", "max_rate_diff_pp", "meets_targets"]
+                 "release_risk", "l_diversity", "information_loss", "max_rate_diff_pp", "meets_targets", "released"]
 
 
 def _loop_section(hist: pd.DataFrame, policy: Mapping) -> str:
@@ -430,15 +430,19 @@ def _loop_section(hist: pd.DataFrame, policy: Mapping) -> str:
     cols = [c for c in HISTORY_SHOWN if c in hist.columns]
     return _section("loop", "Privacy loop",
                     "<p>The loop starts from the requested policy and takes the cheapest escalation step that acts "
-                    "on a missed target until every target holds; the first configuration that meets them all is "
-                    f"released. Steps: {steps}.</p>", chart, _table(hist[cols]))
+                    "on a missed target until every target holds; then it searches finer configurations (and, when a "
+                    "utility gate fails, neighbouring ones) and releases, of the configurations meeting every target "
+                    "and utility gate, the one losing the least information. Steps: "
+                    f"{steps}.</p>", chart, _table(hist[cols]))
 
 
 def _tradeoff_section(hist: pd.DataFrame, policy: Mapping) -> str:
     if hist.empty:
         return _section("tradeoff", "Privacy-utility trade-off", "<p>No iteration was recorded.</p>")
     released = len(hist) - 1
-    if "meets_targets" in hist:
+    if "released" in hist and hist["released"].astype(bool).any():
+        released = int(np.flatnonzero(hist["released"].astype(bool).to_numpy())[0])
+    elif "meets_targets" in hist:
         ok = [i for i, v in enumerate(hist["meets_targets"].tolist()) if bool(v)]
         released = ok[0] if ok else released
     points = [Point(r.information_loss, r.release_risk, f"#{int(r.iteration)} {r.step}", i == released)

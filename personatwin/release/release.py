@@ -228,7 +228,8 @@ def make_release_from_prepared(ctx: PassContext,
         steps = list(history)
         for escalation in range(anonymeter_escalations + 1):
             attacks = evaluate_prepared(ctx.with_policy(chosen.policy), options)
-            steps[-1] = _with_attacks(steps[-1], attacks)
+            at = next(i for i, it in enumerate(steps) if it.selected)
+            steps[at] = _with_attacks(steps[at], attacks)
             if attacks.passed:
                 break
             k_next = min(chosen.policy.k * 2, chosen.policy.max_k, data.n_people)
@@ -240,6 +241,7 @@ def make_release_from_prepared(ctx: PassContext,
                                              "escalation(s))", attacks, tuple(steps)) from None
             chosen, more = auto_adjust(ctx.with_policy(chosen.policy.with_changes(k=k_next)),
                                        max_iterations=max_iterations)
+            steps = [replace(it, selected=False) for it in steps]
             steps += [replace(it, number=len(steps) + i + 1, step=ANONYMETER_STEP if i == 0 else it.step)
                       for i, it in enumerate(more)]
         history = tuple(steps)
