@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from numbers import Integral, Real
+from typing import Any
 
 DATE_PRECISIONS = ("day", "week", "month", "quarter", "year")
 
@@ -74,11 +77,21 @@ class PrivacyPolicy:
     # persona's mix from the attribute's overall mix. None = reported, not gated. The largest of many
     # personas grows with their number by chance alone (generated data, high, k = 10: 0.47-0.54 at 16k
     # people, 0.65-0.71 at 200k), so presets sit above chance at 1M people and catch real homogeneity:
-    # medium 0.95, high 0.8, maximum 0.6; low (internal use) reports it.
+    # medium 0.95, high 0.8, maximum 0.6; low (internal use) reports it. A few personas over their attribute's
+    # limit are repaired by member swaps at the same k (personatwin.protect.diversity).
     max_t_closeness: float | None = None
     # Per-attribute t limits (attribute name -> limit), overriding max_t_closeness for that attribute:
     # e.g. a skewed count released as ordered ranges, judged by the ordered distance (core/sensitive.py).
     max_t_closeness_by_attribute: Mapping[str, float] = field(default_factory=dict)
+    # Per-attribute diversity limits (attribute: an event type's outcomes, or a person-level sensitive column).
+    # l_diversity_by_attribute overrides l_diversity for that attribute (1: distinct l not gated for it; it is
+    # also the l of its recursive c); min_entropy_l_by_attribute gates entropy l (exp of the smallest entropy of
+    # a persona's mix, in [1, number of values]); max_recursive_c_by_attribute gates the smallest c for which
+    # every persona is recursive (c, l)-diverse at the attribute's l (at least 2). Each is judged, and repaired by
+    # member swaps, only where set. No preset sets them: see PRESETS for the figures measured.
+    l_diversity_by_attribute: Mapping[str, int] = field(default_factory=dict)
+    min_entropy_l_by_attribute: Mapping[str, float] = field(default_factory=dict)
+    max_recursive_c_by_attribute: Mapping[str, float] = field(default_factory=dict)
     # Small-cell rule of every published table and figure: a cell of fewer distinct people is hidden,
     # with complementary cells so that no margin gives it back (personatwin.publish.cells).
     small_cell_people: int = 11
@@ -135,6 +148,12 @@ class PrivacyPolicy:
                 raise ValueError(f"max_t_closeness_by_attribute[{name!r}] must be in (0, 1], got {limit}")
         if self.max_t_closeness is not None and not 0 < self.max_t_closeness <= 1:
             raise ValueError(f"max_t_closeness must be in (0, 1] or None, got {self.max_t_closeness}")
+        _check_by_attribute("l_diversity_by_attribute", self.l_diversity_by_attribute,
+                            lambda v: isinstance(v, Integral) and int(v) >= 1, "a whole number >= 1")
+        _check_by_attribute("min_entropy_l_by_attribute", self.min_entropy_l_by_attribute,
+                            lambda v: 1 <= v < math.inf, "a number >= 1")
+        _check_by_attribute("max_recursive_c_by_attribute", self.max_recursive_c_by_attribute,
+                            lambda v: 0 < v < math.inf, "a number > 0")
 
     def qi_level(self, column: str) -> int:
         return int(self.qi_levels.get(column, 0))
@@ -159,6 +178,7 @@ class PrivacyPolicy:
             "max_t_closeness": self.max_t_closeness,
             **({"max_t_closeness_by_attribute": dict(sorted(self.max_t_closeness_by_attribute.items()))}
                if self.max_t_closeness_by_attribute else {}),
+            **{name: dict(sorted(getattr(self, name).items())) for name in BY_ATTRIBUTE_LIMITS if getattr(self, name)},
             "small_cell_people": self.small_cell_people,
             "series_window_months": self.series_window_months,
             "series_expected_releases": self.series_expected_releases,
@@ -176,6 +196,27 @@ class PrivacyPolicy:
         return self.dp_rho_cap if self.dp_rho_cap is not None else 12 * self.dp_rho_per_release
 
 
+BY_ATTRIBUTE_LIMITS = ("l_diversity_by_attribute", "min_entropy_l_by_attribute", "max_recursive_c_by_attribute")
+
+
+def _check_by_attribute(name: str, limits: Mapping, valid: Callable[[Any], bool], what: str) -> None:
+    """A per-attribute limit mapping: attribute names to valid limits, the error naming the attribute."""
+    for attribute, limit in limits.items():
+        if not isinstance(attribute, str) or not attribute:
+            raise ValueError(f"{name}: attribute names must be non-empty strings, got {attribute!r}")
+        ok = isinstance(limit, Real) and not isinstance(limit, bool) and valid(limit)
+        if not ok:
+            raise ValueError(f"{name}[{attribute!r}] must be {what}, got {limit!r}")
+
+
+# No preset gates entropy l or recursive c (min_entropy_l_by_attribute, max_recursive_c_by_attribute): they
+# are for an attribute a data steward knows. Both depend on each attribute's own outcome mix and on scale, so
+# one preset value would either sit below every data set's figures or refuse some. Measured on one pass at
+# high (k = 10), generated criminal-justice data: entropy l per event type 1.14-1.84 at 20k people and
+# 1.17-1.65 at 100k (the smallest of more personas is smaller, as t's largest is larger), against overall mixes
+# of 1.98 (charge) to 3.69 (hearing); recursive c at l = 2 from 2.7 (hearing) to 35 (charge) at 20k, 4.7-27 at
+# 100k, falling with k (charge 35 / 13 / 6.3 / 4.2 at k = 10 / 20 / 40 / 80); Synthea's 104 patients: entropy l
+# 1.33-2.08 and c 2.0-11. The presets' distinct l and t already gate homogeneity and are repaired by swaps.
 # The +-2 pp gate needs enough events for PRAM noise to stay well inside it: with keep probability
 # p the unbiased rate of N events has a standard deviation up to sqrt(0.25 (1 - p^2) / N) / p, so
 # 2 pp is about 3 SD at N = 1,000 for p = 0.9 but needs N ~ 2,500 at p = 0.85 and ~ 5,000 at 0.75.

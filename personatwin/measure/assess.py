@@ -62,7 +62,7 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
     # outcomes, each person-level sensitive column
     by_attribute = tuple(
         (o.name, risk.attribute_diversity(risk.value_counts_matrix(person_persona[o.owner], o.value, P, o.n_values),
-                                          o.min_count, o.ordered, max(policy.l_diversity, 2)))
+                                          o.min_count, o.ordered, max(o.l or policy.l_diversity, 2)))
         for o in sensitive_observations(data, policy))
     l_distinct, l_entropy, t_close = risk.overall_diversity(f for _, f in by_attribute)
     demo, outliers = risk.demographic_concentration(data.people, person_persona, attrs, policy.k)

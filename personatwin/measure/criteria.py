@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -328,29 +328,98 @@ class DPBudget(Criterion):
         return Outcome(out.kind, out.metric, out.value, out.threshold, out.passed, out.failure, out.verdict + extra)
 
 
+def per_attribute(figures: Mapping, prefix: str) -> dict[str, float]:
+    """``<prefix>.<attribute>`` figures by attribute, as floats (inf kept: a persona holding fewer than l values;
+    missing or NaN figures left out: the attribute was not measured)."""
+    out = {}
+    for key, raw in figures.items():
+        if str(key).startswith(prefix + "."):
+            try:
+                v = float(raw)
+            except (TypeError, ValueError):
+                continue
+            if not math.isnan(v):
+                out[str(key).split(".", 1)[1]] = v
+    return out
+
+
 class LDiversity(_AtLeastPolicyParameter):
     kind, metric, policy_field, symbol, label = L_DIVERSITY, "l_diversity_distinct", "l_diversity", "l", "l-diversity"
-    meaning = ("every persona holds at least l distinct true values of each sensitive attribute (per event type "
-               "where it holds at least k events of the type)")
+    meaning = ("every persona holds at least l distinct true values of each categorical sensitive attribute (per "
+               "event type where it holds at least k events of the type; an attribute's own l where the policy "
+               "sets one)")
 
     def verdict(self, value: float, threshold: float, passed: bool) -> str:
         return super().verdict(value, threshold, passed) + "."
 
     def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
-        """As the base criterion; a miss names the attributes below l (binding first) and what would help."""
-        out = super().evaluate(figures, policy)
-        if out is None or out.passed or out.threshold is None:
-            return out
-        below = sorted((v, str(k).split(".", 1)[1]) for k, raw in figures.items()
-                       if str(k).startswith("l_diversity_distinct.") and (v := number(raw)) is not None
-                       and v < out.threshold
-                       and not number(figures.get(f"sensitive_ordered.{str(k).split('.', 1)[1]}")))
+        """Each categorical attribute against its own l (``l_diversity_by_attribute``, else ``l_diversity``), the
+        overall figure when the per-attribute ones are absent; a miss names the attributes below their l (binding
+        first) and what would help."""
+        overall, by_attribute = self.threshold(policy), dict(policy.get("l_diversity_by_attribute") or {})
+        judged = [(v - lim, v, a, lim) for a, v in per_attribute(figures, "l_diversity_distinct").items()
+                  if not number(figures.get(f"sensitive_ordered.{a}"))
+                  and (lim := number(by_attribute.get(a, overall))) is not None]
+        if not judged:
+            return super().evaluate(figures, policy)
+        below = sorted(j for j in judged if j[0] < 0)
         if not below:
-            return out
-        named = ", ".join(f"{a} (l {v:.0f})" for v, a in below[:4]) + (", ..." if len(below) > 4 else "")
+            out = super().evaluate(figures, policy) if not by_attribute else None
+            if out is not None and out.passed:
+                return out
+            _, v, a, lim = min(judged)
+            return Outcome(self.kind, self.metric, v, lim, True, "",
+                           f"l-diversity within each attribute's l (closest: {a} l {v:.0f} >= {lim:.0f}).")
+        _, v, a, lim = below[0]
+        named = ", ".join(f"{b} (l {bv:.0f}{'' if blim == overall else f' < {blim:.0f}'})"
+                          for _, bv, b, blim in below[:4]) + (", ..." if len(below) > 4 else "")
         hint = (f": binding {named}; a count or amount among them can be declared a numeric sensitive attribute "
                 "({name: ..., type: numeric}) and judged by ordered t-closeness instead of distinct l")
-        return replace(out, failure=out.failure + hint, verdict=out.verdict.rstrip(".") + hint + ".")
+        failure = self.failure(v, lim, policy) + hint
+        return Outcome(self.kind, self.metric, v, lim, False, failure, self.verdict(v, lim, False).rstrip(".")
+                       + hint + ".")
+
+
+class _PerAttributeLimit(Criterion):
+    """A diversity figure per attribute gated only where the policy sets a limit for that attribute (a mapping
+    attribute -> limit in ``policy_field``); kind L_DIVERSITY, so the loop's larger k acts on it."""
+
+    kind, prefix, label, at_least = L_DIVERSITY, "", "", True
+
+    def passes(self, value: float, threshold: float) -> bool:
+        return value >= threshold - 1e-9 if self.at_least else value <= threshold + 1e-9
+
+    def evaluate(self, figures: Mapping, policy: Mapping) -> Outcome | None:
+        limits = dict(policy.get(self.policy_field) or {})
+        measured = per_attribute(figures, self.prefix)
+        judged = [(a, measured[a], float(lim)) for a, lim in sorted(limits.items()) if a in measured]
+        if not judged:
+            return None
+        missed = [(a, v, lim) for a, v, lim in judged if not self.passes(v, lim)]
+        margin = (lambda j: j[1] - j[2]) if self.at_least else (lambda j: j[2] - j[1])
+        a, v, lim = min(missed or judged, key=margin)
+        op = (">=" if self.at_least else "<=") if not missed else ("<" if self.at_least else ">")
+        text = f"{self.label} of {a} {v:.4f} {op} limit {lim:g}"
+        if missed:
+            more = f" (and {len(missed) - 1} more attribute(s))" if len(missed) > 1 else ""
+            return Outcome(self.kind, self.metric, v, lim, False, text + more, text[0].upper() + text[1:] + more + ".")
+        return Outcome(self.kind, self.metric, v, lim, True, "",
+                       f"{self.label[0].upper()}{self.label[1:]} within each gated attribute's limit (closest: {a} "
+                       f"{v:.4f} {op} {lim:g}).")
+
+
+class EntropyLDiversity(_PerAttributeLimit):
+    metric, prefix, policy_field, label = ("l_diversity_entropy", "l_diversity_entropy", "min_entropy_l_by_attribute",
+                                           "entropy l-diversity")
+    meaning = ("every persona's mix of the attribute has entropy at least log(l) (exp of its entropy at least the "
+               "attribute's limit), where the policy sets one")
+
+
+class RecursiveCDiversity(_PerAttributeLimit):
+    metric, prefix, policy_field, label, at_least = ("c_recursive", "c_recursive", "max_recursive_c_by_attribute",
+                                                     "recursive c", False)
+    meaning = ("every persona is recursive (c, l)-diverse in the attribute at its l: its most frequent value's count "
+               "at most c times the counts from the l-th most frequent on, where the policy sets c")
 
 
 class _FixedBound(Criterion):
@@ -436,10 +505,11 @@ class AttackRisks(Criterion):
 
 
 # What the privacy loop escalates on, in the order its failure messages list them.
-LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRisk(), LDiversity(), SingleOutRate(),
-                                       TCloseness())
+LOOP_TARGETS: tuple[Criterion, ...] = (KAnonymity(), PopulationRisk(), LinkageRisk(), LDiversity(), EntropyLDiversity(),
+                                       RecursiveCDiversity(), SingleOutRate(), TCloseness())
 # What a release's verdict states, in the report's order.
-VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), TCloseness(), SingleOutRate(),
+VERDICT_TARGETS: tuple[Criterion, ...] = (ReleaseRisk(), KAnonymity(), LDiversity(), EntropyLDiversity(),
+                                          RecursiveCDiversity(), TCloseness(), SingleOutRate(),
                                           EventsPreserved(), UtilityGates(), AttackRisks(), SeriesRisk(),
                                           SeriesSingleOut(), Differencing(), DPBudget())
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from personatwin.measure.criteria import BAND_ADVICE, risk_band
+from personatwin.protect import diversity as div
 from personatwin.protect.merge import factorize
 from personatwin.protect.personas import PersonaAttributes
 
@@ -135,7 +136,9 @@ class AttributeDiversity:
     personas_measured: int
     personas_holding: int
     ordered: bool = False  # t is the ordered distance (EMD over ordered ranges); distinct l does not apply
-    c_recursive: float = float("nan")  # smallest c for recursive (c, l)-diversity at the policy's l (inf: < l values)
+    # smallest c for recursive (c, l)-diversity at the attribute's l (its own, else the policy's; at least 2;
+    # inf: a persona holds fewer than l values)
+    c_recursive: float = float("nan")
 
     def as_dict(self, name: str) -> dict[str, float]:
         out = {f"l_diversity_distinct.{name}": self.l_distinct, f"l_diversity_entropy.{name}": self.l_entropy,
@@ -146,13 +149,7 @@ class AttributeDiversity:
         return out
 
 
-def ordered_emd(q: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Earth mover's distance between each row of ``q`` and ``g`` over m ordered values at unit steps,
-    normalized to [0, 1] (Li, Li & Venkatasubramanian 2007): sum of |cumulative differences| / (m - 1)."""
-    m = q.shape[1]
-    if m < 2:
-        return np.zeros(len(q))
-    return np.abs(np.cumsum(q - g, axis=1)[:, :-1]).sum(axis=1) / (m - 1)
+ordered_emd = div.ordered_emd  # the repair's distances are the published ones
 
 
 def recursive_c(counts: np.ndarray, l: int) -> float:  # noqa: E741 (the model's name for it)
@@ -160,10 +157,7 @@ def recursive_c(counts: np.ndarray, l: int) -> float:  # noqa: E741 (the model's
     value's count r1 must stay below c (r_l + ... + r_m); inf when a row holds fewer than l values."""
     if not len(counts) or l < 2:
         return float("nan")
-    r = -np.sort(-counts, axis=1)
-    tail = r[:, l - 1:].sum(axis=1) if r.shape[1] >= l else np.zeros(len(r))
-    with np.errstate(divide="ignore"):
-        return float(np.max(np.where(tail > 0, r[:, 0] / np.where(tail > 0, tail, 1.0), np.inf)))
+    return float(np.max(div.recursive_ratio(counts, l)))
 
 
 def attribute_diversity(counts: np.ndarray, min_count: int = 1, ordered: bool = False,
@@ -177,11 +171,8 @@ def attribute_diversity(counts: np.ndarray, min_count: int = 1, ordered: bool = 
     counts = counts[counts.sum(axis=1) >= max(min_count, 1)]
     if not len(counts):
         return AttributeDiversity(float("nan"), float("nan"), float("nan"), homogeneous, 0, holding)
-    q = counts / counts.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ent = -np.where(q > 0, q * np.log(q), 0.0).sum(axis=1)
-    t = ordered_emd(q, g) if ordered else 0.5 * np.abs(q - g).sum(axis=1)
-    return AttributeDiversity(float((counts > 0).sum(axis=1).min()), float(np.exp(ent.min())),
+    t = div.t_distance(counts, g, ordered)
+    return AttributeDiversity(float((counts > 0).sum(axis=1).min()), float(div.entropy_l(counts).min()),
                               float(t.max()), homogeneous, len(counts), holding, ordered, recursive_c(counts, l))
 
 

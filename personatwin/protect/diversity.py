@@ -1,17 +1,25 @@
-"""l-diversity repair: member swaps (or a re-cut) between nearby personas (DESIGN §4, §5).
+"""Diversity repair: member swaps (or a re-cut) between nearby personas (DESIGN §4, §5).
 
-A persona whose true sensitive values show fewer than l distinct values fails l-diversity: per
-event type its true outcomes (counted where it holds at least k events of the type: a rarer type is
-protected by PRAM alone), and each person-level sensitive attribute. Raising k for the whole release to fix a few
-such personas costs every analyst utility, so each failing persona first swaps one member with a
-nearby persona of the same stratum: sizes stay k..2k-1, published QIs are recomputed from the new
-members, and the swap is the valid one that moves the feature centroids least. Where no single
+A persona fails an attribute when, holding enough observations of it, its true values show fewer
+than the attribute's l distinct values (categorical attributes), sit further than the attribute's t
+limit from the attribute's overall mix (variational distance, or the ordered distance for a numeric
+attribute released as ranges), or miss an entropy l or recursive (c, l) limit the policy sets for it.
+Observations are, per event type, its true outcomes (counted where a persona holds at least k events
+of the type: a rarer type is protected by PRAM alone), and each person-level sensitive attribute.
+Raising k for the whole release to fix a few such personas costs every analyst utility, so each
+failing persona first swaps one member with a nearby persona of the same stratum: sizes stay
+k..2k-1, published QIs are recomputed from the new members, and the swap is the valid one (both
+personas pass every attribute afterwards) that moves the feature centroids least. Where no single
 swap works, the persona and a neighbour are cut anew into two groups of k..2k-1; a persona with no
-partner in its stratum looks among personas with the same bias attributes. Over 2% of personas
-failing means the data lack diversity broadly, and the privacy loop's ladder acts instead.
+partner in its stratum looks among personas with the same bias attributes. A person only ever trades
+places with one of his own bias group (``wider``) in a persona holding the same bias groups as his
+own: every persona keeps its bias groups, every person's persona publishes the bias labels it did,
+and every bias group keeps its events under its own label exactly as before the repair. Over 2% of
+personas failing means the data lack diversity broadly, and the privacy loop's ladder acts instead.
 
 Diversity is judged on true values, not PRAM's draws: a persona whose members all had one outcome
-is homogeneous whatever its released outcomes show (issue 11).
+is homogeneous whatever its released outcomes show (issue 11). The distances and diversity figures
+here are the ones the risk report publishes (``personatwin.measure.risk``).
 """
 
 from __future__ import annotations
@@ -19,16 +27,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 # Above this many failing personas the data lack diversity broadly: leave it to the ladder.
 MAX_REPAIRS_SHARE = 0.02
 MAX_REPAIRS_MIN = 200
 CANDIDATES = 16  # nearest personas of the same stratum tried per failing persona
+FIGURE_TOLERANCE = 1e-9  # entropy l and recursive c: floating error, not a persona, decides at the limit
 
 
 @dataclass(frozen=True)
 class Observed:
-    """One released attribute: the owner person and value code of each observation."""
+    """One released attribute: the owner person and value code of each observation, and its limits."""
 
     owner: np.ndarray  # person index of each observation (event, or person itself)
     value: np.ndarray  # true value code
@@ -36,6 +46,10 @@ class Observed:
     min_count: int = 1  # a persona holding fewer observations is not judged on this attribute
     name: str = ""
     ordered: bool = False  # values are ordered ranges (a numeric attribute): judged by ordered t, not distinct l
+    l: int | None = None  # noqa: E741 distinct l (categorical only; None: the repair's l); recursive c at max(l, 2)
+    t_limit: float | None = None  # largest t-closeness allowed (None: not gated)
+    min_entropy_l: float | None = None  # smallest entropy l allowed (None: not gated)
+    max_recursive_c: float | None = None  # largest recursive c allowed at max(l, 2) (None: not gated)
 
 
 @dataclass(frozen=True)
@@ -48,10 +62,130 @@ class RepairResult:
     skipped: bool  # too many failing personas: no swap attempted
 
 
+# --- the figures, along the last axis of value counts (shared with personatwin.measure.risk) ---------
+
+def ordered_emd(q: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Earth mover's distance between each distribution of ``q`` (last axis) and ``g`` over m ordered values at
+    unit steps, normalized to [0, 1] (Li, Li & Venkatasubramanian 2007): sum of |cumulative differences| / (m - 1)."""
+    m = q.shape[-1]
+    if m < 2:
+        return np.zeros(q.shape[:-1])
+    return np.abs(np.cumsum(q - g, axis=-1)[..., :-1]).sum(axis=-1) / (m - 1)
+
+
+def mixes(counts: np.ndarray) -> np.ndarray:
+    """Each row's value distribution (rows without observations stay 0)."""
+    total = counts.sum(axis=-1, keepdims=True)
+    return counts / np.where(total > 0, total, 1)
+
+
+def t_distance(counts: np.ndarray, g: np.ndarray, ordered: bool) -> np.ndarray:
+    """t of each row: ordered EMD for ordered values, else the variational distance 0.5 sum |q - g|."""
+    q = mixes(counts)
+    return ordered_emd(q, g) if ordered else 0.5 * np.abs(q - g).sum(axis=-1)
+
+
+def entropy_l(counts: np.ndarray) -> np.ndarray:
+    """exp(entropy) of each row's distribution: its entropy l."""
+    q = mixes(counts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.exp(-np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0).sum(axis=-1))
+
+
+def recursive_ratio(counts: np.ndarray, l: int) -> np.ndarray:  # noqa: E741 (the model's name for it)
+    """r1 / (r_l + ... + r_m) of each row (values by count, descending): the smallest c for which it is recursive
+    (c, l)-diverse (Machanavajjhala et al. 2007); inf when it holds fewer than l values."""
+    r = -np.sort(-counts, axis=-1)
+    tail = r[..., l - 1:].sum(axis=-1) if r.shape[-1] >= l else np.zeros(r.shape[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(tail > 0, r[..., 0] / np.where(tail > 0, tail, 1), np.inf)
+
+
+def overall_mix(obs: Observed) -> np.ndarray:
+    """The attribute's overall distribution: every observation's value (the t reference)."""
+    return np.bincount(obs.value, minlength=obs.n_values) / max(len(obs.value), 1)
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """What one attribute must satisfy in every persona holding at least ``min_count`` observations of it."""
+
+    l: int  # noqa: E741 distinct l (1: not gated)
+    ordered: bool
+    min_count: int
+    g: np.ndarray  # overall mix (t reference)
+    t_limit: float | None
+    min_entropy_l: float | None
+    max_c: float | None
+
+    @property
+    def gated(self) -> bool:
+        return ((not self.ordered and self.l > 1) or self.t_limit is not None or self.min_entropy_l is not None
+                or self.max_c is not None)
+
+
+def _gate(obs: Observed, l_default: int) -> _Gate:
+    l_obs = obs.l if obs.l is not None else l_default
+    return _Gate(int(l_obs), obs.ordered, obs.min_count, overall_mix(obs), obs.t_limit, obs.min_entropy_l,
+                 obs.max_recursive_c)
+
+
+def _passes(counts: np.ndarray, gate: _Gate) -> np.ndarray:
+    """Every limit of the attribute holds along the last axis, or the row holds fewer than ``min_count``
+    observations (not judged)."""
+    good = np.ones(counts.shape[:-1], dtype=bool)
+    if not gate.ordered and gate.l > 1:
+        good &= (counts > 0).sum(axis=-1) >= gate.l
+    if gate.t_limit is not None:
+        good &= t_distance(counts, gate.g, gate.ordered) <= gate.t_limit
+    if gate.min_entropy_l is not None:
+        good &= entropy_l(counts) >= gate.min_entropy_l - FIGURE_TOLERANCE
+    if gate.max_c is not None:
+        good &= recursive_ratio(counts, max(gate.l, 2)) <= gate.max_c + FIGURE_TOLERANCE
+    return (counts.sum(axis=-1) < max(gate.min_count, 1)) | good
+
+
+def _slack(counts: np.ndarray, gate: _Gate) -> np.ndarray:
+    """Rows passing with room to give: more than l values (where distinct l is gated) and t within half its
+    limit; a near neighbour may hold as few values, or as far a mix, as the failing persona."""
+    out = np.ones(len(counts), dtype=bool)
+    if not gate.ordered and gate.l > 1:
+        out &= (counts > 0).sum(axis=1) > gate.l
+    if gate.t_limit is not None:
+        out &= (counts.sum(axis=1) < max(gate.min_count, 1)) | (t_distance(counts, gate.g, gate.ordered)
+                                                                  <= gate.t_limit / 2)
+    return out
+
+
+def bias_signature(persona: np.ndarray, n_personas: int, group: np.ndarray) -> np.ndarray:
+    """Per persona, an id of the set of groups its members belong to: the group code where all share one (most
+    personas), a negative id per distinct set of several groups otherwise."""
+    group = np.asarray(group, dtype=np.int64)
+    span = int(group.max(initial=0)) + 1
+    pairs = np.unique(persona * span + group)  # each (persona, group) present, by persona
+    owner, code = pairs // span, pairs % span
+    n_groups = np.bincount(owner, minlength=n_personas)
+    out = np.full(n_personas, -1, dtype=np.int64)
+    single = n_groups == 1
+    out[owner[single[owner]]] = code[single[owner]]
+    mixed = np.flatnonzero(n_groups > 1)  # few: personas of the rare strata the merge generalized
+    if len(mixed):
+        starts = np.concatenate(([0], np.cumsum(n_groups)))
+        sets = [tuple(code[starts[p]:starts[p + 1]]) for p in mixed]
+        out[mixed] = -1 - pd.factorize(pd.Series(sets, dtype=object))[0]
+    return out
+
+
 def persona_value_counts(persona: np.ndarray, n_personas: int, obs: Observed) -> np.ndarray:
     """Observations of each value per persona (personas x values)."""
     return np.bincount(persona[obs.owner] * obs.n_values + obs.value,
                        minlength=n_personas * obs.n_values).reshape(n_personas, obs.n_values)
+
+
+def _ok(counts: np.ndarray, l_req: int, min_count: int = 1) -> np.ndarray:
+    """Distinct-l holds along the last axis, or the persona holds fewer than ``min_count`` observations."""
+    distinct = (counts > 0).sum(axis=-1)
+    return (counts.sum(axis=-1) < max(min_count, 1)) | (distinct >= l_req)
 
 
 def failing_personas(counts: list[np.ndarray], l_req: int, min_counts: list[int] | None = None) -> np.ndarray:
@@ -60,6 +194,19 @@ def failing_personas(counts: list[np.ndarray], l_req: int, min_counts: list[int]
     for i, c in enumerate(counts):
         bad |= ~_ok(c, l_req, (min_counts or [1] * len(counts))[i])
     return np.flatnonzero(bad)
+
+
+def _failing(counts: list[np.ndarray], gates: list[_Gate]) -> np.ndarray:
+    bad = np.zeros(len(counts[0]) if counts else 0, dtype=bool)
+    for c, gate in zip(counts, gates):
+        bad |= ~_passes(c, gate)
+    return np.flatnonzero(bad)
+
+
+def failing_by_limits(counts: list[np.ndarray], observed: list[Observed], l: int = 1) -> np.ndarray:  # noqa: E741
+    """Personas failing any limit of any attribute (distinct l, an attribute without its own taking ``l``; t,
+    entropy l, recursive c where set)."""
+    return _failing(counts, [_gate(o, l) for o in observed])
 
 
 def _member_counts(members: np.ndarray, obs: Observed, sorted_owner: np.ndarray,
@@ -72,41 +219,59 @@ def _member_counts(members: np.ndarray, obs: Observed, sorted_owner: np.ndarray,
     if lens.sum() == 0:
         return out
     rows = np.repeat(np.arange(len(members)), lens)
-    pos = np.concatenate([owner_order[a:b] for a, b in zip(lo, hi)]) if len(members) else np.empty(0, np.int64)
+    pos = owner_order[np.repeat(lo, lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)]
     np.add.at(out, (rows, obs.value[pos]), 1)
     return out
 
 
-def _ok(counts: np.ndarray, l_req: int, min_count: int = 1) -> np.ndarray:
-    """Distinct-l holds along the last axis, or the persona holds fewer than ``min_count`` observations."""
-    distinct = (counts > 0).sum(axis=-1)
-    return (counts.sum(axis=-1) < max(min_count, 1)) | (distinct >= l_req)
-
-
-def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, l_req, min_counts):
-    """(i, j): the cheapest swap of member i of P with member j of Q that leaves both l-diverse,
-    or None."""
-    valid = np.ones((len(xp), len(xq)), dtype=bool)
-    for c_p, c_q, mp_, mq_, mc in zip(p_counts, q_counts, per_p, per_q, min_counts):
-        after_p = c_p[None, None, :] - mp_[:, None, :] + mq_[None, :, :]
-        after_q = c_q[None, None, :] - mq_[None, :, :] + mp_[:, None, :]
-        valid &= _ok(after_p, l_req, mc) & _ok(after_q, l_req, mc)
-    if not valid.any():
+def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, gates, same_group=None):
+    """(i, j): the cheapest swap of member i of P with member j of Q that leaves both passing every limit
+    (``same_group``: which pairs may trade places), or None. Attributes P fails are checked first, each on
+    the pairs still valid, so most pairs are dropped before the others are computed."""
+    ii, jj = np.nonzero(np.ones((len(xp), len(xq)), dtype=bool) if same_group is None else same_group)
+    first = sorted(range(len(gates)), key=lambda a: bool(_passes(p_counts[a], gates[a])))
+    for a in first:
+        if not len(ii):
+            return None
+        # judged once per distinct pair of member count vectors (most members hold none or one value)
+        up, inv_p = np.unique(per_p[a], axis=0, return_inverse=True)
+        uq, inv_q = np.unique(per_q[a], axis=0, return_inverse=True)
+        moved = uq[None, :, :] - up[:, None, :]  # P's change per pair, Q's is its negative
+        grid = _passes(p_counts[a] + moved, gates[a]) & _passes(q_counts[a] - moved, gates[a])
+        ok = grid[inv_p.reshape(-1)[ii], inv_q.reshape(-1)[jj]]
+        ii, jj = ii[ok], jj[ok]
+    if not len(ii):
         return None
-    cost = (((xq[None, :, :] - cp_) ** 2).sum(-1) + ((xp[:, None, :] - cq_) ** 2).sum(-1)
-            - ((xp[:, None, :] - cp_) ** 2).sum(-1) - ((xq[None, :, :] - cq_) ** 2).sum(-1))
-    cost = np.where(valid, cost, np.inf)
-    i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
-    return int(i), int(j)
+    xi, xj = xp[ii], xq[jj]
+    cost = (((xj - cp_) ** 2).sum(-1) + ((xi - cq_) ** 2).sum(-1) - ((xi - cp_) ** 2).sum(-1)
+            - ((xj - cq_) ** 2).sum(-1))
+    best = int(np.argmin(cost))  # pairs in row-major order: ties go to the first, as before
+    return int(ii[best]), int(jj[best])
+
+
+def _spread_order(per_u: list[np.ndarray], gates: list[_Gate], proj: np.ndarray) -> np.ndarray:
+    """Members ranked by how far their values pull from the overall mixes, dealt alternately to the two ends:
+    any cut then splits the far members between both groups (what t needs)."""
+    score = np.zeros(len(proj))
+    for c, gate in zip(per_u, gates):
+        if gate.t_limit is None:
+            continue
+        lean = mixes(c.sum(axis=0)) - gate.g  # where the union's mix leans
+        if gate.ordered:  # mass at value v moves every cumulative difference from v on: d EMD / d mass
+            lean = np.append(np.cumsum(np.sign(np.cumsum(lean)[:-1])[::-1])[::-1], 0.0)
+        score += c @ lean
+    rank = np.lexsort((proj, -score))
+    return np.concatenate([rank[0::2], rank[1::2][::-1]])
 
 
 def _best_resplit(per_u: list[np.ndarray], xu: np.ndarray, toward: np.ndarray, k: int,
-                  l_req: int, min_counts: list[int]) -> np.ndarray | None:
+                  gates: list[_Gate]) -> np.ndarray | None:
     """Members (positions in the union) of the first group of the cheapest cut of P u Q into two
-    groups of k..2k-1 that are both l-diverse, trying a few member orders; None if there is none.
+    groups of k..2k-1 that both pass every limit, trying a few member orders; None if there is none.
 
-    Orders: along the P -> Q centroid direction, and with the members holding values gathered at
-    either end (a persona of value holders next to one holding none passes l-diversity)."""
+    Orders: along the P -> Q centroid direction; with the members holding values gathered at either
+    end (a persona of value holders next to one holding none passes l-diversity); with the members
+    pulling the mix furthest dealt to both groups (t)."""
     s = len(xu)
     h_lo, h_hi = max(k, s - (2 * k - 1)), min(2 * k - 1, s - k)
     if h_lo > h_hi:
@@ -114,14 +279,16 @@ def _best_resplit(per_u: list[np.ndarray], xu: np.ndarray, toward: np.ndarray, k
     proj = xu @ toward
     holds = sum(c.sum(axis=1) for c in per_u) > 0
     orders = [np.argsort(proj, kind="stable"), np.lexsort((proj, holds)), np.lexsort((proj, ~holds))]
+    if any(g.t_limit is not None for g in gates):
+        orders.append(_spread_order(per_u, gates, proj))
     best, best_cost = None, np.inf
     h = np.arange(h_lo, h_hi + 1)
     for o in orders:
         valid = np.ones(len(h), dtype=bool)
-        for c, mc in zip(per_u, min_counts):
+        for c, gate in zip(per_u, gates):
             cum = np.cumsum(c[o], axis=0)
             left, total = cum[h - 1], cum[-1]
-            valid &= _ok(left, l_req, mc) & _ok(total[None, :] - left, l_req, mc)
+            valid &= _passes(left, gate) & _passes(total[None, :] - left, gate)
         if not valid.any():
             continue
         cx = np.cumsum(xu[o], axis=0)
@@ -136,19 +303,24 @@ def _best_resplit(per_u: list[np.ndarray], xu: np.ndarray, toward: np.ndarray, k
 
 
 def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.ndarray,
-                       observed: list[Observed], l: int, k: int | None = None,  # noqa: E741 (public keyword, callers pass l=)
+                       observed: list[Observed], l: int, k: int | None = None,  # noqa: E741 (callers pass l=)
                        wider: np.ndarray | None = None) -> RepairResult:
-    """Swap members between nearby personas of one stratum until failing personas hold l values;
-    where no single swap works and ``k`` is given, re-cut the persona and a neighbour together
-    into two groups of k..2k-1. A persona alone (or without a partner) in its stratum then looks
-    in its ``wider`` group (e.g. same bias attributes): the pair's other QIs go up the hierarchy."""
+    """Swap members between nearby personas of one stratum until failing personas pass every limit of every
+    attribute (distinct l, an attribute without its own taking ``l``; t, entropy l, recursive c where set);
+    where no single swap works and ``k`` is given, re-cut the persona and a neighbour together into two groups
+    of k..2k-1. A persona alone (or without a partner) in its stratum then looks among the personas of the same
+    ``wider`` groups (each person's bias group, e.g. sex x race) in other strata: the pair's other QIs go up the
+    hierarchy. Partners always hold the same set of ``wider`` groups and people trade places only within their
+    group, so no persona's bias groups, and no person's published bias labels, change."""
     persona = np.asarray(persona, dtype=np.int64).copy()
     n_personas = int(persona.max()) + 1 if len(persona) else 0
-    if l <= 1 or not observed or n_personas < 2:
+    gates = [_gate(o, l) for o in observed]
+    keep = [i for i, g in enumerate(gates) if g.gated]
+    observed, gates = [observed[i] for i in keep], [gates[i] for i in keep]
+    if not observed or n_personas < 2:
         return RepairResult(persona, 0, 0, False)
     counts = [persona_value_counts(persona, n_personas, o) for o in observed]
-    min_counts = [o.min_count for o in observed]
-    failing = failing_personas(counts, l, min_counts)
+    failing = _failing(counts, gates)
     if len(failing) == 0:
         return RepairResult(persona, 0, 0, False)
     if len(failing) > max(MAX_REPAIRS_MIN, MAX_REPAIRS_SHARE * n_personas):
@@ -161,14 +333,12 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     first = np.full(n_personas, len(persona), dtype=np.int64)
     np.minimum.at(first, persona, np.arange(len(persona)))
     p_stratum = stratum[first]
-    p_wider = wider[first] if wider is not None else None
+    signature = bias_signature(persona, n_personas, wider) if wider is not None else None
     orders = [np.argsort(o.owner, kind="stable") for o in observed]
     sorted_owners = [o.owner[ordr] for o, ordr in zip(observed, orders)]
     members_of = np.argsort(persona, kind="stable")
     starts = np.concatenate(([0], np.cumsum(np.bincount(persona, minlength=n_personas))))
-    rich = np.ones(n_personas, dtype=bool)  # more than l values of every attribute
-    for c in counts:
-        rich &= (c > 0).sum(axis=1) > l
+    slack = np.logical_and.reduce([_slack(c, g) for c, g in zip(counts, gates)])
     # Members of a persona, looked up on first use and updated on every change.
     cache: dict[int, np.ndarray] = {}
 
@@ -180,14 +350,16 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     def member_counts(members: np.ndarray) -> list[np.ndarray]:
         return [_member_counts(members, o, so, od) for o, so, od in zip(observed, sorted_owners, orders)]
 
+    def passes(p: int) -> bool:
+        return all(bool(_passes(c[p], g)) for c, g in zip(counts, gates))
+
     def assign(p: int, q: int, new_p: np.ndarray, new_q: np.ndarray) -> None:
         persona[new_p], persona[new_q] = p, q
         cache[p], cache[q] = new_p, new_q
         for c, cp, cq in zip(counts, member_counts(new_p), member_counts(new_q)):
             c[p], c[q] = cp.sum(axis=0), cq.sum(axis=0)
-        for r in (p, q):
-            rich[r] = all((c[r] > 0).sum() > l for c in counts)
         for r, mem in ((p, new_p), (q, new_q)):
+            slack[r] = all(bool(_slack(c[r:r + 1], g)[0]) for c, g in zip(counts, gates))
             centroid[r] = features[mem].mean(axis=0)
 
     def try_repair(p: int, near: np.ndarray) -> bool:
@@ -197,8 +369,9 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
         for q in near:
             q = int(q)
             mq = get_members(q)
+            same = None if wider is None else wider[mp][:, None] == wider[mq][None, :]
             swap = _best_swap([c[p] for c in counts], [c[q] for c in counts], per_p, member_counts(mq),
-                              features[mp], features[mq], centroid[p], centroid[q], l, min_counts)
+                              features[mp], features[mq], centroid[p], centroid[q], gates, same)
             if swap is not None:
                 i, j = swap
                 assign(p, q, np.where(mp == mp[i], mq[j], mp), np.where(mq == mq[j], mp[i], mq))
@@ -209,8 +382,10 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
             q = int(q)
             mq = get_members(q)
             union = np.concatenate([mp, mq])
+            if wider is not None and (wider[union] != wider[union[0]]).any():
+                continue  # a re-cut of mixed bias groups would move people across them
             per_u = [np.concatenate([a, b]) for a, b in zip(per_p, member_counts(mq))]
-            cut = _best_resplit(per_u, features[union], centroid[q] - centroid[p], k, l, min_counts)
+            cut = _best_resplit(per_u, features[union], centroid[q] - centroid[p], k, gates)
             if cut is not None:
                 side = np.zeros(len(union), dtype=bool)
                 side[cut] = True
@@ -222,12 +397,13 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
         """Nearest personas of the same stratum, then of the same wider group (other strata)."""
         tiers, others = [], np.arange(n_personas) != p
         pools = [(p_stratum == p_stratum[p]) & others]
-        if p_wider is not None:
-            pools.append((p_wider == p_wider[p]) & (p_stratum != p_stratum[p]))
-        # Near neighbours may hold as few values as p (e.g. people without events cluster
-        # together): also try the nearest personas with more than l values of every attribute.
+        if signature is not None:
+            same = signature == signature[p]
+            pools = [pools[0] & same, same & (p_stratum != p_stratum[p])]
+        # Near neighbours may hold as few values as p, or as far a mix (e.g. people without events
+        # cluster together): also try the nearest personas passing every limit with room to give.
         for pool in pools:
-            for cand in (np.flatnonzero(pool), np.flatnonzero(pool & rich)):
+            for cand in (np.flatnonzero(pool), np.flatnonzero(pool & slack)):
                 d = ((centroid[cand] - centroid[p]) ** 2).sum(axis=1)
                 tiers.append(cand[np.argsort(d, kind="stable")[:CANDIDATES]])
         return tiers
@@ -235,7 +411,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     repaired = 0
     for p in failing:
         p = int(p)
-        if all(_ok(c[p], l, mc) for c, mc in zip(counts, min_counts)):
+        if passes(p):
             continue  # fixed by an earlier change
         done = False
         for near in neighbours(p):
@@ -244,4 +420,3 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
                 break
         repaired += done
     return RepairResult(persona, len(failing), repaired, False)
-

@@ -129,7 +129,21 @@ def strata(people: pd.DataFrame, domain: Domain, levels: dict[str, int], k: int)
         return np.unique(key, return_inverse=True)[1].reshape(-1)
 
     lab = labels()
+    n_bias = len([a for a in domain.bias_attributes if a in people.columns])
     for a in reversed(attrs):
+        if a in attrs[:n_bias]:
+            # every QI after it is as coarse as it goes for the rare people: before this bias attribute gives
+            # way, they join a stratum that shares their values of it and of the bias attributes before it
+            # (its personas publish the coarser other QIs), so bias labels stay exact wherever k allows
+            exact = attrs[:attrs.index(a) + 1]
+            group = np.zeros(n, dtype=np.int64)
+            for b in exact:
+                group = group * luts[b][1] + parts[b]
+            moved, into = absorb_within_groups(lab, group, k)
+            for b in attrs:  # the moved people take their new stratum's key (labels are rebuilt from it)
+                if b not in exact:
+                    parts[b][moved] = parts[b][into]
+            lab = labels()
         top = domain.hierarchy(a).n_levels - 1
         while True:
             rare = np.bincount(lab)[lab] < k
@@ -149,6 +163,32 @@ def strata(people: pd.DataFrame, domain: Domain, levels: dict[str, int], k: int)
     target = big[np.argmin(sizes[big])]
     lab = np.where(rare, target, lab)
     return np.unique(lab, return_inverse=True)[1]
+
+
+def absorb_within_groups(lab: np.ndarray, group: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """People of strata smaller than k to move into the smallest stratum of at least k of their own group (or,
+    when the group has none, into its largest rare stratum, all its rare people together), and for each one
+    a member of the stratum it joins.
+
+    Keeps bias-attribute labels exact (issue 13: each bias group's events stay under its own label): a
+    remainder left rare at the top of every other QI would otherwise generalize sex or race."""
+    sizes = np.bincount(lab)
+    rare = sizes[lab] < k
+    if not rare.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    member = np.full(len(sizes), -1, dtype=np.int64)
+    member[lab] = np.arange(len(lab))  # one member of each stratum
+    stratum_group = np.zeros(len(sizes), dtype=np.int64)
+    stratum_group[lab] = group  # strata never cross groups here: the group key is part of the stratum key
+    table = pd.DataFrame({"stratum": np.arange(len(sizes)), "group": stratum_group, "size": sizes,
+                          "rare": sizes < k})
+    table = table[table["size"] > 0].assign(neg=lambda t: np.where(t["rare"], -t["size"], t["size"]))
+    ordered = table.sort_values(["rare", "neg", "stratum"], kind="stable")  # smallest big, else largest rare
+    target = ordered.groupby("group", sort=False)["stratum"].first()
+    moved = np.flatnonzero(rare)
+    dest = target.reindex(group[moved]).to_numpy(dtype=np.int64)
+    keep = dest != lab[moved]
+    return moved[keep], member[dest[keep]]
 
 
 def microaggregate(X: np.ndarray, stratum: np.ndarray, k: int) -> np.ndarray:

@@ -186,34 +186,47 @@ def _sensitive_people(ctx: PassContext, person_persona: np.ndarray,
 
 
 def sensitive_observations(data: PreparedData, policy: PrivacyPolicy) -> list[diversity.Observed]:
-    """The sensitive attributes diversity is judged on, with true values: each event type's outcomes
-    (a persona counts for a type once it holds at least k events of it) and each person-level
-    sensitive column."""
+    """The sensitive attributes diversity is judged on, with true values and the policy's limits for each: each
+    event type's outcomes (a persona counts for a type once it holds at least k events of it) and each
+    person-level sensitive column."""
     out = []
     if data.n_events:
         order, bounds = grouped(data.type_codes, len(data.type_names))
         for t, name in enumerate(data.type_names):
             rows = order[bounds[t]:bounds[t + 1]]
-            out.append(diversity.Observed(data.event_person[rows], data.outcome_codes[rows], len(data.outcome_names),
-                                          policy.k, name))
+            out.append(_with_limits(diversity.Observed(data.event_person[rows], data.outcome_codes[rows],
+                                                       len(data.outcome_names), policy.k, name), policy))
     people = np.arange(data.n_people)
     for col in data.domain.sensitive:
         if col in data.people.columns:
             spec = data.domain.sensitive_attribute(col)
             codes, cats = sensitive_coded(data.people[col], spec)
-            out.append(diversity.Observed(people, codes, len(cats), 1, col, spec.ordered))
+            out.append(_with_limits(diversity.Observed(people, codes, len(cats), 1, col, spec.ordered), policy))
     return out
+
+
+def _with_limits(obs: diversity.Observed, policy: PrivacyPolicy) -> diversity.Observed:
+    """An attribute with the policy's limits for it: its own where set, else the policy-wide l and t."""
+    name = obs.name
+    return replace(obs, l=int(policy.l_diversity_by_attribute.get(name, policy.l_diversity)),
+                   t_limit=policy.max_t_closeness_by_attribute.get(name, policy.max_t_closeness),
+                   min_entropy_l=policy.min_entropy_l_by_attribute.get(name),
+                   max_recursive_c=policy.max_recursive_c_by_attribute.get(name))
 
 
 def repair_diversity(ctx: PassContext,
                      grouping: Grouping) -> Grouping:
-    """Grouping after l-diversity member swaps on the true sensitive values (personatwin.protect.diversity)."""
+    """Grouping after member swaps on the true sensitive values (personatwin.protect.diversity): every persona
+    failing an attribute's distinct l (categorical attributes), t limit, or entropy l / recursive c limit where
+    the policy sets one, repaired where a swap or re-cut with a neighbour passes both."""
     data, policy = ctx.data, ctx.policy
-    if policy.l_diversity <= 1 or grouping.stratum is None:
+    gated = (policy.l_diversity > 1 or any(v > 1 for v in policy.l_diversity_by_attribute.values())
+             or policy.max_t_closeness is not None or bool(policy.max_t_closeness_by_attribute)
+             or bool(policy.min_entropy_l_by_attribute) or bool(policy.max_recursive_c_by_attribute))
+    if grouping.stratum is None or not gated:
         return grouping
-    # distinct l is the model of categorical attributes: ordered (numeric) ones are judged by ordered t
-    observed = [o for o in sensitive_observations(data, policy) if not o.ordered]
-    wider = np.zeros(data.n_people, dtype=np.int64)  # same bias attributes: they stay exact
+    observed = sensitive_observations(data, policy)  # distinct l applies to categorical attributes only
+    wider = np.zeros(data.n_people, dtype=np.int64)  # bias group (sex x race): people trade places only within it
     for a in data.domain.bias_attributes:
         if a in data.people.columns:
             codes, cats = factorize(data.people[a])

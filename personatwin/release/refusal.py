@@ -92,8 +92,7 @@ def binding_attribute(kind: str, figures: dict, policy: PrivacyPolicy, names: li
 
 def attribute_l(policy: PrivacyPolicy, attribute: str) -> int:
     """The distinct l an attribute is held to (its own where the policy sets one)."""
-    by = dict(getattr(policy, "l_diversity_by_attribute", None) or {})
-    return int(by.get(attribute, policy.l_diversity))
+    return int(policy.l_diversity_by_attribute.get(attribute, policy.l_diversity))
 
 
 def attribute_t(policy: PrivacyPolicy, attribute: str) -> float | None:
@@ -185,6 +184,14 @@ def candidate_changes(ctx: PassContext, kind: str, attribute: str | None, best: 
     return out
 
 
+def _why_not(exc: PersonaTwinError) -> str:
+    """What a trial still misses, briefly: its last configuration's failures without their hints."""
+    history = getattr(exc, "history", ())
+    failures = getattr(history[-1], "failures", ()) if history else ()
+    text = "still misses " + "; ".join(f.split(";")[0] for f in failures) if failures else str(exc)
+    return text[:240]
+
+
 def explain(ctx: PassContext, best: Protection,
             run_loop: Callable[[PassContext], Protection]) -> Refusal | None:
     """Why the lowest-risk pass is refused, and which changes pass when the loop tries them."""
@@ -203,7 +210,7 @@ def explain(ctx: PassContext, best: Protection,
         try:
             released = run_loop(trial)
         except PersonaTwinError as exc:  # a refusal (or too few people) is the trial's answer
-            tried.append(Suggestion(change, False, str(exc).split(";")[-1].strip()[:200]))
+            tried.append(Suggestion(change, False, _why_not(exc)))
         else:
             tried.append(Suggestion(change, True, f"releases at k={released.policy.k}, release risk "
                                                   f"{released.risk.release_risk:.4f}"))

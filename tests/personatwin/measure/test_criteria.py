@@ -90,3 +90,66 @@ def test_dates_at_precision_and_identifier_columns():
               "events": pd.DataFrame({"person_id": ["p"], "event_type": ["arrest"]})}
     assert c.identifier_columns(tables, ("ssn",)) == ["personas.SSN", "events.person_id"]
     assert c.identifier_columns({"events": pd.DataFrame({"event_type": np.array(["x"])})}) == []
+
+
+# --- per-attribute diversity limits (issue 13, item 1) ---------------------------------------------------------
+
+ATTRS = {"l_diversity_distinct.arrest": 3.0, "l_diversity_distinct.priors": 1.0, "sensitive_ordered.priors": 1.0,
+         "l_diversity_distinct.flag": 2.0, "l_diversity_entropy.arrest": 1.8, "l_diversity_entropy.flag": 1.3,
+         "l_diversity_entropy.priors": 1.1, "c_recursive.arrest": 2.5, "c_recursive.flag": 6.0,
+         "c_recursive.priors": math.inf}
+FIGURES = {**GOOD, **ATTRS, "l_diversity_distinct": 2.0}
+
+
+def test_each_attribute_is_held_to_its_own_l_and_a_miss_names_it():
+    assert not c.missed(FIGURES, POLICY)  # l = 2: arrest 3, flag 2 (priors is ordered: not judged by distinct l)
+    strict = {**POLICY, "l_diversity_by_attribute": {"flag": 3}}
+    (miss,) = c.missed(FIGURES, strict)
+    assert miss.kind == c.L_DIVERSITY and (miss.value, miss.threshold) == (2.0, 3.0)
+    assert miss.failure.startswith("l-diversity 2 < l=3: binding flag (l 2 < 3)")
+    # an attribute's own l of 1 lifts the gate for it alone; the policy's l still holds for the others
+    low = {**FIGURES, "l_diversity_distinct.flag": 1.0, "l_diversity_distinct": 1.0}
+    assert c.missed(low, POLICY)[0].failure.startswith("l-diversity 1 < l=2: binding flag (l 1)")
+    lifted = c.LDiversity().evaluate(low, {**POLICY, "l_diversity_by_attribute": {"flag": 1}})
+    assert lifted.passed and "closest: flag l 1 >= 1" in lifted.verdict
+    assert not c.LDiversity().evaluate({**low, "l_diversity_distinct.arrest": 1.0},
+                                       {**POLICY, "l_diversity_by_attribute": {"flag": 1}}).passed
+
+
+def test_entropy_l_and_recursive_c_are_gated_only_where_the_policy_sets_them():
+    assert not [o for o in c.judge(FIGURES, POLICY) if o.metric in ("l_diversity_entropy", "c_recursive")]
+    gated = {**POLICY, "min_entropy_l_by_attribute": {"flag": 1.5, "arrest": 1.5},
+             "max_recursive_c_by_attribute": {"arrest": 3.0, "priors": 10.0}}
+    missed = {o.metric: o for o in c.missed(FIGURES, gated)}
+    assert set(missed) == {"l_diversity_entropy", "c_recursive"}
+    assert all(o.kind == c.L_DIVERSITY for o in missed.values())  # the loop's larger k acts on them
+    assert missed["l_diversity_entropy"].failure == "entropy l-diversity of flag 1.3000 < limit 1.5"
+    # priors holds fewer than l values somewhere: c is infinite, a miss whatever the limit
+    assert missed["c_recursive"].failure == "recursive c of priors inf > limit 10"
+    met = {**gated, "min_entropy_l_by_attribute": {"arrest": 1.5}, "max_recursive_c_by_attribute": {"arrest": 3.0}}
+    outcomes = {o.metric: o for o in c.judge(FIGURES, met) if o.metric in ("l_diversity_entropy", "c_recursive")}
+    assert all(o.passed for o in outcomes.values())
+    assert outcomes["c_recursive"].verdict == ("Recursive c within each gated attribute's limit (closest: arrest "
+                                               "2.5000 <= 3).")
+    # a limit on an attribute this release does not measure (NaN, or absent) is not judged
+    assert c.RecursiveCDiversity().evaluate({**FIGURES, "c_recursive.arrest": math.nan},
+                                            {"max_recursive_c_by_attribute": {"arrest": 3.0}}) is None
+    assert {type(x) for x in (*c.LOOP_TARGETS, *c.VERDICT_TARGETS)} >= {c.EntropyLDiversity, c.RecursiveCDiversity}
+
+
+def test_per_attribute_limits_are_validated_naming_the_attribute_and_published_only_when_set():
+    from personatwin.core.policy import PrivacyPolicy
+
+    for field, bad, message in [("l_diversity_by_attribute", {"arrest": 0}, r"\['arrest'\] must be a whole number"),
+                                ("l_diversity_by_attribute", {"arrest": 2.5}, r"\['arrest'\]"),
+                                ("min_entropy_l_by_attribute", {"priors": 0.5}, r"\['priors'\] must be a number >= 1"),
+                                ("max_recursive_c_by_attribute", {"flag": 0}, r"\['flag'\] must be a number > 0"),
+                                ("max_recursive_c_by_attribute", {"flag": math.inf}, r"\['flag'\]")]:
+        with pytest.raises(ValueError, match=field + message):
+            PrivacyPolicy(**{field: bad})
+    assert not {"l_diversity_by_attribute", "min_entropy_l_by_attribute",
+                "max_recursive_c_by_attribute"} & set(PrivacyPolicy().parameters())
+    params = PrivacyPolicy(l_diversity_by_attribute={"b": 3, "a": 1}, min_entropy_l_by_attribute={"a": 1.5},
+                           max_recursive_c_by_attribute={"a": 4.0}).parameters()
+    assert list(params["l_diversity_by_attribute"].items()) == [("a", 1), ("b", 3)]
+    assert params["min_entropy_l_by_attribute"] == {"a": 1.5} and params["max_recursive_c_by_attribute"] == {"a": 4.0}

@@ -1,7 +1,11 @@
-"""l-diversity repair by member swaps (personatwin.protect.diversity)."""
+"""Diversity repair by member swaps (personatwin.protect.diversity): distinct l, t-closeness, entropy l and
+recursive c per attribute."""
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from personatwin.core.domains import get_domain
 from personatwin.core.keys import ReleaseKey
@@ -146,3 +150,151 @@ def test_loop_ends_l_diverse():
     sizes = np.bincount(chosen.grouping.persona_index)
     assert sizes.min() >= chosen.policy.k and sizes.max() <= 2 * chosen.policy.k - 1
     assert len(history) == 1 and chosen.policy.k == 5  # repaired, not by raising k for everyone
+
+
+# --- per-attribute limits and t-closeness repair (issue 13, items 1 and 2) ------------------------------
+
+def _t_pandas(persona: np.ndarray, owner: np.ndarray, value: np.ndarray, n_values: int, ordered: bool,
+              min_count: int = 1) -> pd.Series:
+    """t per judged persona, in plain pandas: variational distance, or the ordered EMD (sum of |cumulative
+    differences| / (m - 1)), of the persona's mix from the attribute's overall mix."""
+    frame = pd.DataFrame({"persona": persona[owner], "value": value})
+    counts = pd.crosstab(frame["persona"], frame["value"]).reindex(columns=range(n_values), fill_value=0)
+    overall = frame["value"].value_counts(normalize=True).reindex(range(n_values), fill_value=0.0)
+    counts = counts[counts.sum(axis=1) >= min_count]
+    mix = counts.div(counts.sum(axis=1), axis=0)
+    if ordered:
+        return (mix - overall).cumsum(axis=1).iloc[:, :-1].abs().sum(axis=1) / (n_values - 1)
+    return 0.5 * (mix - overall).abs().sum(axis=1)
+
+
+def test_a_swap_brings_a_far_persona_within_its_t_limit():
+    # values 0/1, overall 4 of 12 are 1 (g = 2/3, 1/3). Persona 0 holds four 1s of six (t = 1/3); persona 1 none
+    # (t = 1/3). Limit 0.2: one swap of a 1-holder for a 0-holder leaves both at 3/6 and 1/6 -> t = 1/6.
+    persona = np.repeat([0, 1], 6)
+    value = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    obs = diversity.Observed(np.arange(12), value, 2, t_limit=0.2)
+    X = np.arange(12, dtype=float)[:, None] / 12
+    before = _t_pandas(persona, obs.owner, value, 2, False)
+    assert (before > 0.2).all()
+
+    out = diversity.repair_l_diversity(persona, np.zeros(12, dtype=np.int64), X, [obs], l=1)
+
+    assert (out.failing_before, out.repaired) == (2, 1)
+    after = _t_pandas(out.persona_index, obs.owner, value, 2, False)
+    assert after.max() <= 0.2 and after.to_numpy() == pytest.approx([1 / 6, 1 / 6])
+    assert np.bincount(out.persona_index).tolist() == [6, 6]
+    figures = diversity.t_distance(diversity.persona_value_counts(out.persona_index, 2, obs), np.array([2, 1]) / 3,
+                                   False)
+    assert figures == pytest.approx(after.to_numpy())
+
+
+def test_ordered_t_is_repaired_with_the_ordered_distance():
+    # ranges 0 < 1 < 2; persona 0 holds the two top-range people; the ordered EMD sees how far they sit.
+    persona = np.repeat([0, 1, 2], 4)
+    value = np.array([2, 2, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0])
+    obs = diversity.Observed(np.arange(12), value, 3, ordered=True, t_limit=0.3)
+    before = _t_pandas(persona, obs.owner, value, 3, True)
+    assert before.max() > 0.3 and (before > 0.3).sum() == 1
+    out = diversity.repair_l_diversity(persona, np.zeros(12, dtype=np.int64), np.zeros((12, 1)), [obs], l=1)
+    assert out.repaired == 1
+    assert _t_pandas(out.persona_index, obs.owner, value, 3, True).max() <= 0.3
+
+
+def test_each_attribute_is_held_to_its_own_l():
+    # attribute a: persona 0 holds one value; attribute b: persona 1 holds one value. Only a is gated (l = 2;
+    # b's own l is 1): persona 0 is repaired, persona 1 is not even failing.
+    persona = np.array([0, 0, 0, 1, 1, 1])
+    a = diversity.Observed(np.array([0, 3, 4]), np.array([0, 0, 1]), 2, name="a", l=2)
+    b = diversity.Observed(np.array([0, 1, 3]), np.array([0, 1, 0]), 2, name="b", l=1)
+    X = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2]])
+    out = diversity.repair_l_diversity(persona, np.zeros(6, dtype=np.int64), X, [a, b], l=5)
+    assert (out.failing_before, out.repaired) == (1, 1)
+    d = _distinct(out.persona_index, a)
+    assert ((d == 0) | (d >= 2)).all()  # a persona holding none is not judged
+    # the repair's own l (5) applies to an attribute without one: b at 5 fails everywhere, nothing can fix it
+    b_default = diversity.Observed(b.owner, b.value, 2, name="b")
+    assert diversity.repair_l_diversity(persona, np.zeros(6, dtype=np.int64), X, [a, b_default], l=5).repaired == 0
+
+
+def test_a_swap_must_keep_both_personas_within_every_limit():
+    # The only swap giving persona 0 a second value of a would push persona 1's b over its t limit.
+    persona = np.array([0, 0, 0, 1, 1, 1])
+    a = diversity.Observed(np.array([0, 3, 4]), np.array([0, 0, 1]), 2, name="a", l=2)
+    b = diversity.Observed(np.arange(6), np.array([0, 0, 0, 1, 0, 0]), 2, name="b", t_limit=0.2)
+    X = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2]])
+    assert diversity.repair_l_diversity(persona, np.zeros(6, dtype=np.int64), X, [a], l=2).repaired == 1
+    out = diversity.repair_l_diversity(persona, np.zeros(6, dtype=np.int64), X, [a, b], l=2)
+    assert out.repaired == 0 and out.persona_index.tolist() == persona.tolist()
+
+
+def test_people_trade_places_only_within_their_bias_group():
+    # Persona 0 (group 0) needs value 1. Persona 1, nearest, mixes groups 0 and 1; persona 2 is all group 0.
+    # Free, the cheapest swap takes a 1-holder of persona 1; with groups, only persona 2 (same groups) may trade,
+    # and with a person of the same group, so every persona keeps its groups and every person his labels.
+    persona = np.repeat([0, 1, 2], 3)
+    group = np.array([0, 0, 0, 0, 1, 0, 0, 0, 0])
+    obs = diversity.Observed(np.array([0, 3, 4, 5, 6, 7, 8]), np.array([0, 0, 1, 1, 0, 1, 1]), 2)
+    X = np.array([0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 3.0, 3.1, 3.2])[:, None]
+    stratum = np.zeros(9, dtype=np.int64)
+    free = diversity.repair_l_diversity(persona, stratum, X, [obs], l=2)
+    assert (free.failing_before, free.repaired) == (1, 1) and free.persona_index[[4, 5]].min() == 0
+    kept = diversity.repair_l_diversity(persona, stratum, X, [obs], l=2, wider=group)
+    assert (kept.failing_before, kept.repaired) == (1, 1)
+    assert kept.persona_index[3:6].tolist() == [1, 1, 1] and 0 in kept.persona_index[[7, 8]]
+    for p in (0, 1, 2):  # each persona's bias groups unchanged
+        assert sorted(group[kept.persona_index == p]) == sorted(group[persona == p])
+    # the only holders of value 1 are in a persona mixing groups: no repair rather than a change of groups
+    # (a re-cut of the mixed pair is not tried either), where without groups a swap works
+    persona, group = persona[:6], np.array([0, 0, 0, 0, 1, 1])
+    only_other = diversity.Observed(np.array([0, 1, 3, 4, 5]), np.array([0, 0, 0, 1, 1]), 2)
+    assert diversity.repair_l_diversity(persona, stratum[:6], X[:6], [only_other], l=2).repaired == 1
+    none = diversity.repair_l_diversity(persona, stratum[:6], X[:6], [only_other], l=2, k=3, wider=group)
+    assert none.failing_before == 1 and none.repaired == 0 and none.persona_index.tolist() == persona.tolist()
+
+
+def test_bias_signature_names_each_set_of_groups():
+    persona = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4])
+    sig = diversity.bias_signature(persona, 5, np.array([3, 3, 1, 3, 3, 1, 2, 2, 0]))
+    assert sig[[0, 3, 4]].tolist() == [3, 2, 0] and sig[1] == sig[2] < 0
+
+
+def test_entropy_and_recursive_c_limits_are_repaired_where_set():
+    # persona 0: values 0,0,0,1 and persona 1: 0,1,1,1 (entropy l 1.75, c at l = 2: 3 each); persona 2: 0,0,1,1.
+    # Not gated: nothing fails. Gated (entropy l >= 1.9, or c <= 2): one swap of a 0 for a 1 fixes both.
+    persona = np.repeat([0, 1, 2], 4)
+    value = np.array([0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1])
+    X = np.array([0, 1, 2, 3, 4, 5, 6, 7, 20, 21, 22, 23], dtype=float)[:, None]
+    strat = np.zeros(12, dtype=np.int64)
+    plain = diversity.Observed(np.arange(12), value, 2)
+    assert diversity.repair_l_diversity(persona, strat, X, [plain], l=2).failing_before == 0
+    for gated in (replace(plain, min_entropy_l=1.9), replace(plain, max_recursive_c=2.0)):
+        out = diversity.repair_l_diversity(persona, strat, X, [gated], l=2)
+        assert (out.failing_before, out.repaired) == (2, 1)  # the second was fixed by the same swap
+        counts = diversity.persona_value_counts(out.persona_index, 3, gated)
+        assert (counts == 2).all() and out.persona_index[8:].tolist() == [2] * 4
+        assert len(diversity.failing_by_limits([counts], [gated], 2)) == 0
+
+
+def test_too_many_t_failures_are_left_to_the_ladder():
+    n = 3 * 1000
+    persona = np.repeat(np.arange(1000), 3)
+    value = np.where(np.arange(n) % 3 == 0, 1, 0)
+    value[: 3 * 300] = 1  # 300 personas of three 1s: t far above 0.3
+    obs = diversity.Observed(np.arange(n), value, 2, t_limit=0.3)
+    out = diversity.repair_l_diversity(persona, np.zeros(n, dtype=np.int64), np.zeros((n, 1)), [obs], l=1)
+    assert out.skipped and out.repaired == 0 and out.failing_before == 300
+
+
+def test_a_recut_deals_the_far_members_to_both_groups_when_no_swap_works():
+    # P: four 1s, Q: four 0s (overall half and half); limit 0.2. One swap leaves 3 of 4 (t = 0.25) on both
+    # sides; cutting P u Q into two groups of 2 + 2 gives t = 0 (k = 3 allows 3..5 per group).
+    persona = np.repeat([0, 1], 4)
+    value = np.repeat([1, 0], 4)
+    obs = diversity.Observed(np.arange(8), value, 2, t_limit=0.2)
+    X = np.array([0.0, 0.1, 0.2, 0.3, 1.0, 1.1, 1.2, 1.3])[:, None]
+    strat = np.zeros(8, dtype=np.int64)
+    assert diversity.repair_l_diversity(persona, strat, X, [obs], l=1).repaired == 0
+    out = diversity.repair_l_diversity(persona, strat, X, [obs], l=1, k=3)
+    assert out.repaired == 1 and set(np.bincount(out.persona_index)) <= {3, 4, 5}
+    assert _t_pandas(out.persona_index, obs.owner, value, 2, False).max() <= 0.2
