@@ -21,6 +21,7 @@ from personatwin.measure import criteria
 from personatwin.protect.prepared import PassContext
 from personatwin.release.auto_adjust import history_frame
 from personatwin.release.release import make_release_from_prepared
+from personatwin.release.research import DomainDefaults
 from personatwin.release.tables import ReleaseTables
 from personatwin.series import dp_tables as dp
 from personatwin.series.budget import BudgetLedger
@@ -62,8 +63,9 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     where = f"partition {context.partition_key}"
 
     def make(c: PassContext, anonymeter: bool = False):
+        # the domain's declared analyses (its YAML ``analyses``) run on every release: research validation
         return make_release_from_prepared(c, max_iterations=policy.max_iterations, anonymeter=anonymeter,
-                                          first=CACHE.cached_first_protection(c))
+                                          first=CACHE.cached_first_protection(c), analyses=DomainDefaults())
 
     def make_final(c: PassContext):
         # Where the policy sets an Anonymeter limit (high, maximum) the configuration the series checks

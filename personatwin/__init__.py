@@ -28,6 +28,7 @@ from personatwin.core.errors import (
     PrivacyTargetError,
     ReleaseKeyError,
     ReleaseRefusedError,
+    ResearchValidationError,
     TooFewPeopleError,
     UtilityGateError,
 )
@@ -37,6 +38,7 @@ from personatwin.core.policy import PrivacyLevel, PrivacyPolicy, UtilityGates, p
 from personatwin.core.version import __version__ as __version__
 from personatwin.ingest.loaders import load_criminal_justice_data, load_healthcare_data
 from personatwin.ingest.tables import load_input
+from personatwin.measure.analyses import AdjustedOddsRatio, EventCounts, RateDisparity
 from personatwin.measure.risk import RiskReport
 from personatwin.release.release import Release, make_release
 from personatwin.release.views import Demographics, EventPatterns, Persona, PersonaCollection, PrivacyMetadata
@@ -47,14 +49,14 @@ ProcessingResult = Release
 
 
 __all__ = [
-    "AnonymeterError", "AnonymeterUnavailableError", "AttackRefusedError", "AttackRiskError", "BUILTIN_DOMAINS",
-    "Demographics", "DirectIdentifierError", "Domain", "EvaluationUnavailableError", "Event", "EventPatterns",
-    "InputError", "InputRejectedError", "InvalidKeyError", "MissingKeyError", "PersonaTwinError", "ReleaseKeyError",
-    "ReleaseRefusedError", "Person", "Persona", "PersonaCollection", "PrivacyLevel", "PrivacyMetadata", "PrivacyPolicy",
-    "PrivacyTargetError", "ProcessingResult", "Release", "ReleaseKey", "RiskMetrics", "RiskReport",
-    "TooFewPeopleError", "UtilityGateError", "UtilityGates", "create_safe_personas", "export_personas",
-    "export_internal_report",
-    "export_privacy_report", "get_domain", "load_criminal_justice_data", "load_domain_yaml", "load_healthcare_data",
-    "load_input", "make_release", "personas_to_dataframe", "personas_to_event_dataframe", "policy_for_level",
-    "validate",
+    "AdjustedOddsRatio", "AnonymeterError", "AnonymeterUnavailableError", "AttackRefusedError", "AttackRiskError",
+    "BUILTIN_DOMAINS", "create_safe_personas", "Demographics", "DirectIdentifierError", "Domain",
+    "EvaluationUnavailableError", "Event", "EventCounts", "EventPatterns", "export_internal_report",
+    "export_personas", "export_privacy_report", "get_domain", "InputError", "InputRejectedError", "InvalidKeyError",
+    "load_criminal_justice_data", "load_domain_yaml", "load_healthcare_data", "load_input", "make_release",
+    "MissingKeyError", "Person", "Persona", "PersonaCollection", "personas_to_dataframe",
+    "personas_to_event_dataframe", "PersonaTwinError", "policy_for_level", "PrivacyLevel", "PrivacyMetadata",
+    "PrivacyPolicy", "PrivacyTargetError", "ProcessingResult", "RateDisparity", "Release", "ReleaseKey",
+    "ReleaseKeyError", "ReleaseRefusedError", "ResearchValidationError", "RiskMetrics", "RiskReport",
+    "TooFewPeopleError", "UtilityGateError", "UtilityGates", "validate",
 ]

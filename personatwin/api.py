@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,10 +22,12 @@ from personatwin.core.errors import MissingKeyError
 from personatwin.core.keys import KEY_ENV, ReleaseKey, as_key
 from personatwin.core.policy import PrivacyLevel, PrivacyPolicy, policy_for_level
 from personatwin.ingest.tables import Ingested, load_input
+from personatwin.measure.analyses import Analysis, as_analyses
 from personatwin.publish.export import export_tables
 from personatwin.publish.report import write_report
 from personatwin.release.identity import derived_release_id
 from personatwin.release.release import Release, make_release
+from personatwin.release.research import Declared, DomainDefaults, check_analyses
 from personatwin.validate.validation import validate
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ def create_safe_personas(
     max_iterations: int = 25,
     anonymeter: bool = False,
     anonymeter_options: Any = None,
+    preserve_for_analysis: Sequence[Analysis | Mapping | str] | None = None,
+    require_analyses: bool = False,
     **policy_overrides: Any,
 ) -> Release:
     """Protect people-events data: ingest, validate, then raise protection until every target holds.
@@ -93,6 +97,14 @@ def create_safe_personas(
     from the validated data (``personatwin.release.identity``): the same data and key reproduce the
     release, different data (another month, a correction) never shares its randomness. The id is in
     ``result.salt`` and the manifest (``release_id``).
+
+    ``preserve_for_analysis`` declares the analyses the release must support (``personatwin.measure.analyses``:
+    ``RateDisparity``, ``AdjustedOddsRatio``, ``EventCounts``, or their dict / string forms such as
+    ``"odds_ratio detained by race: Black vs White in hearing"``). Each runs on the original data and on the
+    release (outcomes unbiased by inverting PRAM, its variance in the intervals); ``result.research_validation``
+    says which hold (``.analyses``, ``.supported_questions``). Left at None, the domain's default analyses
+    run (a few bincounts); ``[]`` runs none. ``require_analyses=True`` refuses the release
+    (``ResearchValidationError``, naming each analysis and why) when one does not hold.
     """
     dom = get_domain(domain)
     if isinstance(data, tuple) and len(data) == 2 and people is None and events is None:
@@ -107,11 +119,17 @@ def create_safe_personas(
         policy = policy_for_level(privacy_level, target_risk=target_risk, **policy_overrides)
     elif target_risk is not None:
         policy = policy.with_changes(target_risk=target_risk)
+    analyses: Declared | None = DomainDefaults()
+    if preserve_for_analysis is not None:
+        declared = as_analyses(preserve_for_analysis)
+        check_analyses(declared, dom, list(checked.people.columns))  # a typo fails before the privacy loop
+        analyses = declared or None
     release_key = resolve_key(key)
     if salt is None:
         salt = derived_release_id(release_key, checked.people, checked.events, dom.name)
     result = make_release(checked.people, checked.events, dom, policy, release_key, salt=salt,
-                          max_iterations=max_iterations, anonymeter=anonymeter, anonymeter_options=anonymeter_options)
+                          max_iterations=max_iterations, anonymeter=anonymeter, anonymeter_options=anonymeter_options,
+                          analyses=analyses, require_analyses=require_analyses)
     log.info("released %d personas at release risk %.4f", len(result.personas), result.release_risk)
     return replace(result, quarantine=quarantine_table(checked), counts=dict(checked.counts),
                    dropped_identifiers=tuple(ingested.dropped_identifiers),

@@ -42,6 +42,9 @@ class Domain:
     outcome_dependent: tuple[str, ...] = ("end_date", "value")
     # Typed sensitive columns (numeric ones are released as ordered ranges); undeclared: categorical.
     sensitive_types: Mapping[str, SensitiveAttribute] = field(default_factory=dict)
+    # Analyses a release is checked against when the user declares none (issue 13, item 5): dicts or
+    # strings read by personatwin.measure.analyses.parse_analysis.
+    analyses: tuple = ()
 
     def sensitive_attribute(self, column: str) -> SensitiveAttribute:
         """How a sensitive column is coded and judged (categorical unless declared otherwise)."""
@@ -78,6 +81,7 @@ def domain_from_dict(spec: Mapping, base_dir: Path | None = None) -> Domain:
     allowed = {
         "name", "description", "event_types", "qis", "bias_attributes", "sensitive",
         "direct_identifiers", "hierarchies", "adverse_outcomes", "default_level", "location_qi", "outcome_dependent",
+        "analyses",
     }
     unknown = set(spec) - allowed
     if unknown:
@@ -106,6 +110,7 @@ def domain_from_dict(spec: Mapping, base_dir: Path | None = None) -> Domain:
         default_level=str(spec.get("default_level", "medium")),
         location_qi=location,
         outcome_dependent=tuple(str(c) for c in spec.get("outcome_dependent", ("end_date", "value"))),
+        analyses=tuple(spec.get("analyses") or ()),
     )
 
 

@@ -76,6 +76,16 @@ class AttackRefusedError(AttackRiskError):
     """The release fails the Anonymeter gate even after raising k (the history is kept)."""
 
 
+class ResearchValidationError(ReleaseRefusedError):
+    """A declared analysis does not hold on the release and the caller required it (``require_analyses``):
+    nothing is released. The message names each failing analysis and why; ``validation`` holds every
+    result (original-data figures included: internal, for the data steward)."""
+
+    def __init__(self, message: str, validation: Any = None, history: tuple = ()):
+        super().__init__(message, history)
+        self.validation = validation
+
+
 class BudgetExceededError(ReleaseRefusedError):
     """A DP release would take its series' privacy budget (zCDP rho) over the window's cap: nothing is charged."""
 

@@ -18,7 +18,9 @@ Opt-in hard shapes of real agency data (off by default; the default output never
 draw from child generators of the seed's generator: count columns leave everything else exactly as
 without them; moving people keeps every event's person, type and date and everyone else's
 outcomes (the moved people's outcomes follow their new race; end dates, values and locations are
-drawn after outcomes, so they can shift).
+drawn after outcomes, so they can shift). ``planted_odds_ratio`` sets the odds ratio of one outcome
+between two race (or sex) groups exactly in the outcome probabilities (no extra random draw), so a
+research validation has a known effect to recover.
 
 CLI: ``python -m personatwin.ingest.synth --domain criminal_justice --people 1000 --out DIR``.
 """
@@ -346,6 +348,7 @@ def generate(
     *,
     sensitive_counts: Mapping[str, float] | None = None,
     rare_category_share: float | None = None,
+    planted_odds_ratio: Mapping | None = None,
 ) -> SyntheticData:
     """Generate people and their events over ``[start, end]``; identical for an identical seed.
 
@@ -362,12 +365,21 @@ def generate(
     already in a rare group, into the rare race values ``RARE_RACES`` in equal parts, before their
     events are drawn (so their outcomes follow the new race), e.g. 0.005 of 20,000 people puts
     about 33 more people into each of Pacific Islander, Native American and Other.
+
+    ``planted_odds_ratio``, e.g. ``{"attribute": "race", "groups": ("Black", "White"), "outcome": "detained",
+    "odds_ratio": 1.8}``, makes the odds of the outcome (against every other outcome of its event type)
+    of the first group exactly ``odds_ratio`` times those of the second in every cell of event type x
+    other attribute (sex, or race) x whether the case continues; age plays no part in outcomes, so an
+    odds ratio adjusted for age band and sex estimates it (for event types whose outcomes do not depend
+    on the case continuing, e.g. hearing: pooling cells with different baseline odds would attenuate
+    it). Only the first group's probability of that outcome changes; no random draw is added.
     """
     dom = get_domain(domain)
     profile = PROFILES.get(dom.name) or generic_profile(dom)
     if n_people < 0 or events_per_person < 0:
         raise ValueError("n_people and events_per_person must be non-negative")
     count_spec = _check_sensitive_counts(sensitive_counts)
+    plant = _check_plant(planted_odds_ratio, dom)
     if rare_category_share is not None and not 0.0 <= float(rare_category_share) <= 1.0:
         raise ValueError(f"rare_category_share must be between 0 and 1, got {rare_category_share!r}")
     if not dom.event_types or not all(dom.event_types.values()):
@@ -387,8 +399,55 @@ def generate(
     people = _people_frame(sex, race, zip_idx, age, t0, geo)
     for name, column in sensitive_count_columns(counts, count_spec, count_rng).items():
         people[name] = column
-    events = _events_frame(dom, profile, geo, counts, sex, race, zip_idx, t0, t1, people[schema.PERSON_ID], rng)
+    events = _events_frame(dom, profile, geo, counts, sex, race, zip_idx, t0, t1, people[schema.PERSON_ID], rng,
+                           plant)
     return SyntheticData(people=people, events=events, domain=dom.name)
+
+
+@dataclass(frozen=True)
+class Plant:
+    """A planted odds ratio: ``outcome`` for ``group`` against ``reference`` of ``attribute`` (codes)."""
+
+    attribute: str  # "race" or "sex"
+    group: int
+    reference: int
+    outcome: str
+    odds_ratio: float
+
+
+def _check_plant(spec: Mapping | None, dom: Domain) -> Plant | None:
+    """The planted odds ratio checked: race or sex groups of the generator, an outcome of the domain, OR > 0."""
+    if spec is None:
+        return None
+    unknown = set(spec) - {"attribute", "groups", "outcome", "odds_ratio"}
+    if unknown:
+        raise ValueError(f"planted_odds_ratio has unknown keys {sorted(unknown)}")
+    attribute = str(spec.get("attribute", "race"))
+    labels = {"race": RACES, "sex": SEXES}.get(attribute)
+    if labels is None:
+        raise ValueError(f"planted_odds_ratio: attribute must be 'race' or 'sex', got {attribute!r}")
+    groups = tuple(spec.get("groups") or ())
+    if len(groups) != 2 or groups[0] == groups[1] or not set(groups) <= set(labels):
+        raise ValueError(f"planted_odds_ratio: groups must be two different values of {labels}, got {groups!r}")
+    outcome = str(spec.get("outcome"))
+    if outcome not in dom.outcomes:
+        raise ValueError(f"planted_odds_ratio: outcome {outcome!r} is not an outcome of {dom.name}")
+    ratio = float(spec.get("odds_ratio", 0))
+    if not ratio > 0 or not np.isfinite(ratio):
+        raise ValueError(f"planted_odds_ratio: odds_ratio must be positive, got {spec.get('odds_ratio')!r}")
+    return Plant(attribute, labels.index(groups[0]), labels.index(groups[1]), outcome, ratio)
+
+
+def planted_weights(w: np.ndarray, slot: int, plant: Plant) -> np.ndarray:
+    """Outcome weights (race, sex, outcome slot) of one event type with the group's weight of ``slot`` set so
+    its odds of that outcome against the others are ``odds_ratio`` times the reference's, in every cell."""
+    axis = 0 if plant.attribute == "race" else 1
+    w = np.moveaxis(w.copy(), axis, 0)
+    rest = w.sum(axis=-1) - w[..., slot]
+    odds_ref = np.divide(w[plant.reference, :, slot], rest[plant.reference],
+                         out=np.zeros(w.shape[1]), where=rest[plant.reference] > 0)
+    w[plant.group, :, slot] = plant.odds_ratio * odds_ref * rest[plant.group]
+    return np.moveaxis(w, 0, axis)
 
 
 def sensitive_count_columns(events: np.ndarray, zero_shares: Mapping[str, float],
@@ -619,12 +678,13 @@ def _event_days(profile, chain, stage, new_episode, gaps, t0, n_days, rng) -> np
     return (first_day[episode] + offset).astype(np.int64)
 
 
-def _outcome_tables(profile: Profile, dom: Domain, types: Sequence[str], outcomes: Sequence[str]):
+def _outcome_tables(profile: Profile, dom: Domain, types: Sequence[str], outcomes: Sequence[str],
+                    plant: Plant | None = None):
     """Cumulative outcome probabilities per (type, race, sex, continues) and slot -> outcome code.
 
     Adverse outcomes get the profile's race + sex log-odds shift; an event followed by a later
     stage of its episode draws only outcomes that let the case continue (no hearing after a
-    dropped charge).
+    dropped charge). A ``plant`` then sets one group's odds of one outcome (``planted_weights``).
     """
     depth = max((len(dom.event_types[t]) for t in types), default=1)
     eff = (np.array([profile.race_effect.get(r, 0.0) for r in RACES])[:, None]
@@ -642,6 +702,9 @@ def _outcome_tables(profile: Profile, dom: Domain, types: Sequence[str], outcome
         full = base * np.exp(adverse * eff[..., None])
         allowed = np.array([o in profile.continue_outcomes.get(name, outs) for o in outs], dtype=float)
         cont = full * allowed if allowed.any() else full
+        if plant is not None and plant.outcome in outs:
+            slot = list(outs).index(plant.outcome)
+            full, cont = planted_weights(full, slot, plant), planted_weights(cont, slot, plant)
         for c, w in enumerate((full, cont)):
             cum[t, :, :, c, : len(outs)] = np.cumsum(w / w.sum(axis=-1, keepdims=True), axis=-1)
     return cum.reshape(-1, depth), slot_code, n_out, eff
@@ -702,7 +765,8 @@ def _event_skeleton(profile: Profile, types: Sequence[str], counts: np.ndarray, 
 
 
 def _events_frame(dom: Domain, profile: Profile, geo: Geography, counts, sex, race, zip_idx,
-                  t0: np.datetime64, t1: np.datetime64, person_ids: pd.Series, rng) -> pd.DataFrame:
+                  t0: np.datetime64, t1: np.datetime64, person_ids: pd.Series, rng,
+                  plant: Plant | None = None) -> pd.DataFrame:
     """All events of all people, sorted by person_id then event_date."""
     types = list(dom.event_types)
     outcomes = list(dom.outcomes)
@@ -710,7 +774,7 @@ def _events_frame(dom: Domain, profile: Profile, geo: Geography, counts, sex, ra
     person, etype, day, continues = _event_skeleton(profile, types, counts, t0, n_days, rng)
     total = len(person)
 
-    cum, slot_code, n_out, eff = _outcome_tables(profile, dom, types, outcomes)
+    cum, slot_code, n_out, eff = _outcome_tables(profile, dom, types, outcomes, plant)
     r, s = race[person], sex[person]
     row = ((etype * len(RACES) + r) * len(SEXES) + s) * 2 + continues
     slot = np.minimum(_draw_rows(cum, row, rng.random(total)), n_out[etype] - 1)

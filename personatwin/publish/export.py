@@ -156,7 +156,8 @@ INTERNAL_FIGURES = "internal_figures.json"
 def write_internal_folder(release: ReleaseTables, folder, *, partition: str = "") -> dict:
     """Write the internal (never published) side of a release: ``internal_report.html`` (original vs
     release, small cells suppressed) and ``internal_figures.json`` (every figure, input reconciliation,
-    suppressed events). Keep it outside the release folder and its root."""
+    suppressed events, declared analyses on original data and release). Keep it outside the release folder
+    and its root."""
     import json
 
     folder = Path(folder)
@@ -169,9 +170,30 @@ def write_internal_folder(release: ReleaseTables, folder, *, partition: str = ""
         "suppressed_events": int(release.suppressed_events),
         "input_counts": {k: int(v) for k, v in release.counts.items()},
         "key_fingerprint": release.key_fingerprint,
+        "research": _json_records(release.research),
     }
     (folder / INTERNAL_FIGURES).write_text(json.dumps(figures, indent=1, sort_keys=True), encoding="utf-8")
     return figures
+
+
+def _json_records(table: pd.DataFrame | None) -> list[dict]:
+    """A table as strict-JSON records: missing and non-finite numbers as null, numpy scalars as Python ones."""
+    if table is None or table.empty:
+        return []
+    out = []
+    for rec in table.to_dict("records"):
+        row: dict[str, object] = {}
+        for k, v in rec.items():
+            if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+                row[k] = None
+            elif isinstance(v, (np.bool_, bool)):
+                row[k] = bool(v)
+            elif isinstance(v, (np.integer, np.floating)):
+                row[k] = v.item()
+            else:
+                row[k] = v
+        out.append(row)
+    return out
 
 
 def anonymeter_section(table: pd.DataFrame | None) -> dict | None:

@@ -6,7 +6,11 @@ p and pi (pi estimated from the released outcomes), the risk figures (``PUBLISHE
 about the protection, rounded), the privacy loop's risk per iteration, Anonymeter's attack results
 and the key's fingerprint. No original-data statistic is in it: no original rate, count, difference,
 TVD or information loss, no input reconciliation, no count of suppressed events. Those are in the
-internal report (``report.render_internal_report``), written outside the release folder.
+internal report (``report.render_internal_report``), written outside the release folder. Declared
+analyses (``release.research``) publish their released estimates and intervals (computed from the
+released files and PRAM's published parameters), with groups of fewer than ``small_cell_people`` people
+hidden, and one bit each, ``supported``, derived from the original data (SECURITY.md says why that is
+acceptable); their original estimates stay internal.
 
 Because it is rebuilt from the folder's own files (``from_folder``), a test can prove the published
 report holds nothing beyond them: rendering from the folder gives the very same bytes.
@@ -37,7 +41,7 @@ PUBLISHED_METRICS = (
     "event_pattern_concentration_risk", "external_linkage_risk", "external_linkage_ci_low",
     "external_linkage_ci_high", "attacker_knowledge", "linkage_targets", "persona_single_out_rate",
     "persona_single_out_ci_low", "persona_single_out_ci_high", "release_risk", "events_preserved",
-    "utility_gate_failures",
+    "utility_gate_failures", "research_analyses", "research_supported",
 )
 PUBLISHED_PREFIXES = ("l_diversity_distinct.", "l_diversity_entropy.", "c_recursive.", "t_closeness.",
                       "sensitive_ordered.",
@@ -50,6 +54,13 @@ HISTORY_PUBLISHED = ("iteration", "step", "k", "date_precision", "location_level
                      "release_risk", "l_diversity", "meets_targets", "released")
 SERIES_PUBLISHED = ("series", "period", "version", "release_id", "supersedes", "fresh_randomness", "window_months")
 DIGITS = 6  # published figures are rounded: run-to-run differences below this say nothing
+# Declared analyses as published (release/research.py RESEARCH_COLUMNS minus every original-data figure);
+# "reason" is the research table's published_reason (it cites the release only).
+RESEARCH_PUBLISHED = ("name", "question", "measure", "attribute", "group", "reference", "event_types", "outcomes",
+                      "adjusted_for", "released_estimate", "released_ci_low", "released_ci_high",
+                      "events_group_released", "events_reference_released", "supported", "reason")
+RESEARCH_FIGURES = ("released_estimate", "released_ci_low", "released_ci_high", "events_group_released",
+                    "events_reference_released")
 
 
 def _round(v):
@@ -84,6 +95,30 @@ def published_history(history: pd.DataFrame) -> list[dict]:
     return out
 
 
+def published_research(research: pd.DataFrame | None, threshold: int) -> list[dict]:
+    """The declared analyses as a release folder shows them: released estimate, interval and events per
+    group, supported yes/no and a reason from the release alone; figures of an analysis with a group of
+    fewer than ``threshold`` people in the release are hidden (None)."""
+    if research is None or research.empty:
+        return []
+    out = []
+    for rec in research.to_dict("records"):
+        people = [rec.get("people_group_released"), rec.get("people_reference_released")]
+        small = any(v is not None and np.isfinite(float(v)) and float(v) < threshold for v in people)
+        row: dict[str, bool | float | int | str | None] = {}
+        for col in RESEARCH_PUBLISHED:
+            v = rec.get("published_reason" if col == "reason" else col)
+            if col in RESEARCH_FIGURES:
+                x = None if small else _round(v)
+                row[col] = int(x) if x is not None and col.startswith("events_") else x
+            elif col == "supported":
+                row[col] = bool(v)
+            else:
+                row[col] = "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else str(v)
+        out.append(row)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class PublishedRelease:
     """One release as published: its files' tables and the manifest's parameters and figures."""
@@ -104,6 +139,7 @@ class PublishedRelease:
     sensitive: pd.DataFrame | None = field(default=None)
     release_id: str = ""
     series: Mapping = field(default_factory=dict)  # series identity: period, version, supersedes, window
+    research: list[dict] = field(default_factory=list)  # declared analyses, published columns (RESEARCH_PUBLISHED)
 
     @classmethod
     def from_tables(cls, release: ReleaseTables) -> PublishedRelease:
@@ -123,7 +159,9 @@ class PublishedRelease:
             anonymeter=None if release.anonymeter is None or release.anonymeter.empty
             else json.loads(json.dumps(summary_from_table(release.anonymeter))),
             sensitive=release.sensitive, release_id=release.release_id,
-            series={k: release.series[k] for k in SERIES_PUBLISHED if k in release.series})
+            series={k: release.series[k] for k in SERIES_PUBLISHED if k in release.series},
+            research=published_research(release.research,
+                                        int(release.policy.get("small_cell_people") or SMALL_CELL_PEOPLE)))
 
     @classmethod
     def from_folder(cls, folder) -> PublishedRelease:
@@ -138,7 +176,7 @@ class PublishedRelease:
             bias_attributes=tuple(m["bias_attributes"]),
             adverse_outcomes={k: tuple(v) for k, v in m["adverse_outcomes"].items()},
             key_fingerprint=m["key_fingerprint"], anonymeter=m.get("anonymeter"), sensitive=sensitive,
-            release_id=m.get("release_id", ""), series=m.get("series") or {})
+            release_id=m.get("release_id", ""), series=m.get("series") or {}, research=m.get("research") or [])
 
     def manifest_fields(self) -> dict:
         """The manifest's parameters and figures (files, versions and time are added by the writer)."""
@@ -147,7 +185,7 @@ class PublishedRelease:
                 "pram": {"p": self.pram_p, "pi": dict(self.pi)}, "bias_attributes": list(self.bias_attributes),
                 "adverse_outcomes": {k: list(v) for k, v in sorted(self.adverse_outcomes.items())},
                 "key_fingerprint": self.key_fingerprint, "anonymeter": self.anonymeter, "release_id": self.release_id,
-                "series": dict(self.series)}
+                "series": dict(self.series), "research": list(self.research)}
 
     @property
     def pram(self) -> pd.DataFrame:

@@ -31,6 +31,7 @@ import pandas as pd
 
 from personatwin.core.policy import INTERNAL_RISK, PUBLIC_RISK, RESEARCH_RISK
 from personatwin.core.version import __version__
+from personatwin.measure.analyses import MIN_EVENTS, MIN_OUTCOMES
 from personatwin.measure.anonymeter_eval import POOLED, counts_against, summary_from_table
 from personatwin.measure.criteria import BAND_TEXT as VERDICT_TEXT
 from personatwin.measure.criteria import NOT_SAFE, VERDICT_TARGETS, fmt, judge
@@ -45,9 +46,9 @@ from personatwin.publish.published import PublishedRelease
 from personatwin.release.release import Release
 from personatwin.release.tables import ReleaseTables
 
-SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "group-rates", "event-counts", "persona-sizes", "parameters",
-               "unbias")  # the published report
-INTERNAL_SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "tradeoff", "group-rates", "event-counts",
+SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "group-rates", "research", "event-counts", "persona-sizes",
+               "parameters", "unbias")  # the published report
+INTERNAL_SECTION_IDS = ("verdict", "metrics", "attacks", "loop", "tradeoff", "group-rates", "research", "event-counts",
                         "persona-sizes", "parameters", "unbias")
 CHART_ROWS = 40  # group-rate chart rows per attribute (the table below it has them all)
 
@@ -303,6 +304,7 @@ def _diversity_table(m: Mapping, policy: Mapping) -> str:
         c_shown = fmt(c, 2) if c is not None else ("inf" if c_raw == float("inf") else "n/a")
         rows.append(f"<tr><th scope='row'>{esc(a)}</th><td>{esc(model)}</td><td class='num'>{l_shown}"
                     f"</td><td class='num'>{c_shown}</td><td class='num'>{fmt(t, 3)}</td>{status}"
+                    f"{_diversity_limits(m, policy, a, ordered)}"
                     + (f"<td class='num'>{pct(m.get(f'homogeneous_personas.{a}'))}</td>" if homogeneous else "")
                     + "</tr>")
     return ("<h3>Diversity per sensitive attribute</h3><p class='note'>On true values: each event type's outcomes "
@@ -314,13 +316,38 @@ def _diversity_table(m: Mapping, policy: Mapping) -> str:
                if homogeneous else "")
             + " Numeric attributes are released as ordered ranges and judged by t with the ordered distance (EMD), "
             "their l shown as entropy l: distinct l cannot hold for a count most people share one value of."
-            + " Recursive c: the smallest c for which every such persona is recursive (c, l)-diverse at the policy's "
-            "l (its most frequent value below c times the values from the l-th on; inf, or n/a in the published "
-            "report, where a persona holds fewer than l values)."
+            + " Recursive c: the smallest c for which every such persona is recursive (c, l)-diverse at the "
+            "attribute's l (its own where the policy sets one, else the policy's, at least 2; its most frequent value "
+            "below c times the values from the l-th on; inf, or n/a in the published report, where a persona holds "
+            "fewer than l values). l, entropy l and c status: distinct l of a categorical attribute against its l, "
+            "entropy l and recursive c against the limits the policy sets for the attribute."
             + "</p><table><thead><tr><th>attribute</th><th>model</th><th>l</th><th>recursive c</th><th>t</th>"
-            "<th>t status</th>"
+            "<th>t status</th><th>l, entropy l and c status</th>"
             + ("<th>homogeneous personas</th>" if homogeneous else "") + "</tr></thead><tbody>" + "".join(rows)
             + "</tbody></table>")
+
+
+def _diversity_limits(m: Mapping, policy: Mapping, a: str, ordered: bool) -> str:
+    """The l, entropy l and recursive c limits of one attribute with their status, as a table cell."""
+    l_req = _f(dict(policy.get("l_diversity_by_attribute") or {}).get(a, policy.get("l_diversity")))
+    checks = []
+    if not ordered and l_req is not None and l_req > 1:
+        checks.append(("l", m.get(f"l_diversity_distinct.{a}"), ">=", l_req))
+    for name, field_, op in (("entropy l", "min_entropy_l_by_attribute", ">="),
+                             ("c", "max_recursive_c_by_attribute", "<=")):
+        lim = _f(dict(policy.get(field_) or {}).get(a))
+        if lim is not None:
+            checks.append((name, m.get(f"{'l_diversity_entropy' if name != 'c' else 'c_recursive'}.{a}"), op, lim))
+    if not checks:
+        return '<td class="na">reported</td>'
+    parts, failed = [], False
+    for name, raw, op, lim in checks:
+        v = math.inf if raw == math.inf else _f(raw)  # inf: a persona holds fewer than l values
+        ok = None if v is None else (v >= lim - 1e-9 if op == ">=" else v <= lim + 1e-9)
+        failed |= ok is False
+        parts.append(f"{name} {'&ge;' if op == '>=' else '&le;'} {fmt(lim, 2)}: "
+                     + ("n/a" if ok is None else "pass" if ok else "FAIL"))
+    return f'<td class="{"fail" if failed else "pass"}">{"; ".join(parts)}</td>'
 
 
 def _attacks_section(s: Mapping | None) -> str:
@@ -768,6 +795,77 @@ def _published_rates_section(pub: PublishedRelease, rates: pd.DataFrame) -> str:
     return _section("group-rates", "Outcome rates per group (release after unbiasing)", *parts)
 
 
+RESEARCH_INTRO = (
+    "<p>The analyses this release was declared to support, each run on the release: outcomes are unbiased by "
+    "inverting PRAM with its published p and &pi;, and the 95% intervals add PRAM's own variance (delta method) to "
+    "the sampling variance. Rate differences are pooled over the event types named; odds ratios are "
+    "Mantel-Haenszel over the personas' published age band x sex x event type. A group needs at least "
+    f"{MIN_EVENTS} events of the types and {MIN_OUTCOMES} adverse and {MIN_OUTCOMES} other outcomes in the "
+    "release.</p>")
+
+
+def _interval(lo, hi) -> str:
+    """A 95% interval as text; "exact" for a count (its interval is the count itself)."""
+    if _f(lo) is None or _f(hi) is None:
+        return "n/a"
+    return "exact" if lo == hi else f"[{fmt(lo)}, {fmt(hi)}]"
+
+
+def _published_research_section(pub: PublishedRelease) -> str:
+    """Declared analyses as published: released estimates and intervals, supported yes/no, a release-only reason."""
+    if not pub.research:
+        return _section("research", "Research validation", "<p>No analyses were declared for this release.</p>")
+    r = pd.DataFrame(pub.research)
+    table = pd.DataFrame({
+        "analysis": r["question"], "measure": r["measure"], "released estimate": r["released_estimate"],
+        "95% CI": [_interval(lo, hi) for lo, hi in zip(r["released_ci_low"], r["released_ci_high"])],
+        "events (group / reference)": [" / ".join(fmt(v) for v in (g, ref) if _f(v) is not None) or "n/a"
+                                       for g, ref in zip(r["events_group_released"], r["events_reference_released"])],
+        "supported": r["supported"].astype(bool), "reason": r["reason"]})
+    n_ok = int(r["supported"].sum())
+    parts = [RESEARCH_INTRO,
+             f"<p><strong>{n_ok} of {len(r)}</strong> declared analyses are supported. <em>Supported</em> means the "
+             "same analysis on the source data reaches the same conclusion: the same significance at 5%, the same "
+             "sign where the effect is significant, and a released interval that covers the source data's estimate. "
+             "This one bit per analysis is derived from the source data (SECURITY.md says why publishing it is "
+             "acceptable); the source data's estimates are in the internal report only. Figures of an analysis with "
+             f"a group of fewer than {pub.small_cell_people} people in the release are not shown (n/a).</p>",
+             _table(table, cls="long"),
+             f"<p class='note'>Declared analyses, by name: {esc('; '.join(r['name']))}.</p>"]
+    return _section("research", "Research validation (declared analyses)", *parts)
+
+
+def _research_section(release: ReleaseTables, policy: Mapping) -> str:
+    """Declared analyses, original data vs release (internal), original figures of small groups suppressed."""
+    r = release.research
+    if r is None or r.empty:
+        return _section("research", "Research validation", "<p>No analyses were declared for this release.</p>")
+    limit = int(policy.get("small_cell_people") or SMALL_CELL_PEOPLE)
+    people = r[["people_group_original", "people_reference_original"]].astype(float)
+    hidden = (people.fillna(np.inf) < limit).any(axis=1)
+    table = pd.DataFrame({
+        "analysis": r["name"], "measure": r["measure"], "original": r["original_estimate"],
+        "original 95% CI": [_interval(lo, hi) for lo, hi in zip(r["original_ci_low"], r["original_ci_high"])],
+        "released": r["released_estimate"],
+        "released 95% CI": [_interval(lo, hi) for lo, hi in zip(r["released_ci_low"], r["released_ci_high"])],
+        "same significance": r["same_significance"].astype(object), "same sign": r["same_sign"].astype(object),
+        "covers original": r["covers_original"].astype(object), "effect kept": r["preservation"],
+        "coverage": r["coverage_group"], "supported": r["supported"].astype(bool), "reason": r["reason"],
+        "published reason": r["published_reason"]})
+    table = _suppress(table, hidden, ("original", "original 95% CI", "coverage", "effect kept"))
+    n_ok = int(r["supported"].sum())
+    parts = [RESEARCH_INTRO.replace("run on the release", "run on the original data and on the release"),
+             f"<p><strong>{n_ok} of {len(r)}</strong> declared analyses hold on the release. An analysis holds when "
+             "both estimates are significant at 5% or neither is, a significant effect keeps its sign, and the "
+             "released 95% interval covers the original estimate. Effect kept: released effect over original "
+             "(difference or log ratio; 1 = fully kept). Coverage: share of the compared group's events its "
+             "published label keeps. The published report shows the released figures, the supported bit and the "
+             f"published reason only. Original figures of analyses with a group of fewer than {limit} people are "
+             "suppressed.</p>",
+             _table(table, kinds={"effect kept": "ratio", "coverage": "pct"}, cls="long")]
+    return _section("research", "Research validation (original data vs release)", *parts)
+
+
 def _published_counts_section(pub: PublishedRelease) -> str:
     """Released events per period and type (the events file's own counts)."""
     ev = pub.events
@@ -790,11 +888,12 @@ def _published_counts_section(pub: PublishedRelease) -> str:
 
 
 PUBLISHED_TOC = (("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks", "Attacks"), ("loop", "Privacy loop"),
-                 ("group-rates", "Group rates"), ("event-counts", "Event counts"), ("persona-sizes", "Persona sizes"),
-                 ("parameters", "Parameters"), ("unbias", "Unbiasing"))
+                 ("group-rates", "Group rates"), ("research", "Research validation"), ("event-counts", "Event counts"),
+                 ("persona-sizes", "Persona sizes"), ("parameters", "Parameters"), ("unbias", "Unbiasing"))
 INTERNAL_TOC = (("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks", "Attacks"), ("loop", "Privacy loop"),
-                ("tradeoff", "Trade-off"), ("group-rates", "Group rates"), ("event-counts", "Event counts"),
-                ("persona-sizes", "Persona sizes"), ("parameters", "Parameters"), ("unbias", "Unbiasing"))
+                ("tradeoff", "Trade-off"), ("group-rates", "Group rates"), ("research", "Research validation"),
+                ("event-counts", "Event counts"), ("persona-sizes", "Persona sizes"), ("parameters", "Parameters"),
+                ("unbias", "Unbiasing"))
 
 
 def render_report(release: ReleaseTables | Release | PublishedRelease, partition: str = "") -> str:
@@ -811,6 +910,7 @@ def render_report(release: ReleaseTables | Release | PublishedRelease, partition
         _attacks_section(pub.anonymeter),
         _loop_section(pd.DataFrame(pub.history), policy),
         _published_rates_section(pub, rates),
+        _published_research_section(pub),
         _published_counts_section(pub),
         _persona_sizes_section(pub.personas, policy),
         _parameters_section({"domain": pub.domain, "key_fingerprint": pub.key_fingerprint,
@@ -845,6 +945,7 @@ def render_internal_report(release: ReleaseTables | Release, partition: str = ""
         _loop_section(hist, policy),
         _tradeoff_section(hist, policy),
         _group_rates_section(release, policy),
+        _research_section(release, policy),
         _event_counts_section(release.event_counts),
         _persona_sizes_section(release.personas, policy),
         _parameters_section(params, policy, requested, release.counts),

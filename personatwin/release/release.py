@@ -31,6 +31,7 @@ from personatwin.protect.noise import PramMatrix
 from personatwin.protect.prepared import PassContext, prepare
 from personatwin.release.auto_adjust import Iteration, auto_adjust, history_frame
 from personatwin.release.one_pass import Protection
+from personatwin.release.research import Declared, ResearchValidation, validate_analyses
 from personatwin.release.tables import ReleaseTables, adverse_outcomes_in
 from personatwin.release.views import PersonaCollection
 
@@ -57,6 +58,8 @@ class Release:
     suppressed_events: int = 0
     attacks: AnonymeterEvaluation | None = None  # the independent Anonymeter evaluation, when it was run
     person_persona: np.ndarray | None = field(default=None, repr=False)  # internal: each person's persona index
+    # declared analyses on the original data and the release (release/research.py), when any were run
+    research_validation: ResearchValidation | None = None
 
     @property
     def events(self) -> pd.DataFrame:
@@ -110,6 +113,7 @@ class Release:
             suppressed_events=self.suppressed_events, counts=dict(self.counts),
             sensitive=self.sensitive if len(self.sensitive) else None,
             anonymeter=self.attacks.table() if self.attacks is not None else None, release_id=self.salt,
+            research=self.research_validation.table() if self.research_validation is not None else None,
         )
 
     def metrics(self) -> dict[str, float]:
@@ -121,6 +125,8 @@ class Release:
         out["iterations"] = float(self.iterations)
         if self.attacks is not None:
             out.update(self.attacks.metrics())
+        if self.research_validation is not None:
+            out.update(self.research_validation.metrics())
         return out
 
     def summary(self) -> str:
@@ -173,6 +179,8 @@ class Release:
         if len(gated):
             lines.append(f"  group rates gated                  {len(gated):12d}; largest |unbiased - original| "
                          f"{gated['diff_pp'].abs().max():.2f} pp; gates {'pass' if u.gates_passed else 'FAIL'}")
+        if self.research_validation is not None and len(self.research_validation):
+            lines += self.research_validation.summary_lines()
         lines.append("Parameters: " + ", ".join(f"{k}={v}" for k, v in self.policy.parameters().items()))
         lines.append(f"PRAM: keep probability p={self.pram.p}; unbias with true = (observed - (1-p)*pi) / p")
         lines.append(f"Privacy loop: {self.iterations} iteration(s): "
@@ -193,11 +201,13 @@ ANONYMETER_STEP = "raise k (Anonymeter)"
 def make_release(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, policy: PrivacyPolicy,
                  key: ReleaseKey, salt: str = "", max_iterations: int = 25, anonymeter: bool = False,
                  anonymeter_options: AnonymeterOptions | None = None,
-                 anonymeter_escalations: int = ANONYMETER_ESCALATIONS) -> Release:
+                 anonymeter_escalations: int = ANONYMETER_ESCALATIONS, analyses: Declared | None = None,
+                 require_analyses: bool = False) -> Release:
     """Run the privacy loop on validated tables and package the winning pass as a release."""
     return make_release_from_prepared(PassContext(prepare(people, events, domain), policy, key, salt), max_iterations,
                                       anonymeter=anonymeter, anonymeter_options=anonymeter_options,
-                                      anonymeter_escalations=anonymeter_escalations)
+                                      anonymeter_escalations=anonymeter_escalations, analyses=analyses,
+                                      require_analyses=require_analyses)
 
 
 def _with_attacks(it: Iteration, attacks: AnonymeterEvaluation) -> Iteration:
@@ -209,7 +219,8 @@ def make_release_from_prepared(ctx: PassContext,
                                max_iterations: int = 25, anonymeter: bool = False,
                                anonymeter_options: AnonymeterOptions | None = None,
                                anonymeter_escalations: int = ANONYMETER_ESCALATIONS,
-                               first: Protection | None = None) -> Release:
+                               first: Protection | None = None, analyses: Declared | None = None,
+                               require_analyses: bool = False) -> Release:
     """The privacy loop on already prepared (coded, canonically ordered) data.
 
     With ``anonymeter=True`` the configuration the loop chose is then attacked with Anonymeter (see
@@ -218,7 +229,11 @@ def make_release_from_prepared(ctx: PassContext,
     its 95% lower bound; ``anonymeter_eval.exceeds``), k is doubled and the loop rerun from there (at
     most ``anonymeter_escalations`` times, each recorded in the history as "raise k (Anonymeter)");
     if it still fails, nothing is released (``AttackRefusedError``). Without a limit the figures are
-    reported only."""
+    reported only.
+
+    ``analyses`` (declared analyses, or ``research.DomainDefaults()``) are then run on the original data
+    and on the release (``result.research_validation``); with ``require_analyses`` one that does not
+    hold refuses the release (``ResearchValidationError``)."""
     data, policy, key, salt = ctx.data, ctx.policy, ctx.key, ctx.salt
     domain = data.domain
     chosen, history = auto_adjust(ctx, max_iterations=max_iterations, first=first)
@@ -245,11 +260,16 @@ def make_release_from_prepared(ctx: PassContext,
             steps += [replace(it, number=len(steps) + i + 1, step=ANONYMETER_STEP if i == 0 else it.step)
                       for i, it in enumerate(more)]
         history = tuple(steps)
+    validation = None
+    if analyses is not None:
+        validation = validate_analyses(data, chosen.personas, chosen.events, chosen.pram, chosen.policy, analyses)
+        if require_analyses:
+            validation.check(tuple(history))
     f, _ = class_sizes_of(chosen.personas, chosen.attributes.qi_columns)
     personas = PersonaCollection(chosen.personas, chosen.events, domain, chosen.policy,
                                  traceability=pd.Series(1.0 / f, index=chosen.personas.index))
     return Release(personas=personas, sensitive=chosen.sensitive, risk_metrics=chosen.risk, utility=chosen.utility,
                    history=history, policy=chosen.policy, requested_policy=policy, pram=chosen.pram, domain=domain,
                    key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events,
-                   attacks=attacks, person_persona=chosen.person_persona)
+                   attacks=attacks, person_persona=chosen.person_persona, research_validation=validation)
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 RELEASED = ("personas", "events", "sensitive")  # what analysts get, in every format
 FIGURES = ("metrics", "history", "group_rates", "disparity", "event_counts", "pram", "parameters", "counts",
-           "adverse_outcomes", "anonymeter")
+           "adverse_outcomes", "anonymeter", "research")
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +45,9 @@ class ReleaseTables:
     series: Mapping = field(default_factory=dict)  # series identity (period, version, supersedes, nonce, window)
     exposure: pd.DataFrame | None = None  # internal, never published: each person's exposure (series/exposure.py)
     dp_tables: pd.DataFrame | None = None  # published: OpenDP counts per group x event type (series/dp_tables.py)
+    # declared analyses on original data and release (release/research.py): internal; publish/published.py
+    # picks the published columns
+    research: pd.DataFrame | None = None
 
     @property
     def pram_p(self) -> float | None:
@@ -95,6 +98,8 @@ class ReleaseTables:
             frames["exposure"] = self.exposure
         if self.dp_tables is not None:
             frames["dp_tables"] = self.dp_tables
+        if self.research is not None:
+            frames["research"] = self.research
         return frames
 
     @classmethod
@@ -117,7 +122,7 @@ class ReleaseTables:
             sensitive=frames.get("sensitive"), anonymeter=frames.get("anonymeter"),
             release_id=str(params.get("release_id") or ""),
             series=json.loads(params.get("series") or "{}"), exposure=frames.get("exposure"),
-            dp_tables=frames.get("dp_tables"),
+            dp_tables=frames.get("dp_tables"), research=frames.get("research"),
         )
 
 
