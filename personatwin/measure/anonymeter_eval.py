@@ -33,7 +33,12 @@ How a persona release becomes those tables (``flatten``):
   publishes a coarser label than the starting level (e.g. ``*``) matches no original at that column,
   as it tells an attacker nothing more.
 
-Attacks (run by ``personatwin/measure/_anonymeter_runner.py`` inside the Anonymeter virtual environment):
+**Engines** (``AnonymeterOptions.engine``). ``"sampled"`` (default) runs the same attacks, formulas and gate in
+this process on keyed, stratified samples of targets with an exact blocked nearest-row search
+(``personatwin.measure.attack_sample``: cost bounded by the samples, not the partition); ``"anonymeter"`` runs
+stock Anonymeter on every member, the independent reference (about n^1.8). ``AnonymeterEvaluation.engine``
+says which ran. Attacks (stock: run by ``personatwin/measure/_anonymeter_runner.py`` inside the Anonymeter
+virtual environment):
 
 * singling out, univariate and multivariate (``n_cols`` attributes per query): does the release
   yield predicates that isolate exactly one original person? Anonymeter corrects for members and
@@ -89,6 +94,7 @@ from personatwin.core.errors import AnonymeterError, AnonymeterUnavailableError,
 from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import PrivacyPolicy
 from personatwin.core.processes import process_alive
+from personatwin.measure.attack_sample import SampledConfig, evaluate_sampled, targets_for
 from personatwin.measure.criteria import GATE_RULE, exceeds
 from personatwin.protect.noise import period_start
 from personatwin.protect.personas import generalized_codes, start_level
@@ -103,6 +109,7 @@ ATTACKS = ("singling_out", "linkability", "inference")
 POOLED = "all secrets (pooled)"  # variant of the pooled inference row (the headline inference risk)
 SINGLING_OUT_EQUAL_SIZES_BELOW = 1000  # Anonymeter's size correction fits on subsets of >= 1,000 distinct rows
 MISSING = "none"  # the value of an outcome column for people (personas) without an event of that type
+ENGINES = ("sampled", "anonymeter")
 
 
 @dataclass(frozen=True)
@@ -121,9 +128,24 @@ class AnonymeterOptions:
     n_cols: int = 3  # attributes per multivariate singling-out query
     max_attempts: int = 200_000  # query generation attempts (Anonymeter's cap)
     confidence_level: float = 0.95
+    # "sampled": the attacks on keyed samples of targets, in this process (personatwin.measure.attack_sample);
+    # "anonymeter": stock Anonymeter on every member, in its own environment (the reference; n^1.8)
+    engine: str = "sampled"
+    half_width: float = 0.01  # sampled: worst-case 95% half-width per side that sizes the samples ...
+    max_targets: int = 20_000  # ... at most this many targets (and singling-out queries) per side
     timeout_seconds: float = 1800.0
     # the Anonymeter environment's python; default: $PERSONATWIN_ANONYMETER_PYTHON or .venv-anonymeter
     python: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if not 0 < self.half_width < 0.5:
+            raise ValueError(f"half_width must be in (0, 0.5), got {self.half_width}")
+
+    def n_targets(self) -> int:
+        """Sampled engine: targets per side (and singling-out queries) for ``half_width`` at p = 0.5."""
+        return targets_for(self.half_width, self.confidence_level, self.max_targets)
 
     def n_control(self, n_people: int) -> int:
         """Held-out people: the larger of ``control_share`` of them and half of them up to
@@ -169,6 +191,12 @@ class AnonymeterEvaluation:
     versions: dict = field(default_factory=dict)
     seconds: float = 0.0  # wall time of the whole evaluation (flattening, environment start, every attack)
     attack_seconds: dict = field(default_factory=dict)  # wall time per evaluator inside the runner
+    work: dict = field(default_factory=dict)  # sampled engine: targets, queries and distances counted (not timed)
+
+    @property
+    def engine(self) -> str:
+        """Which engine ran: "sampled" or "anonymeter" (stock)."""
+        return str(self.versions.get("engine", "anonymeter"))
 
     def headline(self, attack: str) -> AttackRisk:
         """The figure reported and gated for one attack (see ``headline_row``)."""
@@ -424,6 +452,13 @@ def release_frame(ctx: PassContext,
                   cols: Columns | None = None) -> pd.DataFrame:
     """Make a release of ``data`` (merge and noise stages at ``policy``) and flatten it to one row per
     person: each member gets the persona's published attributes."""
+    personas, member = release_personas(ctx, cols)
+    return personas.iloc[member].reset_index(drop=True)
+
+
+def release_personas(ctx: PassContext, cols: Columns | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Make a release of ``data`` (merge and noise stages at ``policy``): one row per persona with its
+    published attributes, and the persona of every person (``release_frame`` gives each member its row)."""
     data = ctx.data
     cols = cols or columns_of(data)
     merged = merge_stage(ctx)
@@ -438,9 +473,8 @@ def release_frame(ctx: PassContext,
     for (codes, n_values), src, col in zip(noised.sensitive_codes, cols.sensitive_sources, cols.sensitive):
         _, cats = sensitive_coded(data.people[src], data.domain.sensitive_attribute(src))
         per_persona[col] = _mode(merged.person_persona, codes, P, n_values, [str(c) for c in cats])
-    member = merged.person_persona
-    flat = pd.DataFrame({c: np.asarray(v)[member] for c, v in per_persona.items()}, columns=list(cols.all))
-    return _typed(flat, cols)
+    personas = pd.DataFrame({c: np.asarray(v) for c, v in per_persona.items()}, columns=list(cols.all))
+    return _typed(personas, cols), np.asarray(merged.person_persona)
 
 
 def _typed(df: pd.DataFrame, cols: Columns) -> pd.DataFrame:
@@ -465,23 +499,48 @@ class Flattened:
         return f"Flattened(ori={len(self.ori)}, syn={len(self.syn)}, control={len(self.control)})"
 
 
-def flatten(ctx: PassContext,
-            options: AnonymeterOptions = AnonymeterOptions()) -> Flattened:
-    """Split off the control people, release the rest at ``policy`` and flatten everything to one row per person."""
+@dataclass(frozen=True)
+class FlattenedPersonas:
+    """The evaluation tables with the release kept at one row per persona (the sampled engine's input):
+    ``ori`` and ``control`` as in ``Flattened``; ``member[i]`` is the persona (row of ``personas``) of ``ori`` row i."""
+
+    ori: pd.DataFrame
+    personas: pd.DataFrame
+    member: np.ndarray
+    control: pd.DataFrame
+    columns: Columns
+
+    def __repr__(self) -> str:
+        return f"FlattenedPersonas(ori={len(self.ori)}, personas={len(self.personas)}, control={len(self.control)})"
+
+    def expanded(self) -> Flattened:
+        """One release row per member (Anonymeter's ``syn``), in the members' row order."""
+        return Flattened(self.ori, self.personas.iloc[self.member].reset_index(drop=True), self.control, self.columns)
+
+
+def flatten_personas(ctx: PassContext, options: AnonymeterOptions = AnonymeterOptions()) -> FlattenedPersonas:
+    """Split off the control people, release the rest at ``policy``; originals one row per person, the
+    evaluation release one row per persona."""
     data, policy, key, salt = ctx.data, ctx.policy, ctx.key, ctx.salt
     control_mask = split_control(data.n_people, key, salt, options)
     cols = columns_of(data)
     train = subset_prepared(data, ~control_mask)
     originals = original_frame(data, policy, cols)
-    syn = release_frame(PassContext(train, policy, key, f"{salt}\x1fanonymeter"), cols)
+    personas, member = release_personas(PassContext(train, policy, key, f"{salt}\x1fanonymeter"), cols)
     # rows in a keyed random order: the row order of none of the tables follows person ids or personas
     order_rng = ctx.rng("anonymeter-order")
     ori = originals.loc[~control_mask].reset_index(drop=True)
     perm = order_rng.permutation(len(ori))
-    ori, syn = ori.iloc[perm].reset_index(drop=True), syn.iloc[perm].reset_index(drop=True)
+    ori, member = ori.iloc[perm].reset_index(drop=True), member[perm]
     control = originals.loc[control_mask].reset_index(drop=True)
     control = control.iloc[order_rng.permutation(len(control))].reset_index(drop=True)
-    return Flattened(ori, syn, control, cols)
+    return FlattenedPersonas(ori, personas, member, control, cols)
+
+
+def flatten(ctx: PassContext,
+            options: AnonymeterOptions = AnonymeterOptions()) -> Flattened:
+    """Split off the control people, release the rest at ``policy`` and flatten everything to one row per person."""
+    return flatten_personas(ctx, options).expanded()
 
 
 # --- running Anonymeter --------------------------------------------------------------------------
@@ -592,7 +651,10 @@ def _attack_risk(raw: dict) -> AttackRisk:
 
 def evaluate_prepared(ctx: PassContext,
                       options: AnonymeterOptions = AnonymeterOptions()) -> AnonymeterEvaluation:
-    """Anonymeter's three risks for releases made at ``policy`` from this data (see the module text)."""
+    """Anonymeter's three risks for releases made at ``policy`` from this data (see the module text), by the
+    engine ``options.engine`` chooses (default: the sampled one)."""
+    if options.engine == "sampled":
+        return evaluate_prepared_sampled(ctx, options)
     data, policy, key, salt = ctx.data, ctx.policy, ctx.key, ctx.salt
     t0 = time.perf_counter()
     anonymeter_python(options)  # fail before any work when the environment is missing
@@ -604,6 +666,36 @@ def evaluate_prepared(ctx: PassContext,
                                 max_risk=policy.anonymeter_max_risk, columns=flat.columns.as_dict(),
                                 versions=raw.get("versions", {}), seconds=time.perf_counter() - t0,
                                 attack_seconds={k: round(float(v), 3) for k, v in raw.get("seconds", {}).items()})
+
+
+def sampled_config(cols: Columns, options: AnonymeterOptions) -> SampledConfig:
+    return SampledConfig(qis=cols.qis, events=cols.counts + cols.periods,
+                         secrets=cols.secrets if "inference" in options.attacks else (), attacks=options.attacks,
+                         singling_out_modes=options.singling_out_modes, n_attacks=options.n_attacks,
+                         n_cols=options.n_cols, max_attempts=options.max_attempts, n_targets=options.n_targets(),
+                         confidence_level=options.confidence_level)
+
+
+def evaluate_prepared_sampled(ctx: PassContext,
+                              options: AnonymeterOptions = AnonymeterOptions()) -> AnonymeterEvaluation:
+    """The three risks by the sampled engine (``personatwin.measure.attack_sample``): same tables, split, formulas
+    and gate as the stock run, targets drawn with the release key, cost bounded by the sample sizes."""
+    t0 = time.perf_counter()
+    flat = flatten_personas(ctx, options)
+    t1 = time.perf_counter()
+    cols = flat.columns
+    numeric = {c: c in cols.counts + cols.periods for c in cols.all}
+    raw, work = evaluate_sampled(flat.ori, flat.personas, flat.member, flat.control, numeric,
+                                 sampled_config(cols, options),
+                                 lambda *purpose: ctx.key.rng(ctx.salt, "anonymeter-targets", *purpose))
+    results = tuple(_attack_risk(r) for r in raw)
+    versions = {"engine": "sampled", "anonymeter": "formulas (sampled engine)", "numpy": np.__version__,
+                "pandas": pd.__version__}
+    seconds = {"flatten": round(t1 - t0, 3), "attacks": round(time.perf_counter() - t1, 3)}
+    return AnonymeterEvaluation(results=results, n_people=ctx.data.n_people, n_train=len(flat.ori),
+                                n_control=len(flat.control), confidence_level=options.confidence_level,
+                                max_risk=ctx.policy.anonymeter_max_risk, columns=cols.as_dict(), versions=versions,
+                                seconds=time.perf_counter() - t0, attack_seconds=seconds, work=work)
 
 
 def evaluate(people: pd.DataFrame, events: pd.DataFrame, domain, policy: PrivacyPolicy, key: ReleaseKey,

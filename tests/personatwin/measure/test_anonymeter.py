@@ -90,10 +90,14 @@ def test_split_is_keyed_and_deterministic():
 
 def test_missing_environment_fails_clearly(small, monkeypatch, tmp_path):
     monkeypatch.setenv(ae.PYTHON_ENV, str(tmp_path / "nowhere" / "python"))
+    stock = ae.AnonymeterOptions(engine="anonymeter")  # the reference engine needs its environment ...
     with pytest.raises(ae.AnonymeterUnavailableError, match="setup-anonymeter"):
-        ae.evaluate_prepared(PassContext(small, policy_for_level("high"), KEY))
+        ae.evaluate_prepared(PassContext(small, policy_for_level("high"), KEY), stock)
     with pytest.raises(ae.AnonymeterUnavailableError):
-        make_release_from_prepared(PassContext(small, policy_for_level("high"), KEY), anonymeter=True)
+        make_release_from_prepared(PassContext(small, policy_for_level("high"), KEY), anonymeter=True,
+                                   anonymeter_options=stock)
+    # ... the default sampled engine does not
+    assert ae.evaluate_prepared(PassContext(small, policy_for_level("high"), KEY)).engine == "sampled"
 
 
 def test_gate_rule():
@@ -182,7 +186,8 @@ def test_high_release_on_generated_data_reports_three_risks_and_meets_the_limit_
     data = prepared_data(20_000, seed=1)
     t0 = time.perf_counter()
     try:
-        release = make_release_from_prepared(PassContext(data, policy_for_level("high"), KEY, ""), anonymeter=True)
+        release = make_release_from_prepared(PassContext(data, policy_for_level("high"), KEY, ""), anonymeter=True,
+                                             anonymeter_options=ae.AnonymeterOptions(engine="anonymeter"))
     except AttackRefusedError as exc:  # refused: the figures still come with the refusal
         ev = exc.evaluation
         assert exc.evaluation.failures()
@@ -278,14 +283,15 @@ def test_rerun_gives_the_same_figures(small):
     """Same data, key and salt: the same figures, although Anonymeter draws at random in places (the
     linkability baseline, target samples, the singling-out size correction): every draw follows the run's seeds."""
     policy = policy_for_level("high")
-    first, second = (ae.evaluate_prepared(PassContext(small, policy, KEY, "again")).table() for _ in range(2))
+    stock = ae.AnonymeterOptions(engine="anonymeter")
+    first, second = (ae.evaluate_prepared(PassContext(small, policy, KEY, "again"), stock).table() for _ in range(2))
     pd.testing.assert_frame_equal(first, second)
 
 
 @needs_anonymeter
 def test_unsafe_release_is_detected_and_refused():
     data = prepared_data(5000, seed=2)
-    fast = ae.AnonymeterOptions(n_attacks=300)
+    fast = ae.AnonymeterOptions(n_attacks=300, engine="anonymeter")  # the sampled engine: test_attack_sample
     # k = 2, exact ages and zip codes, day dates, no PRAM: a release that barely protects anyone
     unsafe = policy_for_level("high", k=2, pram_p=1.0, date_precision="day", location_level=0,
                               qi_levels={"age": 0}, target_risk=1.0, l_diversity=1) \
