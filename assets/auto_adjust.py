@@ -1,13 +1,14 @@
 """Auto-adjust: the privacy loop for one partition; each iteration is recorded in the metadata."""
 
 
+import time
 from dataclasses import replace
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.common import PARTITIONS, float_metadata, md_table, table_metadata
+from assets.common import PARTITIONS, float_metadata, md_table, seconds_since, table_metadata, upstream_seconds
 from assets.constants import AUTO_ADJUST, CHECK_RELEASE_GUARANTEES, CHECK_RELEASE_UTILITY, DP_BUDGET_FILE
 from assets.gx import run_suite
 from assets.step_cache import CACHE
@@ -53,13 +54,16 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
             quarantine: dict):
     """The released personas and events: protection raised until every target holds, for this release and
     for its series (composition over the window, differencing against a published version), or no release."""
+    t0 = time.perf_counter()
     pol = policy.policy()
     domain = source.get_domain()
     key = release_key.key()
     ledger = series_ledger.ledger()
     plan = plan_version(ledger, domain.name, context.partition_key,
                         data_tag(key, valid_people, valid_events, domain.name), pol.series_window_months)
+    t_prepare = time.perf_counter()
     ctx = PassContext(CACHE.prepared(valid_people, valid_events, domain), pol, key, plan.salt)
+    prepare_seconds = time.perf_counter() - t_prepare
     where = f"partition {context.partition_key}"
 
     def make(c: PassContext, anonymeter: bool = False):
@@ -103,6 +107,10 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
                               "nonce": plan.nonce, "ledger_figures": {**outcome.ledger_figures(), **dp_metrics},
                               "previous_recorded_at": plan.previous.recorded_at if plan.previous else None},
                       exposure=outcome.exposure, dp_tables=dp_table)
+    # where the time went: upstream stages (from their materializations), then this stage's parts
+    timings = {**upstream_seconds(context, context.partition_key), "prepare": prepare_seconds, **result.timings,
+               "release": time.perf_counter() - t0}
+    release = replace(release, timings={k: round(float(v), 3) for k, v in timings.items()})
     hist = release.history
     metadata = {
         **table_metadata(release.personas),
@@ -114,6 +122,8 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         **float_metadata(figures),
         "series_version": dg.MetadataValue.int(plan.version),
         "release_id": dg.MetadataValue.text(plan.release_id),
+        **float_metadata({f"seconds_{k}": v for k, v in release.timings.items()}),
+        **seconds_since(t0),
     }
     if release.anonymeter is not None:
         metadata["anonymeter"] = dg.MetadataValue.md(md_table(attack_table(release.anonymeter)))

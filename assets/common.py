@@ -1,6 +1,8 @@
 """Small helpers shared by the stage assets: partitions, partition windows, metadata."""
 
 
+import time
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -47,3 +49,28 @@ def md_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     for rec in df.itertuples(index=False):
         lines.append("| " + " | ".join(format(v, floatfmt) if isinstance(v, float) else str(v) for v in rec) + " |")
     return "\n".join(lines)
+
+
+SECONDS = "seconds"  # float metadata of every stage asset: its own compute time, so a slow month shows in the UI
+# the stage assets upstream of the release whose seconds the manifest's timings report, by stage name
+UPSTREAM_STAGES = {"ingest": "source_events", "validate": "valid_people", "merge": "personas",
+                   "noise": "protected_events", "risk_assess": "risk_assessment"}
+
+
+def seconds_since(t0: float) -> dict:
+    """The ``seconds`` metadata of a stage that started at ``t0`` (``time.perf_counter``)."""
+    return {SECONDS: dg.MetadataValue.float(round(time.perf_counter() - t0, 3))}
+
+
+def upstream_seconds(context, partition_key: str) -> dict[str, float]:
+    """Seconds of each upstream stage's latest materialization of this partition (from the instance)."""
+    out = {}
+    for stage, asset in UPSTREAM_STAGES.items():
+        found = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition_key]), limit=1)
+        for record in found.records:
+            mat = record.asset_materialization
+            value = mat.metadata.get(SECONDS) if mat is not None else None
+            if value is not None:
+                out[stage] = float(value.value)
+    return out

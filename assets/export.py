@@ -4,11 +4,13 @@
 import datetime
 import json
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 
-from assets.common import PARTITIONS
+from assets.common import PARTITIONS, float_metadata, seconds_since
 from assets.constants import CHECK_MANIFEST, DP_BUDGET_FILE, EXPORT
 from personatwin.core.errors import BudgetExceededError
 from personatwin.publish.export import INTERNAL_REPORT, verify_manifest, write_internal_folder, write_release_folder
@@ -33,9 +35,14 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
                   release: ReleaseTables):
     """The partition's release folder (data, published report, manifest with checksums), its internal report,
     and its entry in the series ledger; a new version keeps the one it supersedes published beside it."""
+    t0 = time.perf_counter()
     ledger = series_ledger.ledger()
     with ledger.locked():  # releases of one series are checked against the ledger and recorded one at a time
-        created_at = recheck_series(ledger, release, context.partition_key) or now_iso()
+        created_at = recheck_series(ledger, release, context.partition_key)
+        if created_at is not None:  # unchanged data: republished byte for byte, with its first run's timings
+            release = replace(release, timings=published_timings(
+                release_storage, context.partition_key, int(release.series["version"])) or release.timings)
+        created_at = created_at or now_iso()
         charge_dp_budget(ledger, release, context.partition_key)
         # recorded before it is published: a crash in between leaves the ledger counting a release that is
         # not out yet (conservative), never a published release the series risk does not count
@@ -68,8 +75,20 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
         **index,
         "verdict": dg.MetadataValue.md(verdict),
         "files": dg.MetadataValue.json({k: v["sha256"][:16] for k, v in manifest["files"].items()}),
+        **float_metadata({f"seconds_{k}": v for k, v in (manifest.get("timings") or {}).items()}),
+        **seconds_since(t0),
     })
     yield manifest_matches_files(release_storage, context.partition_key)
+
+
+def published_timings(release_storage: ReleaseStorageResource, partition_key: str, version: int) -> dict:
+    """The timings in the manifest of a published version (empty when there is none)."""
+    try:
+        with release_storage.reading_version(partition_key, version) as folder:
+            path = Path(folder) / "manifest.json"
+            return dict(json.loads(path.read_text()).get("timings") or {}) if path.exists() else {}
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def now_iso() -> str:

@@ -1,9 +1,11 @@
 """Ingest: read the partition's slice of the source (events dated in the period, their people)."""
 
 
+import time
+
 import dagster as dg
 
-from assets.common import PARTITIONS, table_metadata, window
+from assets.common import PARTITIONS, seconds_since, table_metadata, window
 from assets.constants import INGEST
 from personatwin.core.errors import DirectIdentifierError, InputError
 from resources.source import SourceResource
@@ -21,6 +23,7 @@ from resources.source import SourceResource
 )
 def source_tables(context: dg.AssetExecutionContext, source: SourceResource):
     """Read the partition's events and the people they involve; direct identifiers never pass."""
+    t0 = time.perf_counter()
     start, end = window(context)
     try:
         part = source.read_partition(context.partition_key, start, end)
@@ -40,5 +43,6 @@ def source_tables(context: dg.AssetExecutionContext, source: SourceResource):
                             "to no release period; fix them in the source to release them")
     people = ing.people.reset_index()
     events = ing.events.reset_index()
+    common.update(seconds_since(t0))
     yield dg.Output(people, output_name="source_people", metadata={**table_metadata(people), **common})
     yield dg.Output(events, output_name="source_events", metadata={**table_metadata(events), **common})

@@ -1,10 +1,12 @@
 """Merge: the first protection pass groups people into personas of k..2k-1 at the starting policy."""
 
 
+import time
+
 import dagster as dg
 import pandas as pd
 
-from assets.common import PARTITIONS, float_metadata, table_metadata
+from assets.common import PARTITIONS, float_metadata, seconds_since, table_metadata
 from assets.constants import CHECK_PERSONAS_MIN_K, MERGE
 from assets.gx import check_result, run_suite
 from assets.step_cache import CACHE
@@ -22,6 +24,7 @@ from resources.source import SourceResource
 def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
              release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame):
     """Personas of the first protection pass: every valid person in a group of k to 2k-1 similar people."""
+    t0 = time.perf_counter()
     pol = policy.policy()
     data = CACHE.prepared(valid_people, valid_events, source.get_domain())
     try:
@@ -35,7 +38,7 @@ def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: 
                      metadata={**table_metadata(table), **float_metadata({
                          "k": pol.k, "people": int(sizes.sum()), "personas": len(table),
                          "persona_size_min": sizes.min(), "persona_size_max": sizes.max(),
-                         "information_loss": merged.grouping.information_loss})})
+                         "information_loss": merged.grouping.information_loss}), **seconds_since(t0)})
     yield personas_at_least_k(pol.k, stored)
 
 

@@ -1,10 +1,12 @@
 """Noise: the first pass's events with dates blurred, outcomes randomized and locations generalized."""
 
 
+import time
+
 import dagster as dg
 import pandas as pd
 
-from assets.common import PARTITIONS, table_metadata
+from assets.common import PARTITIONS, seconds_since, table_metadata
 from assets.constants import CHECK_DATE_PRECISION, NOISE
 from assets.gx import check_result, run_suite
 from assets.step_cache import CACHE
@@ -21,13 +23,14 @@ def protected_events(context: dg.AssetExecutionContext, source: SourceResource, 
                      release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
                      personas: dict):
     """Events of the first pass re-attributed to personas, with blurred dates and PRAM outcomes."""
+    t0 = time.perf_counter()
     ctx = CACHE.context(valid_people, valid_events, source.get_domain(), policy.policy(), release_key.key(),
                         context.partition_key)
     _, noised = CACHE.first_pass(ctx, personas)
     pol = ctx.policy
     yield dg.Output(noised.events, metadata={**table_metadata(noised.events),
                                              "date_precision": dg.MetadataValue.text(pol.date_precision),
-                                             "pram_p": dg.MetadataValue.float(pol.pram_p)})
+                                             "pram_p": dg.MetadataValue.float(pol.pram_p), **seconds_since(t0)})
     yield no_date_finer_than_precision(pol.date_precision, noised.events)
 
 

@@ -1,11 +1,13 @@
 """Risk assess: every risk and utility metric of the first protection pass, as float metadata."""
 
 
+import time
+
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.common import PARTITIONS, float_metadata
+from assets.common import PARTITIONS, float_metadata, seconds_since
 from assets.constants import CHECK_RISK_METRICS, RISK_ASSESS
 from assets.step_cache import CACHE
 from resources.key import ReleaseKeyResource
@@ -21,6 +23,7 @@ def risk_assessment(context: dg.AssetExecutionContext, source: SourceResource, p
                     release_key: ReleaseKeyResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
                     personas: dict):
     """Risk (k, prosecutor, population, linkage, diversity, concentration) and utility of the first pass."""
+    t0 = time.perf_counter()
     ctx = CACHE.context(valid_people, valid_events, source.get_domain(), policy.policy(), release_key.key(),
                         context.partition_key)
     first = CACHE.first_protection(ctx, personas)
@@ -28,7 +31,8 @@ def risk_assessment(context: dg.AssetExecutionContext, source: SourceResource, p
     figures = {**{k: v for k, v in risk.as_dict().items() if v is not None}, **util.as_dict()}
     table = pd.DataFrame([figures])
     yield dg.Output(table, metadata={**float_metadata(figures),
-                                     "risk_level": dg.MetadataValue.text(risk.get_risk_level())})
+                                     "risk_level": dg.MetadataValue.text(risk.get_risk_level()),
+                                     **seconds_since(t0)})
     yield risk_metrics_recorded(table)
 
 

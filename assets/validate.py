@@ -1,10 +1,12 @@
 """Validate: coerce types, check vocabulary, dates and ids; rejected rows go to quarantine."""
 
 
+import time
+
 import dagster as dg
 import pandas as pd
 
-from assets.common import PARTITIONS, md_table, table_metadata, window
+from assets.common import PARTITIONS, md_table, seconds_since, table_metadata, window
 from assets.constants import (
     CHECK_QUARANTINE_RATE,
     CHECK_RECONCILIATION,
@@ -51,6 +53,7 @@ COUNTS = "counts"
 def validated_tables(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
                      source_people: pd.DataFrame, source_events: pd.DataFrame):
     """Split the partition's rows into valid tables and a quarantine with a reason per row."""
+    t0 = time.perf_counter()
     _, end = window(context)
     domain = source.get_domain()
     people = source_people.set_index("row") if "row" in source_people.columns else source_people
@@ -68,8 +71,9 @@ def validated_tables(context: dg.AssetExecutionContext, source: SourceResource, 
         pd.DataFrame(columns=["table", "reason", "rows"])
     valid_people, valid_events = checked.people.reset_index(drop=True), checked.events.reset_index(drop=True)
     stored_quarantine = {"rows": quarantine, COUNTS: pd.DataFrame([counts])}
-    yield dg.Output(valid_people, output_name="valid_people", metadata=table_metadata(checked.people))
-    yield dg.Output(valid_events, output_name="valid_events", metadata=table_metadata(checked.events))
+    took = seconds_since(t0)
+    yield dg.Output(valid_people, output_name="valid_people", metadata={**table_metadata(checked.people), **took})
+    yield dg.Output(valid_events, output_name="valid_events", metadata={**table_metadata(checked.events), **took})
     yield dg.Output(stored_quarantine, output_name="quarantine",
                     metadata={**table_metadata(quarantine), **{k: dg.MetadataValue.int(v) for k, v in counts.items()},
                               "reasons": dg.MetadataValue.md(md_table(reasons))})

@@ -125,7 +125,9 @@ def write_release_folder(release: ReleaseTables, folder, *, partition: str = "",
     an original-data figure: see ``personatwin.publish.published``)."""
     import datetime
     import json
+    import time
 
+    t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     released = release.released()
@@ -145,6 +147,9 @@ def write_release_folder(release: ReleaseTables, folder, *, partition: str = "",
         "versions": versions(),
         "created_at": created_at or datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if release.timings:  # seconds per stage; export = data files and report, up to this manifest
+        manifest["timings"] = {k: round(float(v), 3) for k, v in
+                               {"export": time.perf_counter() - t0, **release.timings}.items()}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     return manifest
 

@@ -19,6 +19,7 @@ bounded by ``max_iterations + search_budget`` passes and deterministic for a key
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -46,6 +47,7 @@ class Iteration:
     utility: dict
     failures: tuple[str, ...]
     selected: bool = False  # the configuration released
+    seconds: float = 0.0  # wall time of this pass (grouping, merge, noise, risk, utility)
 
     @property
     def meets_targets(self) -> bool:
@@ -99,6 +101,7 @@ def auto_adjust(ctx: PassContext,
     cache: dict[tuple, Grouping] = {}
 
     def run(policy, step_name: str) -> Protection:
+        t0 = time.perf_counter()
         gkey = (policy.k, tuple(sorted(start_levels(domain, policy).items())))
         if not history and first is not None and first.policy == policy:
             result = first
@@ -109,7 +112,8 @@ def auto_adjust(ctx: PassContext,
             result = protect(ctx.with_policy(policy), grouping=cache[gkey])
         number = len(history) + 1
         history.append(Iteration(number, step_name, policy.parameters(), result.risk.as_dict(),
-                                 result.utility.as_dict(), tuple(o.failure for o in result.missed())))
+                                 result.utility.as_dict(), tuple(o.failure for o in result.missed()),
+                                 seconds=time.perf_counter() - t0))
         passes[number] = result
         node = space.node(policy)
         if node is not None:

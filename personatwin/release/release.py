@@ -7,6 +7,7 @@ iteration history, ``is_safe_for_research()``, ``is_safe_for_public()`` and ``su
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -60,6 +61,7 @@ class Release:
     person_persona: np.ndarray | None = field(default=None, repr=False)  # internal: each person's persona index
     # declared analyses on the original data and the release (release/research.py), when any were run
     research_validation: ResearchValidation | None = None
+    timings: dict = field(default_factory=dict)  # seconds per stage: prepare, pass_<n>, attack_evaluation, research
 
     @property
     def events(self) -> pd.DataFrame:
@@ -114,6 +116,7 @@ class Release:
             sensitive=self.sensitive if len(self.sensitive) else None,
             anonymeter=self.attacks.table() if self.attacks is not None else None, release_id=self.salt,
             research=self.research_validation.table() if self.research_validation is not None else None,
+            timings=dict(self.timings),
         )
 
     def metrics(self) -> dict[str, float]:
@@ -204,10 +207,14 @@ def make_release(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, pol
                  anonymeter_escalations: int = ANONYMETER_ESCALATIONS, analyses: Declared | None = None,
                  require_analyses: bool = False) -> Release:
     """Run the privacy loop on validated tables and package the winning pass as a release."""
-    return make_release_from_prepared(PassContext(prepare(people, events, domain), policy, key, salt), max_iterations,
-                                      anonymeter=anonymeter, anonymeter_options=anonymeter_options,
-                                      anonymeter_escalations=anonymeter_escalations, analyses=analyses,
-                                      require_analyses=require_analyses)
+    t0 = time.perf_counter()
+    data = prepare(people, events, domain)
+    prepared = time.perf_counter() - t0
+    result = make_release_from_prepared(PassContext(data, policy, key, salt), max_iterations,
+                                        anonymeter=anonymeter, anonymeter_options=anonymeter_options,
+                                        anonymeter_escalations=anonymeter_escalations, analyses=analyses,
+                                        require_analyses=require_analyses)
+    return replace(result, timings={"prepare": prepared, **result.timings})
 
 
 def _with_attacks(it: Iteration, attacks: AnonymeterEvaluation) -> Iteration:
@@ -237,12 +244,14 @@ def make_release_from_prepared(ctx: PassContext,
     data, policy, key, salt = ctx.data, ctx.policy, ctx.key, ctx.salt
     domain = data.domain
     chosen, history = auto_adjust(ctx, max_iterations=max_iterations, first=first)
-    attacks = None
+    attacks, attack_seconds = None, 0.0
     if anonymeter:
         options = anonymeter_options or AnonymeterOptions()
         steps = list(history)
         for escalation in range(anonymeter_escalations + 1):
+            t0 = time.perf_counter()
             attacks = evaluate_prepared(ctx.with_policy(chosen.policy), options)
+            attack_seconds += time.perf_counter() - t0
             at = next(i for i, it in enumerate(steps) if it.selected)
             steps[at] = _with_attacks(steps[at], attacks)
             if attacks.passed:
@@ -260,9 +269,14 @@ def make_release_from_prepared(ctx: PassContext,
             steps += [replace(it, number=len(steps) + i + 1, step=ANONYMETER_STEP if i == 0 else it.step)
                       for i, it in enumerate(more)]
         history = tuple(steps)
+    timings = {f"pass_{it.number}": it.seconds for it in history if it.seconds}
+    if anonymeter:
+        timings["attack_evaluation"] = attack_seconds
     validation = None
     if analyses is not None:
+        t0 = time.perf_counter()
         validation = validate_analyses(data, chosen.personas, chosen.events, chosen.pram, chosen.policy, analyses)
+        timings["research"] = time.perf_counter() - t0
         if require_analyses:
             validation.check(tuple(history))
     f, _ = class_sizes_of(chosen.personas, chosen.attributes.qi_columns)
@@ -271,5 +285,6 @@ def make_release_from_prepared(ctx: PassContext,
     return Release(personas=personas, sensitive=chosen.sensitive, risk_metrics=chosen.risk, utility=chosen.utility,
                    history=history, policy=chosen.policy, requested_policy=policy, pram=chosen.pram, domain=domain,
                    key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events,
-                   attacks=attacks, person_persona=chosen.person_persona, research_validation=validation)
+                   attacks=attacks, person_persona=chosen.person_persona, research_validation=validation,
+                   timings=timings)
 

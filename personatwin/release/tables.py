@@ -48,6 +48,9 @@ class ReleaseTables:
     # declared analyses on original data and release (release/research.py): internal; publish/published.py
     # picks the published columns
     research: pd.DataFrame | None = None
+    # seconds per stage of the run that made this release (ingest, validate, prepare, each loop pass, attack
+    # evaluation, research validation, export): published in the manifest, so a slow month shows
+    timings: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def pram_p(self) -> float | None:
@@ -84,7 +87,8 @@ class ReleaseTables:
                                          "suppressed_events": self.suppressed_events, "release_id": self.release_id,
                                          "policy": json.dumps(dict(self.policy), sort_keys=True),
                                          "requested_policy": json.dumps(dict(self.requested_policy), sort_keys=True),
-                                         "series": json.dumps(dict(self.series), sort_keys=True)}]),
+                                         "series": json.dumps(dict(self.series), sort_keys=True),
+                                         "timings": json.dumps(dict(self.timings), sort_keys=True)}]),
             "counts": pd.DataFrame([dict(self.counts)]) if self.counts else pd.DataFrame([{}]),
             "adverse_outcomes": pd.DataFrame(
                 [(t, o) for t, outs in sorted(self.adverse_outcomes.items()) for o in outs],
@@ -123,6 +127,7 @@ class ReleaseTables:
             release_id=str(params.get("release_id") or ""),
             series=json.loads(params.get("series") or "{}"), exposure=frames.get("exposure"),
             dp_tables=frames.get("dp_tables"), research=frames.get("research"),
+            timings=json.loads(params.get("timings") or "{}"),
         )
 
 

@@ -47,6 +47,18 @@ def test_one_partition_end_to_end(defs, instance, project_env):
         assert isinstance(meta[name], dg.FloatMetadataValue), name
     assert meta["release_risk"].value == pytest.approx(manifest["metrics"]["release_risk"], abs=1e-6)  # rounded
     assert "| iteration |" in meta["iterations_table"].value
+    # where the time went (issue 14, item 4): every stage's seconds in the UI and in the manifest
+    timings = manifest["timings"]
+    for stage in ("ingest", "validate", "merge", "noise", "risk_assess", "prepare", "pass_1", "release", "export"):
+        assert isinstance(timings[stage], float) and timings[stage] >= 0, stage
+    if manifest["policy"]["anonymeter_max_risk"] is not None:  # high: the attack evaluation runs
+        assert timings["attack_evaluation"] > 0
+    for stage in ("ingest", "validate", "pass_1", "release"):
+        assert meta[f"seconds_{stage}"].value == pytest.approx(timings[stage], abs=1e-3), stage
+    for asset in ("source_events", "valid_people", "personas", "protected_events", "risk_assessment", "release",
+                  "release_files"):
+        asset_meta = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.metadata
+        assert isinstance(asset_meta["seconds"], dg.FloatMetadataValue), asset
     risk_meta = instance.get_latest_materialization_event(dg.AssetKey("risk_assessment")).asset_materialization.metadata
     assert isinstance(risk_meta["external_linkage_risk"], dg.FloatMetadataValue)
 

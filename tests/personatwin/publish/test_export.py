@@ -55,6 +55,17 @@ def test_manifest_holds_policy_figures_pram_versions_and_not_the_key(folder):
     assert KEY not in (out / "manifest.json").read_text()
 
 
+def test_each_release_records_where_its_time_went(folder):
+    """Seconds per stage (prepare, each loop pass, research validation, export) on the release and in the
+    manifest (issue 14, item 4)."""
+    _, manifest, _, result = folder
+    passes = [f"pass_{it.number}" for it in result.history]
+    assert set(result.timings) == {"prepare", "research", *passes}
+    assert all(v >= 0 for v in result.timings.values())
+    assert set(manifest["timings"]) == {"export", *result.timings}
+    assert manifest["timings"]["pass_1"] == pytest.approx(result.timings["pass_1"], abs=1e-3)
+
+
 def test_no_key_identifier_or_raw_date_in_any_file(folder):
     out, _, data, result = folder
     texts = {}
