@@ -21,10 +21,10 @@ import pandas as pd
 from personatwin.core.errors import DifferencingError, SeriesRiskError
 from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import PrivacyPolicy
-from personatwin.measure.criteria import SERIES_RISK, SINGLE_OUT
+from personatwin.measure.criteria import LINKAGE_RISK, SERIES_RISK, SINGLE_OUT
 from personatwin.protect.prepared import PassContext
 from personatwin.release.identity import table_digest
-from personatwin.release.ladder import single_out_steps
+from personatwin.release.ladder import escalate, single_out_steps
 from personatwin.release.release import Release
 from personatwin.series.composition import SeriesRisk, series_risk
 from personatwin.series.differencing import DifferencingResult, differencing_attack
@@ -236,12 +236,20 @@ def series_missed(risk: SeriesRisk, policy: Mapping) -> list[tuple[str, str]]:
 def next_start(requested: PrivacyPolicy, released: PrivacyPolicy, missed: list[tuple[str, str]],
                max_levels: Mapping[str, int], location_levels: int, n_people: int) -> PrivacyPolicy | None:
     """The next starting policy: coarser amounts, location or age for a single-out miss (k does not lower it),
-    else a doubled k; None when nothing is left."""
+    else the released configuration with k doubled, or, at the largest k, one step coarser where it lowers
+    linkage (age bands, location, dates); None when nothing is left.
+
+    A series-risk miss starts from the released configuration, not the requested one: the loop's search would
+    otherwise refine the coarsening it needed back to the edge of the per-release target (issue 13)."""
     if any(kind == SINGLE_OUT for kind, _ in missed):
         steps = single_out_steps(requested, max_levels, location_levels)
         return steps[0].policy if steps else None
     k_next = int(min(released.k * 2, released.max_k, n_people))
-    return requested.with_changes(k=k_next) if k_next > released.k else None
+    if k_next > released.k:
+        return released.with_changes(k=k_next)
+    coarser = [step for step in escalate(released, max_levels, location_levels)
+               if LINKAGE_RISK in step.acts_on and step.policy.k == released.k]
+    return coarser[0].policy if coarser else None
 
 
 def _window(months: int | None) -> str:

@@ -95,9 +95,7 @@ def test_a_refusal_names_the_binding_attribute_and_its_suggestion_passes(skewed)
     """Maximum (l = 3) cannot give distinct l over a count 95% of people share below k = 80 (at k = 40, 206
     of 375 personas fail: too many to repair; at k = 80 member swaps repair all 62 failing): with k held to
     40 the refusal names the attribute and suggests the numeric declaration, which the test applies and sees
-    release at k = 40: at k = 20 one persona of 750 still misses l = 3 for charge, the merge's only persona
-    mixing M | Asian with M | Pacific Islander, which has no partner holding the same bias groups (the repair
-    never moves a person out of a persona of his own bias group, issue 13 item 2)."""
+    release at the preset's k = 20."""
     from personatwin.core.errors import PrivacyTargetError
 
     base = get_domain("criminal_justice")
@@ -112,7 +110,8 @@ def test_a_refusal_names_the_binding_attribute_and_its_suggestion_passes(skewed)
         domain=base.with_overrides(sensitive=COUNTS,
                                    sensitive_types={c: SensitiveAttribute(c, NUMERIC) for c in COUNTS}),
         key="sensitive-types-key-0123456789abcdef", salt="2024")
-    assert released.release_risk <= released.policy.target_risk and released.policy.k == 40
+    # the merge keeps every persona within one sex x race group, so no mixed persona lacks a repair partner
+    assert released.release_risk <= released.policy.target_risk and released.policy.k == 20
 
 
 def test_recursive_c_is_the_smallest_c_of_recursive_c_l_diversity():
