@@ -99,7 +99,7 @@ from personatwin.measure.criteria import GATE_RULE, exceeds
 from personatwin.protect.noise import period_start
 from personatwin.protect.personas import generalized_codes, start_level
 from personatwin.protect.prepared import PassContext, PreparedData, prepare
-from personatwin.protect.stages import merge_stage, noise_stage, sensitive_coded
+from personatwin.protect.stages import merge_stage, noise_codes, sensitive_coded
 
 PYTHON_ENV = "PERSONATWIN_ANONYMETER_PYTHON"  # the Anonymeter environment's python, if not the default
 VENV_DIR = ".venv-anonymeter"
@@ -462,7 +462,7 @@ def release_personas(ctx: PassContext, cols: Columns | None = None) -> tuple[pd.
     data = ctx.data
     cols = cols or columns_of(data)
     merged = merge_stage(ctx)
-    noised = noise_stage(ctx, merged)
+    noised = noise_codes(ctx, merged)  # the draws of the noise stage, without building its tables
     attrs = merged.attributes
     P = len(attrs.table)
     size = attrs.table["size"].to_numpy()

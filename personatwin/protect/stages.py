@@ -322,6 +322,29 @@ def assignment_from_membership(ctx: PassContext, membership: pd.DataFrame) -> np
     return lookup[codes]
 
 
+@dataclass(frozen=True)
+class NoisedCodes:
+    """The noise stage's draws as codes, without the released tables: what an evaluation release needs."""
+
+    ev_persona: np.ndarray  # persona index of each (canonically ordered) event
+    starts: np.ndarray  # released period start of each event (datetime64[D])
+    outcomes: np.ndarray  # PRAM-randomized outcome code of each event
+    source: np.ndarray  # the event whose outcome (and dependent columns) each event releases (joint PRAM)
+    sensitive_codes: list  # per person-level sensitive column: (each person's PRAM code, number of values)
+
+
+def noise_codes(ctx: PassContext, merged: Merged) -> NoisedCodes:
+    """Dates blurred to periods, outcomes and person-level sensitive values PRAM-randomized: the same draws as
+    ``noise_stage`` (same keyed generators), as codes only (an attack evaluation's release needs no tables)."""
+    data, policy = ctx.data, ctx.policy
+    ev_persona = merged.person_persona[data.event_person]
+    shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
+    starts = noise.period_start(shifted, policy.date_precision)
+    source = released_sources(ctx, grouped(data.type_codes, len(data.type_names)))
+    sensitive = [(rand, len(cats)) for _, cats, rand in released_sensitive(ctx)]
+    return NoisedCodes(ev_persona, starts, data.outcome_codes[source], source, sensitive)
+
+
 def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     """Blur dates, randomize outcomes (PRAM), generalize locations, coarsen values (DESIGN §4, noise)."""
     data, policy = ctx.data, ctx.policy

@@ -289,3 +289,27 @@ def test_empty_and_all_missing_values_pass_through():
     """Nothing to round or top-code: an empty or all-NaN array comes back as is."""
     assert len(coarsen_values(np.array([]), np.array([]), 10.0, 0.9)) == 0
     assert np.isnan(coarsen_values(np.array([np.nan, np.nan]), np.array(["a", "b"]), 10.0, 0.9)).all()
+
+
+def test_noise_codes_are_the_noise_stages_draws_without_its_tables():
+    """The attack evaluation's release uses ``noise_codes``: the very draws of ``noise_stage`` (dates, PRAM
+    outcomes with dependent columns, sensitive values), so it evaluates what the released pass would be."""
+    from personatwin.core.domains import get_domain
+    from personatwin.core.policy import policy_for_level
+    from personatwin.ingest import synth
+    from personatwin.protect.prepared import PassContext, prepare
+    from personatwin.protect.stages import merge_stage, noise_codes, noise_stage
+    from personatwin.validate.validation import validate
+
+    domain = get_domain("criminal_justice").with_overrides(sensitive=("prior_offenses",))
+    data = synth.generate("criminal_justice", 3_000, seed=4, sensitive_counts={"prior_offenses": 0.4})
+    checked = validate(data.people, data.events, domain)
+    ctx = PassContext(prepare(checked.people, checked.events, domain), policy_for_level("high"),
+                      ReleaseKey("noise-codes-key-0123456789abcdef"), "2024-01")
+    merged = merge_stage(ctx)
+    full, codes = noise_stage(ctx, merged), noise_codes(ctx, merged)
+    assert np.array_equal(codes.ev_persona, full.ev_persona) and np.array_equal(codes.starts, full.starts)
+    assert np.array_equal(codes.outcomes, full.outcomes)
+    assert len(codes.sensitive_codes) == len(full.sensitive_codes) == 1
+    assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(codes.sensitive_codes,
+                                                                             full.sensitive_codes))
