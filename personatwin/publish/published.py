@@ -209,42 +209,73 @@ RATE_COLUMNS = ["attribute", "group", "event_type", "outcome", "people", "n_rele
                 "unbiased_rate", "se", "ci_low", "ci_high", "hidden"]
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (-1 missing) and labels as text of a column: a categorical's own codes (no 10M strings)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = values.cat.categories.astype(str).to_numpy(dtype=object)
+        return values.cat.codes.to_numpy(dtype=np.int64), cats
+    codes, uniques = pd.factorize(values.astype(str))
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
 def released_group_rates(personas: pd.DataFrame, events: pd.DataFrame, pram: pd.DataFrame,
                          attributes: tuple[str, ...], threshold: int) -> pd.DataFrame:
     """Unbiased released rates per (attribute, group, event type, outcome) from released tables only.
 
     A group is the value a persona publishes; ``people`` is the members of the personas of the group
     holding an event of the type. Standard errors as in ``measure.utility.group_rates`` (pi's own
-    sampling variance included)."""
+    sampling variance included). Counted on integer codes (bincounts), never on 10M joined strings."""
     attrs = [a for a in attributes if a in personas.columns]
     if not attrs or events.empty or pram.empty:
         return pd.DataFrame(columns=RATE_COLUMNS)
     p = float(pram["p"].iloc[0])
-    ptab = personas[[PERSONA_ID, PERSONA_SIZE, *attrs]].assign(**{a: personas[a].astype(str) for a in attrs})
-    ev = events[[PERSONA_ID, EVENT_TYPE, OUTCOME]].astype({EVENT_TYPE: str, OUTCOME: str, PERSONA_ID: str})
-    ev = ev.merge(ptab.astype({PERSONA_ID: str}), on=PERSONA_ID, how="left", validate="many_to_one")
-    n_type = ev.groupby(EVENT_TYPE, observed=True).size()
+    persona_ids = pd.Index(personas[PERSONA_ID].astype(str))
+    pid, pid_labels = _codes(events[PERSONA_ID])
+    at = np.where(pid >= 0, persona_ids.get_indexer(pid_labels)[np.maximum(pid, 0)], -1)  # persona row per event
+    etype, types = _codes(events[EVENT_TYPE])
+    outcome, outcomes = _codes(events[OUTCOME])
+    T, n_out, P = len(types), len(outcomes), len(personas)
+    n_type = pd.Series(np.bincount(etype[etype >= 0], minlength=T), index=types)
     pi = pram.assign(event_type=pram["event_type"].astype(str), outcome=pram["outcome"].astype(str))
     pi = pi[pi["probability"] > 0][["event_type", "outcome", "probability"]]
-    groupings = [(a, ev[a]) for a in attrs]
+    size = personas[PERSONA_SIZE].to_numpy(dtype=np.float64)
+    groupings: list[tuple[str, np.ndarray, np.ndarray]] = []  # (name, group code per persona row, labels)
+    texts = [personas[a].astype(str) for a in attrs]
+    for a, text in zip(attrs, texts):
+        codes, labels = pd.factorize(text)
+        groupings.append((a, codes.astype(np.int64), np.asarray(labels, dtype=object)))
     if len(attrs) >= 2:
-        cross = ev[attrs[0]]
-        for a in attrs[1:]:
-            cross = cross + JOIN + ev[a]
-        groupings.append((CROSS.join(attrs), cross))
+        cross = texts[0]
+        for t in texts[1:]:
+            cross = cross + JOIN + t  # one per persona, not per event
+        codes, labels = pd.factorize(cross)
+        groupings.append((CROSS.join(attrs), codes.astype(np.int64), np.asarray(labels, dtype=object)))
+    ok = (at >= 0) & (etype >= 0)  # events of a published persona (an unknown one has no group)
+    ev_at, ev_type, ev_out = at[ok], etype[ok], outcome[ok]
+    has_out = ev_out >= 0
+    held = np.bincount(ev_at * T + ev_type, minlength=P * T).reshape(P, T) > 0  # persona holds an event of type
     frames = []
-    for name, group in groupings:
-        e = ev.assign(group=group)
-        cells = e.groupby(["group", EVENT_TYPE], observed=True).agg(n_released=(OUTCOME, "size")).reset_index()
-        personas_in = e.drop_duplicates(["group", EVENT_TYPE, PERSONA_ID])
-        people = personas_in.groupby(["group", EVENT_TYPE], observed=True)[PERSONA_SIZE].sum().rename("people")
-        cells = cells.merge(people.reset_index(), on=["group", EVENT_TYPE])
-        counts = e.groupby(["group", EVENT_TYPE, OUTCOME], observed=True).size().rename("count").reset_index()
-        full = cells.merge(pi, on=EVENT_TYPE).merge(counts, on=["group", EVENT_TYPE, OUTCOME], how="left")
-        full["count"] = full["count"].fillna(0).astype(np.int64)
+    for name, g_of_persona, labels in groupings:
+        G = len(labels)
+        g = g_of_persona[ev_at]
+        n_rel = np.bincount(g * T + ev_type, minlength=G * T).reshape(G, T)
+        cnt = np.bincount(((g * T + ev_type) * n_out + ev_out)[has_out],
+                          minlength=G * T * n_out).reshape(G, T, n_out)
+        people = np.zeros((G, T))
+        np.add.at(people, g_of_persona, held * size[:, None])
+        gi, ti = np.nonzero(n_rel)
+        cells = pd.DataFrame({"group": labels[gi], EVENT_TYPE: types[ti], "n_released": n_rel[gi, ti],
+                              "people": people[gi, ti], "_g": gi, "_t": ti})
+        full = cells.merge(pi, on=EVENT_TYPE)
+        o_index = pd.Index(outcomes).get_indexer(full[OUTCOME].to_numpy())
+        full["count"] = np.where(o_index >= 0, cnt[full["_g"].to_numpy(), full["_t"].to_numpy(),
+                                                   np.maximum(o_index, 0)], 0).astype(np.int64)
         full.insert(0, "attribute", name)
-        frames.append(full)
+        frames.append(full.drop(columns=["_g", "_t"]))
     out = pd.concat(frames, ignore_index=True)
+    out["people"] = out["people"].astype(personas[PERSONA_SIZE].dtype if personas[PERSONA_SIZE].dtype.kind in "iu"
+                                         else np.float64)
+    out["n_released"] = out["n_released"].astype(np.int64)
     nt = out[EVENT_TYPE].map(n_type).to_numpy(float)
     obs, unb, se = unbiased_rates(out["count"].to_numpy(float), out["n_released"].to_numpy(float),
                                   out["probability"].to_numpy(float), p, nt)
