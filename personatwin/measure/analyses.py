@@ -77,6 +77,12 @@ def _groups(value) -> tuple[str, ...] | None:
     return tuple(str(v) for v in value)
 
 
+def _compared(a) -> tuple[str, str, str]:
+    """(first group, second group, outcome) of a two-group question, as its sentence names them."""
+    first, second = a.groups or (f"each {a.attribute} group", "the largest")
+    return (f"{a.attribute}={first}" if a.groups else first), second, " or ".join(a.outcomes) or "an adverse outcome"
+
+
 @dataclass(frozen=True)
 class RateDisparity:
     """Adverse-outcome rate of ``groups[0]`` against ``groups[1]`` (the reference) of a bias attribute.
@@ -104,9 +110,7 @@ class RateDisparity:
 
     @property
     def question(self) -> str:
-        a, b = self.groups or (f"each {self.attribute} group", "the largest")
-        who = f"{self.attribute}={a}" if self.groups else a
-        what = " or ".join(self.outcomes) or "an adverse outcome"
+        who, b, what = _compared(self)
         types = f" ({', '.join(self.event_types)} events)" if self.event_types else ""
         how = "ratio" if self.measure == "ratio" else "difference"
         return f"Does the rate of {what}{types} differ between {who} and {b} (rate {how})?"
@@ -134,9 +138,7 @@ class AdjustedOddsRatio:
 
     @property
     def question(self) -> str:
-        a, b = self.groups or (f"each {self.attribute} group", "the largest")
-        who = f"{self.attribute}={a}" if self.groups else a
-        what = " or ".join(self.outcomes) or "an adverse outcome"
+        who, b, what = _compared(self)
         types = f" at {', '.join(self.event_types)}" if self.event_types else ""
         adj = [c for c in self.adjust_for if c != self.attribute]
         return (f"Are the odds of {what}{types} different for {who} than for {b}"

@@ -297,30 +297,19 @@ def _nearest(q_cat, q_num, q_sum, q_group, c_cat, c_num, c_sum, c_pri, block_sta
                 s1 = block_start[b0 + b + 1]
                 base = c + nan_const
                 start = s0 + np.searchsorted(c_sum[s0:s1], q_sum[i])
-                r = start
-                while r < s1:
-                    if base + (c_sum[r] - q_sum[i]) > best:
-                        break
-                    d = base
-                    for j in range(D):
-                        if not np.isnan(q_num[i, j]):
-                            d += abs(q_num[i, j] - c_num[r, j])
-                    work += 1
-                    if d < best or (d == best and c_pri[r] < best_p):
-                        best, best_p, bi = d, c_pri[r], r
-                    r += 1
-                r = start - 1
-                while r >= s0:
-                    if base + (q_sum[i] - c_sum[r]) > best:
-                        break
-                    d = base
-                    for j in range(D):
-                        if not np.isnan(q_num[i, j]):
-                            d += abs(q_num[i, j] - c_num[r, j])
-                    work += 1
-                    if d < best or (d == best and c_pri[r] < best_p):
-                        best, best_p, bi = d, c_pri[r], r
-                    r -= 1
+                for step in (1, -1):  # outward from the target's own sum, up, then down
+                    r = start if step == 1 else start - 1
+                    while s0 <= r < s1:
+                        if base + step * (c_sum[r] - q_sum[i]) > best:
+                            break
+                        d = base
+                        for j in range(D):
+                            if not np.isnan(q_num[i, j]):
+                                d += abs(q_num[i, j] - c_num[r, j])
+                        work += 1
+                        if d < best or (d == best and c_pri[r] < best_p):
+                            best, best_p, bi = d, c_pri[r], r
+                        r += step
         best_pos[i] = bi
     return best_pos, work
 

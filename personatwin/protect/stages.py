@@ -336,26 +336,29 @@ class NoisedCodes:
 def noise_codes(ctx: PassContext, merged: Merged) -> NoisedCodes:
     """Dates blurred to periods, outcomes and person-level sensitive values PRAM-randomized: the same draws as
     ``noise_stage`` (same keyed generators), as codes only (an attack evaluation's release needs no tables)."""
+    ev_persona, starts, source = _event_draws(ctx, merged, grouped(ctx.data.type_codes, len(ctx.data.type_names)))
+    sensitive = [(rand, len(cats)) for _, cats, rand in released_sensitive(ctx)]
+    return NoisedCodes(ev_persona, starts, ctx.data.outcome_codes[source], source, sensitive)
+
+
+def _event_draws(ctx: PassContext, merged: Merged,
+                 groups: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each event's persona, released period start (dates shifted, then blurred) and PRAM source event: the
+    draws both ``noise_stage`` and ``noise_codes`` release."""
     data, policy = ctx.data, ctx.policy
     ev_persona = merged.person_persona[data.event_person]
     shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
-    starts = noise.period_start(shifted, policy.date_precision)
-    source = released_sources(ctx, grouped(data.type_codes, len(data.type_names)))
-    sensitive = [(rand, len(cats)) for _, cats, rand in released_sensitive(ctx)]
-    return NoisedCodes(ev_persona, starts, data.outcome_codes[source], source, sensitive)
+    return ev_persona, noise.period_start(shifted, policy.date_precision), released_sources(ctx, groups)
 
 
 def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     """Blur dates, randomize outcomes (PRAM), generalize locations, coarsen values (DESIGN §4, noise)."""
     data, policy = ctx.data, ctx.policy
     ids, id_rank, attrs = merged.ids, merged.id_rank, merged.attributes
-    ev_persona = merged.person_persona[data.event_person]
-    shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
-    starts = noise.period_start(shifted, policy.date_precision)
+    groups = grouped(data.type_codes, len(data.type_names))  # events by type: PRAM draws and top codes
+    ev_persona, starts, source = _event_draws(ctx, merged, groups)
     period_code, period_values = dense_codes(starts.view(np.int64))
     period_days = period_values.astype("datetime64[D]")
-    groups = grouped(data.type_codes, len(data.type_names))  # events by type: PRAM draws and top codes
-    source = released_sources(ctx, groups)
     rand_out = data.outcome_codes[source]
     pram = noise.pram_matrix(data.type_codes, rand_out, data.type_names, data.outcome_names, policy.pram_p)
     dependent = set(data.domain.outcome_dependent)
