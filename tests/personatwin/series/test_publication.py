@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,3 +135,33 @@ def test_ledger_never_reuses_a_version_for_other_data(tmp_path):
     assert [e.period for e in ledger.window("s", "2024-12", 12)] == ["2024-01"]
     assert ledger.window("s", "2025-01", 12) == []
     assert [e.period for e in ledger.window("s", "2030-01", None)] == ["2024-01"]
+
+
+def test_the_final_release_reuses_the_exposure_of_the_same_pass(tmp_path, month, monkeypatch):
+    """make_final on the context the series checks settled on groups people alike: its exposure is the one
+    already computed (one costly rebuild of the pass, not two), and equals a fresh computation."""
+    from personatwin.series import publication
+
+    people, events = month
+    domain = get_domain("criminal_justice")
+    ledger = Ledger(tmp_path / "ledger")
+    plan = plan_version(ledger, domain.name, PERIOD, data_tag(KEY, people, events, domain.name))
+    ctx = PassContext(prepare(people, events, domain), policy_for_level("medium"), KEY, plan.salt)
+    calls = []
+
+    def counted(c, person_persona, *a, **kw):
+        calls.append(1)
+        return release_exposure(c, person_persona, *a, **kw)
+
+    monkeypatch.setattr(publication, "release_exposure", counted)
+    makes = []
+
+    def make(c):
+        makes.append(1)
+        return make_release_from_prepared(c)
+
+    outcome = release_in_series(ctx, make, ledger, plan, make_final=make)
+    assert len(makes) >= 2 and len(calls) == len(makes) - 1  # every pass but the final one computes it
+    fresh = release_exposure(replace(ctx.with_policy(outcome.release.requested_policy), salt=outcome.plan.salt),
+                             outcome.release.person_persona)
+    pd.testing.assert_frame_equal(outcome.exposure, fresh)
