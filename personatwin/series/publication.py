@@ -174,15 +174,17 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
     target = ctx.policy.target_risk
     steps = 0
     final = make_final is None
-    last = None  # (context, grouping, exposure) of the previous pass through the loop
+    last = None  # (context, grouping, exposure, released policy) of the previous pass through the loop
     while True:
         release = make_final(ctx) if final and make_final is not None else make(ctx)
         assert release.person_persona is not None
-        if last is not None and ctx.same_as(last[0]) and np.array_equal(last[1], release.person_persona):
+        if last is not None and ctx.same_as(last[0]) and last[3] == release.policy \
+                and np.array_equal(last[1], release.person_persona):
             exposure = last[2]  # the same context and grouping: the final release's exposure is the one just made
         else:
-            exposure = release_exposure(ctx, release.person_persona)
-            last = (ctx, release.person_persona, exposure)
+            # at the configuration released (the loop may have coarsened the start): what is published
+            exposure = release_exposure(ctx.with_policy(release.policy), release.person_persona)
+            last = (ctx, release.person_persona, exposure, release.policy)
         diff = None
         if plan.previous is not None and not plan.unchanged:
             if previous_tables is None:

@@ -162,6 +162,6 @@ def test_the_final_release_reuses_the_exposure_of_the_same_pass(tmp_path, month,
 
     outcome = release_in_series(ctx, make, ledger, plan, make_final=make)
     assert len(makes) >= 2 and len(calls) == len(makes) - 1  # every pass but the final one computes it
-    fresh = release_exposure(replace(ctx.with_policy(outcome.release.requested_policy), salt=outcome.plan.salt),
+    fresh = release_exposure(replace(ctx.with_policy(outcome.release.policy), salt=outcome.plan.salt),
                              outcome.release.person_persona)
     pd.testing.assert_frame_equal(outcome.exposure, fresh)
