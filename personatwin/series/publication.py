@@ -174,17 +174,16 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
     target = ctx.policy.target_risk
     steps = 0
     final = make_final is None
-    last = None  # (context, grouping, exposure, released policy) of the previous pass through the loop
+    last = None  # (context, grouping, exposure) of the previous pass through the loop
     while True:
         release = make_final(ctx) if final and make_final is not None else make(ctx)
         assert release.person_persona is not None
-        if last is not None and ctx.same_as(last[0]) and last[3] == release.policy \
-                and np.array_equal(last[1], release.person_persona):
-            exposure = last[2]  # the same context and grouping: the final release's exposure is the one just made
+        released = ctx.with_policy(release.policy)  # the loop may have coarsened the start: what is published
+        if last is not None and released.same_as(last[0]) and np.array_equal(last[1], release.person_persona):
+            exposure = last[2]  # the final release is the pass just checked: its exposure is already made
         else:
-            # at the configuration released (the loop may have coarsened the start): what is published
-            exposure = release_exposure(ctx.with_policy(release.policy), release.person_persona)
-            last = (ctx, release.person_persona, exposure, release.policy)
+            exposure = release_exposure(released, release.person_persona)
+            last = (released, release.person_persona, exposure)
         diff = None
         if plan.previous is not None and not plan.unchanged:
             if previous_tables is None:
