@@ -36,6 +36,9 @@ class Protection:
     person_persona: np.ndarray = field(repr=False)  # internal only: never exported
     suppressed_events: int = 0
     timings: dict = field(default_factory=dict, repr=False)  # seconds per stage of this pass
+    # internal: the merge and noise stages this pass was made of (the series exposure of the released pass
+    # reuses them instead of rebuilding both); never exported
+    stages: tuple[Merged, Noised] | None = field(default=None, repr=False, compare=False)
 
     def figures(self) -> dict:
         """Every risk and utility figure of this pass, by metric name (what the criteria read)."""
@@ -65,4 +68,4 @@ def protection_of(ctx: PassContext, merged: Merged, noised: Noised, clock: Stage
     risk_report, util = evaluate(ctx, merged, noised, clock)
     return Protection(ctx.policy, merged.personas, noised.events, noised.sensitive, noised.pram, risk_report, util,
                       merged.grouping, merged.attributes, merged.person_persona,
-                      timings=clock.laps if clock is not None else {})
+                      timings=clock.laps if clock is not None else {}, stages=(merged, noised))

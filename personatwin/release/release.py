@@ -62,6 +62,7 @@ class Release:
     # declared analyses on the original data and the release (release/research.py), when any were run
     research_validation: ResearchValidation | None = None
     timings: dict = field(default_factory=dict)  # seconds per stage: prepare, pass_<n>, attack_evaluation, research
+    stages: tuple | None = field(default=None, repr=False, compare=False)  # internal: released merge and noise stages
 
     @property
     def events(self) -> pd.DataFrame:
@@ -286,5 +287,5 @@ def make_release_from_prepared(ctx: PassContext,
                    history=history, policy=chosen.policy, requested_policy=policy, pram=chosen.pram, domain=domain,
                    key_fingerprint=key.fingerprint(), salt=salt, suppressed_events=chosen.suppressed_events,
                    attacks=attacks, person_persona=chosen.person_persona, research_validation=validation,
-                   timings=timings)
+                   timings=timings, stages=chosen.stages)
 

@@ -18,7 +18,7 @@ from personatwin.core.keys import ReleaseKey
 from personatwin.core.schema import PERSON_ID, PERSONA_ID, PERSONA_SIZE
 from personatwin.measure import linkage
 from personatwin.protect.prepared import PassContext, PreparedData
-from personatwin.protect.stages import merged_from_assignment, noise_stage
+from personatwin.protect.stages import Merged, Noised, merged_from_assignment, noise_stage
 
 PERSON_KEY = "person_key"
 TARGET, SUCCESS, SINGLED_OUT, DIGEST = "target", "success", "singled_out", "digest"
@@ -65,12 +65,19 @@ def person_digests(data: PreparedData) -> np.ndarray:
 
 
 def release_exposure(ctx: PassContext, person_persona: np.ndarray, persona_ids: np.ndarray | None = None,
-                     ) -> pd.DataFrame:
+                     stages: tuple[Merged, Noised] | None = None) -> pd.DataFrame:
     """Every person of the release with their keyed pseudonym, persona, published QIs and digest; the
-    series targets also with their linkage success and single-out (rebuilds the released pass)."""
+    series targets also with their linkage success and single-out.
+
+    ``stages`` are the released pass's merge and noise stages when the caller has them (the privacy
+    loop's chosen pass, made in ``ctx``: same data, policy, key and salt); used only when their
+    assignment is ``person_persona``, else the pass is rebuilt from the assignment."""
     data, policy = ctx.data, ctx.policy
-    merged = merged_from_assignment(ctx, person_persona)
-    noised = noise_stage(ctx, merged)
+    if stages is not None and np.array_equal(stages[0].person_persona, person_persona):
+        merged, noised = stages
+    else:
+        merged = merged_from_assignment(ctx, person_persona)
+        noised = noise_stage(ctx, merged)
     keys = person_keys(ctx.key, data.people[PERSON_ID])
     targets = series_targets(keys, target_rate(data.n_people, policy.linkage_targets))
     inputs = linkage.AttackInputs(

@@ -182,7 +182,7 @@ def release_in_series(ctx: PassContext, make: Callable[[PassContext], Release], 
         if last is not None and released.same_as(last[0]) and np.array_equal(last[1], release.person_persona):
             exposure = last[2]  # the final release is the pass just checked: its exposure is already made
         else:
-            exposure = release_exposure(released, release.person_persona)
+            exposure = release_exposure(released, release.person_persona, stages=release.stages)
             last = (released, release.person_persona, exposure)
         diff = None
         if plan.previous is not None and not plan.unchanged:

@@ -165,3 +165,33 @@ def test_the_final_release_reuses_the_exposure_of_the_same_pass(tmp_path, month,
     fresh = release_exposure(replace(ctx.with_policy(outcome.release.policy), salt=outcome.plan.salt),
                              outcome.release.person_persona)
     pd.testing.assert_frame_equal(outcome.exposure, fresh)
+
+
+def test_the_exposure_of_the_released_pass_reuses_its_stages_and_equals_a_rebuild(month, monkeypatch):
+    """The loop's chosen pass carries its merge and noise stages: the exposure made from them is the one
+    rebuilt from the assignment alone, with no second noise stage; stages of another assignment are not used."""
+    from personatwin.series import exposure as exposure_module
+
+    people, events = month
+    domain = get_domain("criminal_justice")
+    ctx = PassContext(prepare(people, events, domain), policy_for_level("high"), KEY, "salt-1")
+    release = make_release_from_prepared(ctx)
+    assert release.stages is not None
+    released = ctx.with_policy(release.policy)
+    rebuilt = release_exposure(released, release.person_persona)
+    calls = []
+    real = exposure_module.noise_stage
+
+    def counted(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(exposure_module, "noise_stage", counted)
+    reused = release_exposure(released, release.person_persona, stages=release.stages)
+    assert calls == []
+    pd.testing.assert_frame_equal(reused, rebuilt)
+    other = release.person_persona.copy()
+    j = int(np.flatnonzero(other != other[0])[0])  # someone of another persona: swap the two
+    other[[0, j]] = other[[j, 0]]
+    release_exposure(released, other, stages=release.stages)
+    assert calls == [1]  # another assignment: the pass is rebuilt
