@@ -10,6 +10,7 @@ import pandas as pd
 
 from personatwin.core.version import __version__
 from personatwin.measure.anonymeter_eval import summary_from_table
+from personatwin.publish.json_records import write_json_records
 from personatwin.publish.published import PublishedRelease
 from personatwin.publish.report import render_internal_report, render_report
 from personatwin.release.tables import ReleaseTables
@@ -62,56 +63,6 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
     table = pa.table({str(c): _arrow_column(df[c]) for c in df.columns}) if len(df.columns) else pa.table({})
     pacsv.write_csv(table, path)
-
-
-def _plain(value: Any) -> Any:
-    """A cell as the Python value JSON shows (None for missing; dates as ISO text to the second)."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    if isinstance(value, (pd.Timestamp, np.datetime64)):
-        return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def json_literals(values: pd.Series):
-    """Each cell as its JSON literal (Arrow large strings), formatted once per distinct value."""
-    import json
-
-    import pyarrow as pa
-
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    literals = [json.dumps(_plain(u), ensure_ascii=False, allow_nan=False) for u in uniques] + ["null"]
-    dictionary = pa.array(literals, type=pa.large_string())
-    indices = pa.array(np.where(codes >= 0, codes, len(literals) - 1).astype(np.int32))
-    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
-
-
-def write_json_records(df: pd.DataFrame, path: Path) -> None:
-    """A table as a JSON array of records, one per line: each distinct value formatted once, rows joined in
-    Arrow and written as one buffer (pandas' to_json took 22 s for 10M released events, this about 2 s)."""
-    import json
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    with open(path, "w", encoding="utf-8") as f:
-        if not len(df):
-            f.write("[]")
-            return
-        def text(piece: str):
-            return pa.scalar(piece, type=pa.large_string())
-
-        parts: list = []
-        for i, col in enumerate(df.columns):
-            parts += [text(("{" if i == 0 else ",") + json.dumps(str(col), ensure_ascii=False) + ":"),
-                      json_literals(df[col])]
-        rows = pc.binary_join_element_wise(*parts, text("},\n"), text(""))  # every row ends with "},\n"
-        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64, count=len(rows) + 1, offset=rows.offset * 8)
-        data = memoryview(rows.buffers()[2])[int(offsets[0]):int(offsets[-1]) - 2]  # the last row without ",\n"
-        f.write("[\n")
-        f.flush()
-        f.buffer.write(data)
-        f.write("\n]")
 
 
 def write_table(df: pd.DataFrame, path: Path, fmt: str) -> Path:

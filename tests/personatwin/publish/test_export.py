@@ -121,3 +121,26 @@ def test_json_records_parse_to_what_pandas_writes(folder, tmp_path):
         df.to_json(tmp_path / f"{name}.pandas.json", orient="records", date_format="iso", date_unit="s", indent=1)
         ours = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
         assert ours == json.loads((tmp_path / f"{name}.pandas.json").read_text(encoding="utf-8")), name
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7])
+def test_json_records_in_chunks_are_the_same_text(tmp_path, rows):
+    """Rows assembled a chunk at a time (while the previous chunk is written) give the same file for every
+    chunk size, including a last chunk of one row; missing values are null, dates ISO to the second."""
+    import json
+
+    from personatwin.publish.json_records import write_json_records
+
+    df = pd.DataFrame({"p": pd.Categorical(["a", "b", None, "a", "é\"", "b", "a"][:rows]),
+                       "d": pd.to_datetime(["2024-01-01", None, "2024-01-02", "2024-01-01", "2024-01-03",
+                                            "2024-01-01", "2024-01-02"][:rows]),
+                       "v": [1.5, np.nan, 2.0, 1.5, 3.25, np.nan, 1.0][:rows]})
+    texts = set()
+    for chunk in (1, 2, 3, 1 << 20):
+        write_json_records(df, tmp_path / f"{chunk}.json", chunk_rows=chunk)
+        texts.add((tmp_path / f"{chunk}.json").read_bytes())
+    assert len(texts) == 1
+    records = json.loads(texts.pop().decode("utf-8"))
+    assert len(records) == rows and records[0] == {"p": "a", "d": "2024-01-01T00:00:00", "v": 1.5}
+    if rows > 2:
+        assert records[1] == {"p": "b", "d": None, "v": None} and records[2]["p"] is None
