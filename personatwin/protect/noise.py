@@ -97,7 +97,8 @@ def period_label(starts: np.ndarray, precision: str) -> np.ndarray:
     """Readable label of each period start: 2024-03-05, 2024-W10, 2024-03, 2024-Q1, 2024."""
     found = np.unique(starts, return_inverse=True)  # unpacked by index: mypy crashes on unpacking np.unique's tuple
     uniq, inv = found[0], found[1]
-    idx = pd.DatetimeIndex(uniq.astype("datetime64[ns]"))
+    dated = ~np.isnat(uniq)
+    idx = pd.DatetimeIndex(uniq[dated].astype("datetime64[ns]"))  # labels of the dated only: NaT makes years float
     if precision == "day":
         lab = idx.strftime("%Y-%m-%d")
     elif precision == "week":
@@ -109,9 +110,9 @@ def period_label(starts: np.ndarray, precision: str) -> np.ndarray:
         lab = pd.Index([f"{y}-Q{(m - 1) // 3 + 1}" for y, m in zip(idx.year, idx.month)])
     else:
         lab = idx.strftime("%Y")
-    lab = np.asarray(lab, dtype=object)
-    lab[np.isnat(uniq)] = None
-    return lab[inv.reshape(-1)]
+    lab_all = np.full(len(uniq), None, dtype=object)
+    lab_all[dated] = np.asarray(lab, dtype=object)
+    return lab_all[inv.reshape(-1)]
 
 
 def shift_dates(dates: np.ndarray, persona: np.ndarray, max_days: int, rng: np.random.Generator) -> np.ndarray:

@@ -209,7 +209,7 @@ RATE_COLUMNS = ["attribute", "group", "event_type", "outcome", "people", "n_rele
                 "unbiased_rate", "se", "ci_low", "ci_high", "hidden"]
 
 
-def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def codes_and_labels(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (-1 missing) and labels as text of a column: a categorical's own codes (no 10M strings)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         cats = values.cat.categories.astype(str).to_numpy(dtype=object)
@@ -230,10 +230,10 @@ def released_group_rates(personas: pd.DataFrame, events: pd.DataFrame, pram: pd.
         return pd.DataFrame(columns=RATE_COLUMNS)
     p = float(pram["p"].iloc[0])
     persona_ids = pd.Index(personas[PERSONA_ID].astype(str))
-    pid, pid_labels = _codes(events[PERSONA_ID])
+    pid, pid_labels = codes_and_labels(events[PERSONA_ID])
     at = np.where(pid >= 0, persona_ids.get_indexer(pid_labels)[np.maximum(pid, 0)], -1)  # persona row per event
-    etype, types = _codes(events[EVENT_TYPE])
-    outcome, outcomes = _codes(events[OUTCOME])
+    etype, types = codes_and_labels(events[EVENT_TYPE])
+    outcome, outcomes = codes_and_labels(events[OUTCOME])
     T, n_out, P = len(types), len(outcomes), len(personas)
     n_type = pd.Series(np.bincount(etype[etype >= 0], minlength=T), index=types)
     pi = pram.assign(event_type=pram["event_type"].astype(str), outcome=pram["outcome"].astype(str))

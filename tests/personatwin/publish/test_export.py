@@ -144,3 +144,24 @@ def test_json_records_in_chunks_are_the_same_text(tmp_path, rows):
     assert len(records) == rows and records[0] == {"p": "a", "d": "2024-01-01T00:00:00", "v": 1.5}
     if rows > 2:
         assert records[1] == {"p": "b", "d": None, "v": None} and records[2]["p"] is None
+
+
+@pytest.mark.parametrize("precision", ["day", "week", "month", "quarter", "year"])
+def test_released_counts_on_codes_match_counting_labels(precision):
+    """The report's event counts, counted on day and type codes, equal counting every event's period label
+    and type text (undated events belong to no period)."""
+    from personatwin.protect.noise import period_label
+    from personatwin.publish.report import released_counts
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    days = np.datetime64("2023-11-20") + rng.integers(0, 120, n).astype("timedelta64[D]")
+    events = pd.DataFrame({"event_date": pd.to_datetime(days).astype("datetime64[s]"),
+                           "event_type": pd.Categorical(rng.choice(["arrest", "hearing", "release"], n))})
+    events.loc[:4, "event_date"] = pd.NaT
+    got = released_counts(events, precision)
+    label = period_label(events["event_date"].to_numpy().astype("datetime64[D]"), precision)
+    want = pd.DataFrame({"period": label, "event_type": events["event_type"].astype(str)}) \
+        .groupby(["period", "event_type"], sort=True).size().rename("released").reset_index()
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert got["released"].sum() == n - 5
