@@ -8,6 +8,7 @@ of failing rows. Values of failing rows are never copied into metadata (they may
 
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ class SuiteOutcome:
 
 
 _CONTEXT: list = []
+_CONTEXT_LOCK = threading.Lock()
 _BATCHES: dict = {}  # suite name -> batch definition of a dataframe asset in the process's context
 SOURCE = "personatwin"
 
@@ -33,15 +35,28 @@ SOURCE = "personatwin"
 def _context():
     """One ephemeral GX context per process (each new one leaves a temporary docs folder behind)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # imported on first use, not with the code location: great_expectations takes 2.5-4 s to import
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    with _CONTEXT_LOCK:
+        # imported on first use, not with the code location: great_expectations takes 2.5-4 s to import
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.execution_engine import pandas_execution_engine
 
+        if not _CONTEXT:
+            # GX fingerprints every in-memory batch by hashing each cell, twice per suite (5.7 of 6.4 s on
+            # 10M events); the fingerprint is a batch marker nothing here reads, and GX itself skips it for
+            # frames over this threshold (1 GB): skip it for every frame
+            pandas_execution_engine.HASH_THRESHOLD = 0
+            ctx = gx.get_context(mode="ephemeral")
+            ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            _CONTEXT.append(ctx)
+        return gx, _CONTEXT[0]
+
+
+def preload() -> None:
+    """Import GX and make the context in a background thread (a step that runs suites after seconds of
+    its own work calls this first: the import overlaps that work instead of adding to it)."""
     if not _CONTEXT:
-        ctx = gx.get_context(mode="ephemeral")
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        _CONTEXT.append(ctx)
-    return gx, _CONTEXT[0]
+        threading.Thread(target=_context, name="gx-preload", daemon=True).start()
 
 
 def _batch_definition(ctx, name: str):

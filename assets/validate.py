@@ -15,6 +15,7 @@ from assets.constants import (
     VALIDATE,
 )
 from assets.gx import check_result, run_suite
+from assets.gx import preload as gx_preload
 from personatwin.core.hierarchy import MappingHierarchy
 from personatwin.validate.validation import validate
 from resources.policy import PrivacyPolicyResource
@@ -54,6 +55,7 @@ def validated_tables(context: dg.AssetExecutionContext, source: SourceResource, 
                      source_people: pd.DataFrame, source_events: pd.DataFrame):
     """Split the partition's rows into valid tables and a quarantine with a reason per row."""
     t0 = time.perf_counter()
+    gx_preload()  # the suites below need GX: its import overlaps the validation
     _, end = window(context)
     domain = source.get_domain()
     people = source_people.set_index("row") if "row" in source_people.columns else source_people
