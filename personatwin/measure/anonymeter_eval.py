@@ -439,13 +439,19 @@ def original_frame(data: PreparedData, policy: PrivacyPolicy, cols: Columns | No
     for qi, col in zip(cols.qi_sources, cols.qis):
         codes, labels = generalized_codes(data.people[qi], data.domain.hierarchy(qi),
                                           start_level(data.domain, policy, qi))
-        out[col] = np.asarray(labels, dtype=object)[codes].astype(str)
+        out[col] = _labels_at(labels, codes)
     periods = period_start(data.event_day, policy.date_precision)
     out.update(_event_columns(cols, data, data.event_person, n, data.outcome_codes, periods, np.ones(n)))
     for src, col in zip(cols.sensitive_sources, cols.sensitive):  # at the release's precision (numeric: ranges)
         codes, labels = sensitive_coded(data.people[src], data.domain.sensitive_attribute(src))
-        out[col] = np.asarray(labels, dtype=object)[codes].astype(str)
+        out[col] = _labels_at(labels, codes)
     return _typed(pd.DataFrame(out, columns=list(cols.all)), cols)
+
+
+def _labels_at(labels, codes: np.ndarray) -> np.ndarray:
+    """``labels[codes]`` as text in an object array that shares one string per label (not one per person:
+    creating 1M strings per column, then hashing each again to encode it, was most of this frame's cost)."""
+    return np.asarray([str(v) for v in labels], dtype=object)[codes]
 
 
 def release_frame(ctx: PassContext,
