@@ -60,7 +60,8 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     key = release_key.key()
     ledger = series_ledger.ledger()
     plan = plan_version(ledger, domain.name, context.partition_key,
-                        data_tag(key, valid_people, valid_events, domain.name), pol.series_window_months)
+                        data_tag(key, valid_people, valid_events, domain.name,
+                                 digests=CACHE.table_digests(valid_people, valid_events)), pol.series_window_months)
     t_prepare = time.perf_counter()
     ctx = PassContext(CACHE.prepared(valid_people, valid_events, domain), pol, key, plan.salt)
     prepare_seconds = time.perf_counter() - t_prepare

@@ -11,6 +11,7 @@ here is ever written anywhere; a new process starts empty.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +22,21 @@ from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import PrivacyPolicy
 from personatwin.protect.prepared import PassContext, PreparedData, prepare
 from personatwin.protect.stages import Merged, Noised, assignment_from_membership, merged_from_assignment, noise_stage
+from personatwin.release.identity import table_digest
 from personatwin.release.one_pass import Protection, protection_of
+from personatwin.series.exposure import person_digests_ahead
+
+# One background worker: the steps run single-threaded, so work a later step needs and that depends only on the
+# validated tables (their digests) runs on the idle core meanwhile.
+_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step-cache-ahead")
 
 
 @dataclass
 class StepCache:
-    """Last prepared data, first pass and first protection of this process (one partition at a time)."""
+    """Last prepared data, first pass and first protection of this process (one partition at a time), and the
+    validated tables' digests, computed ahead in the background."""
 
+    _digests: tuple[Any, Any, Future] | None = None
     _prepared: tuple[Any, Any, str, PreparedData] | None = None
     _first_pass: tuple[PassContext, Any, tuple[Merged, Noised]] | None = None
     _first_protection: tuple[PassContext, Protection] | None = None
@@ -36,15 +45,30 @@ class StepCache:
     def _hit(self, name: str) -> None:
         self.hits[name] = self.hits.get(name, 0) + 1
 
+    def table_digests_ahead(self, people: pd.DataFrame, events: pd.DataFrame) -> None:
+        """Start the order-free digests of the validated tables (the release's data tag) in the background."""
+        if not (self._digests and self._digests[0] is people and self._digests[1] is events):
+            self._digests = (people, events, _AHEAD.submit(lambda: (table_digest(people), table_digest(events))))
+
+    def table_digests(self, people: pd.DataFrame, events: pd.DataFrame) -> tuple[bytes, bytes]:
+        """``table_digest`` of both validated tables: the ones started ahead for these very tables, or now."""
+        if self._digests and self._digests[0] is people and self._digests[1] is events:
+            self._hit("table_digests")
+            return self._digests[2].result()
+        return table_digest(people), table_digest(events)
+
     def prepared(self, people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> PreparedData:
-        """The engine's canonical coded form of the validated tables (the ``row`` column dropped)."""
+        """The engine's canonical coded form of the validated tables (the ``row`` column dropped); the first
+        time, the tables' digests and the people's digests (for the series exposure) start in the background."""
         if self._prepared and self._prepared[0] is people and self._prepared[1] is events \
                 and self._prepared[2] == domain.name:
             self._hit("prepared")
             return self._prepared[3]
+        self.table_digests_ahead(people, events)
         data = prepare(people.drop(columns=["row"], errors="ignore"), events.drop(columns=["row"], errors="ignore"),
                        domain)
         self._prepared = (people, events, domain.name, data)
+        person_digests_ahead(data, _AHEAD.submit)
         return data
 
     def context(self, people: pd.DataFrame, events: pd.DataFrame, domain: Domain, policy: PrivacyPolicy,

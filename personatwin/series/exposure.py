@@ -10,6 +10,8 @@ every released column), giving their success probability and whether their perso
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from concurrent.futures import Future
 
 import numpy as np
 import pandas as pd
@@ -64,6 +66,23 @@ def person_digests(data: PreparedData) -> np.ndarray:
     return people_hash ^ (sums * np.uint64(0x9E3779B97F4A7C15))
 
 
+# A person-digest computation started ahead of need (the pipeline starts it on an idle core as soon as the
+# prepared data exists): (the PreparedData it is for, a future of its digests); used for that very object only.
+_AHEAD: list = []
+
+
+def person_digests_ahead(data: PreparedData, submit: Callable[..., Future]) -> None:
+    """Start ``person_digests(data)`` with ``submit`` (an executor's); ``release_exposure`` of ``data`` waits for it."""
+    _AHEAD[:] = [(data, submit(person_digests, data))]
+
+
+def _person_digests(data: PreparedData) -> np.ndarray:
+    ahead = _AHEAD[0] if _AHEAD else None
+    if ahead is not None and ahead[0] is data:
+        return ahead[1].result()
+    return person_digests(data)
+
+
 def release_exposure(ctx: PassContext, person_persona: np.ndarray, persona_ids: np.ndarray | None = None,
                      stages: tuple[Merged, Noised] | None = None) -> pd.DataFrame:
     """Every person of the release with their keyed pseudonym, persona, published QIs and digest; the
@@ -102,6 +121,6 @@ def release_exposure(ctx: PassContext, person_persona: np.ndarray, persona_ids: 
     for qi in merged.attributes.qi_columns:  # what the release publishes for the person's persona
         out[qi] = attrs[qi].astype(str).to_numpy()[merged.person_persona]
     out[PERSONA_SIZE] = attrs[PERSONA_SIZE].to_numpy()[merged.person_persona]
-    out[DIGEST] = person_digests(data)
+    out[DIGEST] = _person_digests(data)
     out[TARGET], out[SUCCESS], out[SINGLED_OUT] = is_target, success, single
     return out

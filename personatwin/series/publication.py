@@ -35,9 +35,12 @@ from personatwin.series.ledger import Ledger, LedgerEntry
 SERIES_ESCALATIONS = 8  # series escalations (k doubled 5 -> 100; amounts, location, age coarsened) before refusing
 
 
-def data_tag(key: ReleaseKey, people: pd.DataFrame, events: pd.DataFrame, series: str) -> str:
-    """Keyed, order-free tag of the validated tables: equal exactly when the data is (for reruns)."""
-    return key.tag("series-data", series.encode("utf-8") + table_digest(people) + table_digest(events))[:32]
+def data_tag(key: ReleaseKey, people: pd.DataFrame, events: pd.DataFrame, series: str,
+             digests: tuple[bytes, bytes] | None = None) -> str:
+    """Keyed, order-free tag of the validated tables: equal exactly when the data is (for reruns).
+    ``digests``: their ``table_digest``s when already computed."""
+    people_digest, events_digest = digests if digests is not None else (table_digest(people), table_digest(events))
+    return key.tag("series-data", series.encode("utf-8") + people_digest + events_digest)[:32]
 
 
 @dataclass(frozen=True)

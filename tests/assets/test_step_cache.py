@@ -40,3 +40,26 @@ def test_first_pass_follows_the_context():
     assert cache.cached_first_protection(PassContext(data, ctx.policy, ReleaseKey("j" * 32), "2024-01")) is None
     assert cache.cached_first_protection(ctx.with_policy(policy_for_level("high"))) is None
     assert (risk_pass.events.reset_index(drop=True)).equals(cache.first_pass(ctx, personas)[1].events)
+
+
+def test_digests_computed_ahead_are_those_of_the_same_tables_only():
+    """The validated tables' digests and the people's digests start in the background with the prepared data;
+    what the release reads is the digest of those very objects, equal to computing it then."""
+    import numpy as np
+
+    from personatwin.release.identity import table_digest
+    from personatwin.series import exposure
+
+    cache, (people, events) = StepCache(), tables()
+    data = cache.prepared(people, events, DOMAIN)
+    assert cache.table_digests(people, events) == (table_digest(people), table_digest(events))
+    assert cache.hits["table_digests"] == 1
+    other = events.copy()
+    other.loc[other.index[0], "outcome"] = next(o for o in other["outcome"].unique() if o != other["outcome"].iloc[0])
+    assert cache.table_digests(people, other)[1] == table_digest(other) != table_digest(events)
+    assert cache.hits["table_digests"] == 1  # another object: computed, not the one started ahead
+    assert np.array_equal(exposure._person_digests(data), exposure.person_digests(data))
+    assert exposure._AHEAD and exposure._AHEAD[0][0] is data
+    fresh = cache.prepared(people.copy(), events, DOMAIN)  # new tables: new prepared data, its own digests
+    assert exposure._AHEAD[0][0] is fresh and np.array_equal(exposure._person_digests(fresh),
+                                                             exposure.person_digests(fresh))
