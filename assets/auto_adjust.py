@@ -28,6 +28,7 @@ from personatwin.series import dp_tables as dp
 from personatwin.series.budget import BudgetLedger
 from personatwin.series.ledger import LedgerEntry
 from personatwin.series.publication import data_tag, plan_version, release_in_series
+from resources.io_manager import READ_ONCE
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
 from resources.series import SeriesLedgerResource
@@ -40,6 +41,7 @@ HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level",
 
 
 @dg.asset(group_name=AUTO_ADJUST, kinds={"pandas", "parquet"}, partitions_def=PARTITIONS, deps=["risk_assessment"],
+          metadata={READ_ONCE: True},
           check_specs=[
               dg.AssetCheckSpec(CHECK_RELEASE_GUARANTEES, asset="release", partitions_def=PARTITIONS, blocking=True,
                                 description=("k, risk <= target, l-diversity, no identifiers, no over-precise dates, "

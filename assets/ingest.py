@@ -8,15 +8,16 @@ import dagster as dg
 from assets.common import PARTITIONS, seconds_since, table_metadata, window
 from assets.constants import INGEST
 from personatwin.core.errors import DirectIdentifierError, InputError
+from resources.io_manager import READ_ONCE
 from resources.source import SourceResource
 
 
 @dg.multi_asset(
     outs={
-        "source_people": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"},
+        "source_people": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"}, metadata={READ_ONCE: True},
                                      description="People involved in the period's events, identifiers screened "
                                                  "and dropped."),
-        "source_events": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"},
+        "source_events": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"}, metadata={READ_ONCE: True},
                                      description="Events dated in the release period, as read from the source."),
     },
     partitions_def=PARTITIONS,

@@ -87,7 +87,9 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             _LOADED.move_to_end((path, sig))
             return _LOADED[(path, sig)]
         obj = _typed(context, self._read(context, path))
-        if sig is not None and sig == _signature(path):
+        upstream = context.upstream_output
+        single_reader = upstream is not None and (upstream.definition_metadata or {}).get(READ_ONCE, False)
+        if sig is not None and sig == _signature(path) and not single_reader:
             for other in [k for k in _LOADED if k[0].name != path.name]:
                 del _LOADED[other]  # only the partition being run: a backfill holds one at a time
             _LOADED[(path, sig)] = obj
@@ -128,6 +130,10 @@ def _typed(context: dg.InputContext, obj):
         return typing_type.from_frames(obj)
     return obj
 
+
+# Definition metadata of an asset read by one step only (the source tables, the release): the IO manager
+# does not keep it after that read (a 10M-row table held for the rest of the run only raises peak memory).
+READ_ONCE = "personatwin/read_once"
 
 # Seconds this process spent writing and reading stored assets (benchmarks/release_job.py reports them apart
 # from Dagster's own overhead).

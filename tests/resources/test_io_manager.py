@@ -27,3 +27,33 @@ def test_intermediate_parquet_round_trips_types_and_category_order(tmp_path):
     empty = df.iloc[:0]
     write_parquet(empty, tmp_path / "e.parquet")
     assert len(pd.read_parquet(tmp_path / "e.parquet")) == 0
+
+
+def test_an_asset_read_once_is_not_kept_after_its_read(tmp_path):
+    """Tables read by several steps stay in the process's cache; one marked read-once (the source tables,
+    the release) does not: it would only hold its memory for the rest of the run."""
+    import dagster as dg
+
+    from resources import io_manager
+
+    @dg.asset(metadata={io_manager.READ_ONCE: True})
+    def once() -> pd.DataFrame:
+        return pd.DataFrame({"a": [1, 2, 3]})
+
+    @dg.asset
+    def shared() -> pd.DataFrame:
+        return pd.DataFrame({"b": [4, 5]})
+
+    @dg.asset
+    def reader(once: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"n": [len(once) + len(shared)]})
+
+    io_manager._LOADED.clear()
+    result = dg.materialize([once, shared, reader],
+                            resources={"io_manager": io_manager.PartitionedParquetIOManager(base_dir=str(tmp_path))})
+    assert result.success
+    kept = {path.name for path, _ in io_manager._LOADED}
+    assert kept == {"all"} and len(io_manager._LOADED) == 1  # only "shared" (stored as <asset>/all)
+    assert next(iter(io_manager._LOADED))[0].parent.name == "shared"
+    assert pd.read_parquet(tmp_path / "reader" / "all.parquet")["n"].tolist() == [5]
+    io_manager._LOADED.clear()
