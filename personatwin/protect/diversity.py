@@ -24,6 +24,7 @@ here are the ones the risk report publishes (``personatwin.measure.risk``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -225,6 +226,21 @@ def _member_counts(members: np.ndarray, obs: Observed, sorted_owner: np.ndarray,
     return out
 
 
+def _unique_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(counts, axis=0, return_inverse=True)`` for small non-negative count rows, by one integer key
+    per row (mixed radix keeps the rows' lexicographic order): a 1-D unique, several times faster per call."""
+    n, c = counts.shape
+    base = int(counts.max()) + 1 if counts.size else 1
+    if n == 0 or c == 0 or c * math.log2(base + 1) >= 62:
+        uniq, inverse = np.unique(counts, axis=0, return_inverse=True)
+        return uniq, inverse.reshape(-1)
+    key = np.zeros(n, dtype=np.int64)
+    for j in range(c):
+        key = key * base + counts[:, j]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return counts[first], inverse.reshape(-1)
+
+
 def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, gates, same_group=None):
     """(i, j): the cheapest swap of member i of P with member j of Q that leaves both passing every limit
     (``same_group``: which pairs may trade places), or None. Attributes P fails are checked first, each on
@@ -235,8 +251,8 @@ def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, gates, same_g
         if not len(ii):
             return None
         # judged once per distinct pair of member count vectors (most members hold none or one value)
-        up, inv_p = np.unique(per_p[a], axis=0, return_inverse=True)
-        uq, inv_q = np.unique(per_q[a], axis=0, return_inverse=True)
+        up, inv_p = _unique_rows(per_p[a])
+        uq, inv_q = _unique_rows(per_q[a])
         moved = uq[None, :, :] - up[:, None, :]  # P's change per pair, Q's is its negative
         grid = _passes(p_counts[a] + moved, gates[a]) & _passes(q_counts[a] - moved, gates[a])
         ok = grid[inv_p.reshape(-1)[ii], inv_q.reshape(-1)[jj]]
