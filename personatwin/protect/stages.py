@@ -126,6 +126,15 @@ def keyed_order(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.lexsort((tie, block))
 
 
+def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``keyed_order(major * M + minor, rng)`` for any M above ``minor``'s values (the same draw from ``rng``, the
+    same order), sorted in two levels: a counting sort by ``major`` (< ``n_major``), then ``minor`` inside each."""
+    from personatwin.protect.row_order import grouped_keyed_order  # numba: imported on first use only
+
+    tie = rng.permutation(len(major)).astype(np.int64, copy=False)
+    return grouped_keyed_order(major, minor, n_major, tie)
+
+
 def released_sources(ctx: PassContext, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """For each (canonically ordered) event, the event whose outcome and outcome-dependent columns it
     releases: itself with probability p, else a keyed draw from its event type (joint invariant PRAM).
@@ -370,13 +379,12 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     # each block, so nothing in the files follows source person ids, true dates or other hidden values.
     T, n_out = len(data.type_names), len(data.outcome_names)
     ev_rank = id_rank[ev_persona]
-    composite = ev_rank * len(period_values)  # ((rank * periods + period) * T + type) * n_out + outcome, in place
-    composite += period_code
-    composite *= T
-    composite += data.type_codes
-    composite *= n_out
-    composite += rand_out
-    order = keyed_order(composite, ctx.rng("row-order"))
+    minor = period_code.astype(np.int64)  # ((period * T + type) * n_out + outcome), in place
+    minor *= T
+    minor += data.type_codes
+    minor *= n_out
+    minor += rand_out
+    order = keyed_order_grouped(ev_rank, len(ids), minor, ctx.rng("row-order"))
     released = {
         PERSONA_ID: pd.Categorical.from_codes(_in_release_order(ev_rank, order, len(ids)),
                                               categories=np.sort(ids.astype(str))),

@@ -313,3 +313,23 @@ def test_noise_codes_are_the_noise_stages_draws_without_its_tables():
     assert len(codes.sensitive_codes) == len(full.sensitive_codes) == 1
     assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(codes.sensitive_codes,
                                                                              full.sensitive_codes))
+
+
+def test_grouped_keyed_order_is_the_keyed_order_of_the_composite_key():
+    """The release row order sorted in two levels (persona rank, then the rest of the block) is the one keyed
+    order of the composite key: same draw from the key's generator, same positions, ties included."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from personatwin.protect.stages import keyed_order, keyed_order_grouped
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.integers(0, 300), st.integers(1, 20), st.integers(1, 50), st.integers(0, 2**32 - 1))
+    def check(n, n_major, m, seed):
+        gen = np.random.default_rng(seed)
+        major, minor = gen.integers(0, n_major, n), gen.integers(0, m, n)
+        want = keyed_order(major * m + minor, np.random.default_rng(seed + 1))
+        got = keyed_order_grouped(major, n_major, minor, np.random.default_rng(seed + 1))
+        assert np.array_equal(got, want)
+
+    check()
