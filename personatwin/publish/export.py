@@ -44,8 +44,8 @@ def _arrow_column(s: pd.Series):
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes = s.cat.codes.to_numpy()
         dictionary = pa.array(s.cat.categories.astype(str).to_numpy(dtype=object), type=pa.string())
-        return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32(), mask=codes < 0),
-                                              dictionary).cast(pa.string())
+        # written as is: Arrow's CSV writer prints a dictionary column's values (the same text, no 10M strings)
+        return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32(), mask=codes < 0), dictionary)
     if pd.api.types.is_datetime64_any_dtype(s):
         return pa.array(s.to_numpy().astype("datetime64[D]"), type=pa.date32())
     if pd.api.types.is_bool_dtype(s):
@@ -55,9 +55,9 @@ def _arrow_column(s: pd.Series):
     return pa.array(s.astype("string"))
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> None:
+def write_csv(df: pd.DataFrame, path) -> None:
     """CSV through Arrow's multi-threaded writer (about 4x pandas' on millions of events); text
-    cells are quoted, missing values are empty, dates are ISO dates."""
+    cells are quoted, missing values are empty, dates are ISO dates. ``path``: a path or a binary file."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -65,18 +65,62 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     pacsv.write_csv(table, path)
 
 
+class HashingFile:
+    """A binary file that keeps the SHA-256 of every byte written to it (a release's files are hashed as they
+    are written, not read back: GBs at scale)."""
+
+    def __init__(self, raw) -> None:
+        import hashlib
+
+        self.raw, self.sha256, self.closed = raw, hashlib.sha256(), False
+
+    def write(self, data) -> int:
+        self.sha256.update(data)  # releases the GIL for large buffers
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def hexdigest(self) -> str:
+        return self.sha256.hexdigest()
+
+
 def write_table(df: pd.DataFrame, path: Path, fmt: str) -> Path:
     """Write one table in one format; dates as ISO dates."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        df.to_parquet(path, index=False)
-    elif fmt == "csv":
-        write_csv(neutralize_formulas(df), path)
-    elif fmt == "json":
-        write_json_records(df, path)
-    else:
-        raise ValueError(f"unknown export format {fmt!r}: use one of {FORMATS}")
+    write_table_hashed(df, path, fmt)
     return path
+
+
+def write_table_hashed(df: pd.DataFrame, path: Path, fmt: str) -> str:
+    """``write_table``, returning the SHA-256 of the file written (computed while writing)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: use one of {FORMATS}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as raw:
+        f = HashingFile(raw)
+        if fmt == "parquet":
+            df.to_parquet(f, index=False)
+        elif fmt == "csv":
+            write_csv(neutralize_formulas(df), f)
+        else:  # written and hashed in parallel (GBs of text at scale)
+            write_json_records(df, f.raw, sha256=f.sha256)
+        f.flush()
+        return f.hexdigest()
 
 
 def export_tables(obj: Any, path, format: str | None = None) -> list[Path]:
@@ -142,15 +186,17 @@ def write_release_folder(release: ReleaseTables, folder, *, partition: str = "",
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     released = release.released()
-    files = []
+    files, digests = [], {}
     for name, table in released.items():
         for fmt in FORMATS:
-            files.append(write_table(table, folder / f"{name}.{fmt}", fmt))
+            path = folder / f"{name}.{fmt}"
+            digests[path] = write_table_hashed(table, path, fmt)
+            files.append(path)
     published = PublishedRelease.from_tables(release)
     report = folder / "privacy_report.html"
     report.write_text(render_report(published, partition=partition), encoding="utf-8")
     files.append(report)
-    digests = sha256_all(files)
+    digests[report] = sha256(report)
     manifest = {
         "partition": partition,
         **published.manifest_fields(),

@@ -165,3 +165,40 @@ def test_released_counts_on_codes_match_counting_labels(precision):
         .groupby(["period", "event_type"], sort=True).size().rename("released").reset_index()
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     assert got["released"].sum() == n - 5
+
+
+def test_json_literal_is_json_dumps_for_any_text():
+    """The direct quoting of strings needing no escape gives json.dumps' literal for every string."""
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from personatwin.publish.json_records import literal
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text())
+    def check(text):
+        assert literal(text) == json.dumps(text, ensure_ascii=False).encode("utf-8")
+
+    check()
+
+
+def test_files_hashed_while_written_match_their_bytes(folder, tmp_path):
+    """Every data file's SHA-256, computed as it is written, is the SHA-256 of the file's bytes, and each
+    format's file is the one write_table writes (categorical columns with missing values included)."""
+    import hashlib
+
+    from personatwin.publish.export import write_table, write_table_hashed
+
+    _, _, _, result = folder
+    events = result.events.copy()
+    outcomes = events["outcome"].astype(object).to_numpy(copy=True)
+    outcomes[:2] = None
+    events["outcome"] = pd.Categorical(outcomes)
+    for fmt in ("parquet", "csv", "json"):
+        digest = write_table_hashed(events, tmp_path / f"h.{fmt}", fmt)
+        assert digest == hashlib.sha256((tmp_path / f"h.{fmt}").read_bytes()).hexdigest()
+        write_table(events, tmp_path / f"p.{fmt}", fmt)
+        assert (tmp_path / f"p.{fmt}").read_bytes() == (tmp_path / f"h.{fmt}").read_bytes()
+    assert pd.read_csv(tmp_path / "h.csv")["outcome"].isna().sum() == 2
