@@ -27,10 +27,14 @@ def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: 
     t0 = time.perf_counter()
     pol = policy.policy()
     data = CACHE.prepared(valid_people, valid_events, source.get_domain())
+    ctx = PassContext(data, pol, release_key.key(), context.partition_key)
     try:
-        merged = merge_stage(PassContext(data, pol, release_key.key(), context.partition_key))
+        merged = merge_stage(ctx)
     except TooFewPeopleError as exc:
         raise dg.Failure(description=f"partition {context.partition_key}: {exc}") from None
+    # the release stage attacks the configuration it settles on, most often this first pass's: start that
+    # evaluation now, on the core the next stages leave idle
+    CACHE.attack_evaluation_ahead(ctx)
     table = merged.personas
     sizes = table["size"]
     stored = {"personas": table, "membership": merged.membership(data.people)}

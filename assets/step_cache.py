@@ -20,6 +20,7 @@ import pandas as pd
 from personatwin.core.domains import Domain
 from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import PrivacyPolicy
+from personatwin.measure.anonymeter_eval import AnonymeterOptions, evaluate_prepared_ahead
 from personatwin.protect.prepared import PassContext, PreparedData, prepare
 from personatwin.protect.stages import Merged, Noised, assignment_from_membership, merged_from_assignment, noise_stage
 from personatwin.release.identity import table_digest
@@ -29,6 +30,7 @@ from personatwin.series.exposure import person_digests_ahead
 # One background worker: the steps run single-threaded, so work a later step needs and that depends only on the
 # validated tables (their digests) runs on the idle core meanwhile.
 _AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step-cache-ahead")
+_ATTACKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step-cache-attacks")  # long: apart from digests
 
 
 @dataclass
@@ -75,6 +77,13 @@ class StepCache:
                 key: ReleaseKey, salt: str) -> PassContext:
         """The pass context of a step: the prepared tables (reused), the policy, the key and the partition."""
         return PassContext(self.prepared(people, events, domain), policy, key, salt)
+
+    def attack_evaluation_ahead(self, ctx: PassContext) -> None:
+        """Start the independent attack evaluation of ``ctx`` in the background, when its policy gates on it: the
+        release stage's evaluation of the configuration it settles on waits for it if that is ``ctx``'s (the
+        common case: the first pass holds every target), else makes its own once this one has finished."""
+        if ctx.policy.anonymeter_max_risk is not None:
+            evaluate_prepared_ahead(ctx, AnonymeterOptions(), _ATTACKS.submit)
 
     def first_pass(self, ctx: PassContext, personas: dict) -> tuple[Merged, Noised]:
         """The merge stage rebuilt from the stored membership, and the noise stage applied to it."""

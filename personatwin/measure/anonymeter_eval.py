@@ -84,6 +84,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -655,10 +657,39 @@ def _attack_risk(raw: dict) -> AttackRisk:
                       design_effect=float(raw.get("design_effect", float("nan"))))
 
 
+# An evaluation started ahead of need, on an otherwise idle core (the pipeline starts one for the configuration
+# the release will most likely have, while the other stages run): (context, options, future). It is used for that
+# very context only (``PassContext.same_as``: the same prepared data object, policy, key and salt); the evaluation
+# is a function of those alone, so the result is the one a call at that time would give.
+_AHEAD: list = []
+
+
+def evaluate_prepared_ahead(ctx: PassContext, options: AnonymeterOptions,
+                            submit: Callable[..., Future]) -> None:
+    """Start ``evaluate_prepared(ctx, options)`` with ``submit`` (an executor's); a later call for the same context
+    and options waits for it instead of evaluating again."""
+    if _AHEAD:
+        _AHEAD.pop()[2].cancel()  # an earlier one not started yet (its release never came) is dropped
+    _AHEAD.append((ctx, options, submit(evaluate_prepared_now, ctx, options)))
+
+
 def evaluate_prepared(ctx: PassContext,
                       options: AnonymeterOptions = AnonymeterOptions()) -> AnonymeterEvaluation:
     """Anonymeter's three risks for releases made at ``policy`` from this data (see the module text), by the
-    engine ``options.engine`` chooses (default: the sampled one)."""
+    engine ``options.engine`` chooses (default: the sampled one); the one started ahead for this very context,
+    if any (``evaluate_prepared_ahead``)."""
+    if _AHEAD:
+        ahead_ctx, ahead_options, future = _AHEAD.pop()
+        if ctx.same_as(ahead_ctx) and options == ahead_options:
+            return future.result()
+        if not future.cancel():  # another configuration, already running: let it finish first, so two
+            wait([future])  # evaluations never hold their memory at once
+    return evaluate_prepared_now(ctx, options)
+
+
+def evaluate_prepared_now(ctx: PassContext,
+                          options: AnonymeterOptions = AnonymeterOptions()) -> AnonymeterEvaluation:
+    """``evaluate_prepared`` computed in this call."""
     if options.engine == "sampled":
         return evaluate_prepared_sampled(ctx, options)
     data, policy, key, salt = ctx.data, ctx.policy, ctx.key, ctx.salt

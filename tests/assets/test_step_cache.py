@@ -63,3 +63,29 @@ def test_digests_computed_ahead_are_those_of_the_same_tables_only():
     fresh = cache.prepared(people.copy(), events, DOMAIN)  # new tables: new prepared data, its own digests
     assert exposure._AHEAD[0][0] is fresh and np.array_equal(exposure._person_digests(fresh),
                                                              exposure.person_digests(fresh))
+
+
+def test_an_attack_evaluation_started_ahead_serves_that_context_only():
+    """The evaluation started in the background for the first pass's context is the one the release gets for
+    that very context (equal to evaluating then); another context (salt) is evaluated anew."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from personatwin.measure import anonymeter_eval as ae
+
+    data = synth.generate("criminal_justice", 2500, start="2024-01-01", end="2024-01-31", seed=8)
+    checked = validate(data.people, data.events, DOMAIN)
+    cache = StepCache()
+    prepared = cache.prepared(checked.people, checked.events, DOMAIN)
+    ctx = PassContext(prepared, policy_for_level("high"), ReleaseKey("k" * 32), "2024-01")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ae.evaluate_prepared_ahead(ctx, ae.AnonymeterOptions(), pool.submit)
+        future = ae._AHEAD[0][2]
+        got = ae.evaluate_prepared(PassContext(prepared, policy_for_level("high"), ReleaseKey("k" * 32), "2024-01"))
+        assert got is future.result() and not ae._AHEAD
+        assert got.metrics() == ae.evaluate_prepared_now(ctx).metrics()
+        ae.evaluate_prepared_ahead(ctx, ae.AnonymeterOptions(), pool.submit)
+        ahead = ae._AHEAD[0][2]
+        other = ae.evaluate_prepared(PassContext(prepared, ctx.policy, ctx.key, "2024-01-v2"))
+        assert not ae._AHEAD and (ahead.cancelled() or other is not ahead.result())
+        assert other.metrics() == ae.evaluate_prepared_now(PassContext(prepared, ctx.policy, ctx.key,
+                                                                        "2024-01-v2")).metrics()
