@@ -177,7 +177,7 @@ def guarantee_results(release: ReleaseTables, k_required: int,
         "events_in": float(release.counts.get("events_valid", m["n_events"])),
         "events_out": float(len(release.events)),
     }])
-    dates = criteria.dates_at_precision(release.events, pol["date_precision"])
+    dates = criteria.dates_at_precision(criteria.distinct_dates(release.events), pol["date_precision"])
     outcomes = [
         run_suite("release_personas", release.personas, [
             ("ExpectColumnMinToBeBetween", {"column": "size", "min_value": max(k_min, k_required)}),

@@ -10,7 +10,7 @@ from assets.common import PARTITIONS, seconds_since, table_metadata
 from assets.constants import CHECK_DATE_PRECISION, NOISE
 from assets.gx import check_result, run_suite
 from assets.step_cache import CACHE
-from personatwin.measure.criteria import dates_at_precision
+from personatwin.measure.criteria import dates_at_precision, distinct_dates
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
 from resources.source import SourceResource
@@ -36,7 +36,7 @@ def protected_events(context: dg.AssetExecutionContext, source: SourceResource, 
 
 def no_date_finer_than_precision(precision: str, protected_events: pd.DataFrame) -> dg.AssetCheckResult:
     """Every released date is the first day of its period (GX suite)."""
-    frame = dates_at_precision(protected_events, precision)
+    frame = dates_at_precision(distinct_dates(protected_events), precision)  # every row's dates, once each
     suite = [("ExpectColumnValuesToBeInSet", {"column": c, "value_set": [True]}) for c in frame.columns]
     return check_result(run_suite("protected_events_dates", frame, suite, row_column=None),
                         check_name=CHECK_DATE_PRECISION)

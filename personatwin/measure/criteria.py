@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from personatwin.core.codes import dense_codes
 from personatwin.core.policy import INTERNAL_RISK, PUBLIC_RISK, RESEARCH_RISK
 from personatwin.core.schema import BIRTH_DATE, END_DATE, EVENT_DATE, PERSON_ID
 from personatwin.protect.noise import period_start
@@ -543,6 +544,35 @@ def dates_at_precision(events: pd.DataFrame, precision: str) -> pd.DataFrame:
             d = events[col].to_numpy().astype("datetime64[D]")
             out[f"{col}_at_period_start"] = np.isnat(d) | (period_start(d, precision) == d)
     return pd.DataFrame(out)
+
+
+def distinct_dates(events: pd.DataFrame) -> pd.DataFrame:
+    """The distinct combinations of the released date columns (as days, missing kept), one row each: a check
+    that holds for every row holds for these (tens of rows instead of 10M events), counted in O(rows)."""
+    cols = [c for c in (EVENT_DATE, END_DATE) if c in events.columns]
+    if not cols or not len(events):
+        return pd.DataFrame({c: np.zeros(0, dtype="datetime64[D]") for c in cols})
+    codes, values = [], []
+    for col in cols:
+        days = events[col].to_numpy().astype("datetime64[D]")
+        nat = np.isnat(days)
+        ints = days.view(np.int64).copy()
+        fill = int(ints[~nat].max()) + 1 if (~nat).any() else 0  # missing: one value above every date
+        ints[nat] = fill
+        c, uniq = dense_codes(ints)
+        shown = uniq.astype("datetime64[D]")
+        shown[(uniq == fill) & nat.any()] = np.datetime64("NaT")
+        codes.append(c)
+        values.append(shown)
+    key = codes[0].astype(np.int64)
+    for c, v in zip(codes[1:], values[1:]):
+        key = key * len(v) + c
+    present = np.flatnonzero(np.bincount(key, minlength=int(np.prod([len(v) for v in values]))))
+    out, rest = {}, present
+    for col, v in reversed(list(zip(cols, values))):
+        out[col] = v[rest % len(v)]
+        rest = rest // len(v)
+    return pd.DataFrame({c: out[c] for c in cols})
 
 
 def identifier_columns(tables: Mapping[str, pd.DataFrame], direct_identifiers: tuple[str, ...] = ()) -> list[str]:

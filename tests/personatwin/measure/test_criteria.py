@@ -153,3 +153,22 @@ def test_per_attribute_limits_are_validated_naming_the_attribute_and_published_o
                            max_recursive_c_by_attribute={"a": 4.0}).parameters()
     assert list(params["l_diversity_by_attribute"].items()) == [("a", 1), ("b", 3)]
     assert params["min_entropy_l_by_attribute"] == {"a": 1.5} and params["max_recursive_c_by_attribute"] == {"a": 4.0}
+
+
+def test_distinct_dates_hold_every_rows_dates_once():
+    """The date checks run on the distinct date combinations: each row's (event, end) days appear once, missing
+    end dates included, and the precision verdict is the one on every row."""
+    rng = np.random.default_rng(5)
+    n = 4000
+    start = np.datetime64("2024-01-01") + rng.integers(0, 90, n).astype("timedelta64[D]")
+    end = (start + rng.integers(0, 40, n).astype("timedelta64[D]")).astype("datetime64[s]")
+    end[rng.random(n) < 0.3] = np.datetime64("NaT")
+    events = pd.DataFrame({"event_date": start.astype("datetime64[s]"), "end_date": end})
+    got = c.distinct_dates(events)
+    want = events.apply(lambda s: s.dt.floor("D")).drop_duplicates()
+    as_set = {tuple(r) for r in got.astype(str).to_numpy()}
+    assert len(got) == len(want) and as_set == {tuple(r) for r in want.astype("datetime64[ns]").astype(str).to_numpy()}
+    for precision in ("day", "week", "month"):
+        assert c.dates_at_precision(got, precision).all().all() == c.dates_at_precision(events, precision).all().all()
+    assert len(c.distinct_dates(events.iloc[:0])) == 0 and list(c.distinct_dates(events[["event_date"]])) == [
+        "event_date"]
