@@ -35,6 +35,7 @@ def personas(context: dg.AssetExecutionContext, source: SourceResource, policy: 
     # the release stage attacks the configuration it settles on, most often this first pass's: start that
     # evaluation now, on the core the next stages leave idle
     CACHE.attack_evaluation_ahead(ctx)
+    CACHE.remember_merged(ctx, merged)
     table = merged.personas
     sizes = table["size"]
     stored = {"personas": table, "membership": merged.membership(data.people)}

@@ -39,6 +39,7 @@ class StepCache:
     validated tables' digests, computed ahead in the background."""
 
     _digests: tuple[Any, Any, Future] | None = None
+    _merged: tuple[PassContext, Merged] | None = None
     _prepared: tuple[Any, Any, str, PreparedData] | None = None
     _first_pass: tuple[PassContext, Any, tuple[Merged, Noised]] | None = None
     _first_protection: tuple[PassContext, Protection] | None = None
@@ -85,12 +86,29 @@ class StepCache:
         if ctx.policy.anonymeter_max_risk is not None:
             evaluate_prepared_ahead(ctx, AnonymeterOptions(), _ATTACKS.submit)
 
+    def remember_merged(self, ctx: PassContext, merged: Merged) -> None:
+        """The merge step's own merge stage, for the noise step of the same context (no rebuild from storage)."""
+        self._merged = (ctx, merged)
+
+    def _merged_for(self, ctx: PassContext, personas: dict) -> Merged:
+        """The merge stage of the stored personas: the merge step's own when made in this very context (the stage
+        is a function of the context, so the stored tables are its tables; their persona ids and size are checked),
+        else rebuilt from the stored membership."""
+        if self._merged and ctx.same_as(self._merged[0]):
+            merged = self._merged[1]
+            stored_ids = personas["personas"]["persona_id"].astype(str)
+            if len(personas["membership"]) == ctx.data.n_people and len(stored_ids) == len(merged.ids) \
+                    and set(stored_ids) == set(merged.ids.astype(str)):
+                self._hit("merged")
+                return merged
+        return merged_from_assignment(ctx, assignment_from_membership(ctx, personas["membership"]))
+
     def first_pass(self, ctx: PassContext, personas: dict) -> tuple[Merged, Noised]:
-        """The merge stage rebuilt from the stored membership, and the noise stage applied to it."""
+        """The merge stage of the stored personas (``_merged_for``), and the noise stage applied to it."""
         if self._first_pass and self._first_pass[1] is personas and ctx.same_as(self._first_pass[0]):
             self._hit("first_pass")
             return self._first_pass[2]
-        merged = merged_from_assignment(ctx, assignment_from_membership(ctx, personas["membership"]))
+        merged = self._merged_for(ctx, personas)
         result = (merged, noise_stage(ctx, merged))
         self._first_pass = (ctx, personas, result)
         return result

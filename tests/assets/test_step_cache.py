@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from assets.step_cache import StepCache
 from personatwin.core.domains import get_domain
 from personatwin.core.keys import ReleaseKey
@@ -89,3 +91,29 @@ def test_an_attack_evaluation_started_ahead_serves_that_context_only():
         assert not ae._AHEAD and (ahead.cancelled() or other is not ahead.result())
         assert other.metrics() == ae.evaluate_prepared_now(PassContext(prepared, ctx.policy, ctx.key,
                                                                         "2024-01-v2")).metrics()
+
+
+def test_the_merge_steps_own_stage_serves_the_noise_step_of_the_same_context_only():
+    """The noise step takes the merge step's Merged for the very same context (equal to the rebuild from the
+    stored membership), and rebuilds from storage for another context or other stored personas."""
+    import numpy as np
+
+    cache, (people, events) = StepCache(), tables()
+    data = cache.prepared(people, events, DOMAIN)
+    ctx = PassContext(data, policy_for_level("medium", target_risk=0.5), ReleaseKey("k" * 32), "2024-01")
+    merged = merge_stage(ctx)
+    personas = {"personas": merged.personas, "membership": merged.membership(data.people)}
+    cache.remember_merged(ctx, merged)
+    got, _ = cache.first_pass(ctx, personas)
+    assert got is merged and cache.hits["merged"] == 1
+    rebuilt, _ = StepCache().first_pass(ctx, personas)
+    assert np.array_equal(rebuilt.person_persona, merged.person_persona)
+    assert rebuilt.personas.equals(merged.personas)
+    other = PassContext(data, ctx.policy, ctx.key, "2024-02")
+    with pytest.raises(ValueError, match="another key or salt"):  # the stored membership is not this context's
+        cache.first_pass(other, personas)
+    fewer = {"personas": personas["personas"].iloc[1:], "membership": personas["membership"]}
+    cache2 = StepCache()
+    cache2.remember_merged(ctx, merged)
+    cache2.first_pass(ctx, fewer)
+    assert "merged" not in cache2.hits
