@@ -131,7 +131,7 @@ def _write_records(df: pd.DataFrame, f, chunk_rows: int, sha256) -> None:
             used = _assemble(ids, start, min(start + chunk_rows, n), offsets, data, buffers[b])
             if start + chunk_rows >= n:
                 used -= 2  # the last row ends the array: no ",\n"
-            view = memoryview(buffers[b])[:used]
+            view = buffers[b][:used].data  # a memoryview of the bytes to write
             busy[b] = [writer.submit(f.write, view)] + ([hasher.submit(sha256.update, view)] if sha256 else [])
         for pendings in busy.values():
             for pending in pendings:
