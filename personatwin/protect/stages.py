@@ -131,8 +131,7 @@ def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng:
     same order), sorted in two levels: a counting sort by ``major`` (< ``n_major``), then ``minor`` inside each."""
     from personatwin.protect.row_order import grouped_keyed_order  # numba: imported on first use only
 
-    tie = rng.permutation(len(major)).astype(np.int64, copy=False)
-    return grouped_keyed_order(major, minor, n_major, tie)
+    return grouped_keyed_order(major, minor, n_major, rng.permutation(len(major)).astype(np.int64, copy=False))
 
 
 def released_sources(ctx: PassContext, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -385,6 +384,7 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     minor *= n_out
     minor += rand_out
     order = keyed_order_grouped(ev_rank, len(ids), minor, ctx.rng("row-order"))
+    del minor  # 10M keys: freed before the released columns are built
     released = {
         PERSONA_ID: pd.Categorical.from_codes(_in_release_order(ev_rank, order, len(ids)),
                                               categories=np.sort(ids.astype(str))),
