@@ -87,7 +87,7 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             _LOADED.move_to_end((path, sig))
             return _LOADED[(path, sig)]
         obj = _typed(context, self._read(context, path))
-        upstream = context.upstream_output
+        upstream = getattr(context, "upstream_output", None)
         single_reader = upstream is not None and (upstream.definition_metadata or {}).get(READ_ONCE, False)
         if sig is not None and sig == _signature(path) and not single_reader:
             for other in [k for k in _LOADED if k[0].name != path.name]:
