@@ -8,7 +8,7 @@ person) at privacy level HIGH: the data is generated, validated and prepared fir
 ``anonymeter_eval.evaluate_prepared`` is timed. ``flatten`` is the evaluation release and the tables (linear in
 the partition, as the release itself), ``attacks`` the three attacks. Peak memory is the process's peak RSS
 after the evaluation (``rss_before_mb``: after the data was prepared). Results go to
-benchmarks/results/attack_eval.json.
+benchmarks/results/attack_eval.json; the runs of an engine and size not repeated keep their earlier figures.
 """
 
 from __future__ import annotations
@@ -79,8 +79,13 @@ def main() -> int:
                   f"peak {r['peak_rss_mb']:,.0f} MB (data {r['rss_before_mb']:,.0f} MB)", flush=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "attack_eval.json").write_text(json.dumps({"machine": machine, "level": "high", "runs": rows},
-                                                         indent=1))
+    path = RESULTS / "attack_eval.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    rerun = {(r["engine"], r["people"]) for r in rows}  # runs not repeated now stay as they were measured
+    kept = [r for r in earlier.get("runs", []) if (r["engine"], r["people"]) not in rerun]
+    out = {"machine": machine, "level": "high", "runs": rows + kept,
+           **({"notes": earlier["notes"]} if "notes" in earlier else {})}
+    path.write_text(json.dumps(out, indent=1))
     return 0
 
 
