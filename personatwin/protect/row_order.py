@@ -1,5 +1,6 @@
-"""The release's row order as a two-level keyed sort, compiled: persona rank first, then the rest of the block key,
-ties in the keyed random order (what ``argsort(block * n + tie)`` gives, without sorting 10M 64-bit keys)."""
+"""The release's row order: rows sorted by (persona rank, rest of the block key), ties in a random order drawn
+from the release key. Sorted in two levels, compiled: a counting sort by persona rank, then the rest of the key
+inside each persona (what ``argsort(block * n + tie)`` gives, without sorting 10M 64-bit keys)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ def _grouped_order(major: np.ndarray, minor: np.ndarray, by_tie: np.ndarray, n_m
     return out
 
 
-def grouped_keyed_order(major: np.ndarray, minor: np.ndarray, n_major: int, tie: np.ndarray) -> np.ndarray:
-    """Positions sorted by (``major``, ``minor``), ties by ``tie`` (a permutation of the positions): equal to
-    ``np.argsort(major * M + minor) * n + tie`` for any M above ``minor``'s values."""
+def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Positions sorted by (``major`` < ``n_major``, ``minor``), ties in the order of one permutation drawn from
+    ``rng`` (the release key): ``argsort((major * M + minor) * n + tie)`` for any M above ``minor``'s values."""
+    tie = rng.permutation(len(major))
     by_tie = np.empty(len(tie), dtype=np.int64)
     by_tie[tie] = np.arange(len(tie), dtype=np.int64)  # the row holding each tie rank
-    del tie  # the caller's draw: 10M positions freed before the sort (when the caller keeps no reference)
+    del tie  # 10M positions freed before the sort
     return _grouped_order(np.asarray(major, dtype=np.int64), np.asarray(minor, dtype=np.int64), by_tie,
                           int(n_major))

@@ -115,25 +115,6 @@ def _in_release_order(codes: np.ndarray, order: np.ndarray, n_categories: int) -
     return codes.astype(small, copy=False)[order]
 
 
-def keyed_order(block: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Positions sorted by ``block`` (int64 >= 0), ties in a random order drawn from ``rng`` (the release key)."""
-    n = len(block)
-    tie = rng.permutation(n).astype(np.int64, copy=False)
-    if n and int(block.max()) < (2**62) // n:
-        key = block * n
-        key += tie
-        return np.argsort(key)  # one key, unique per row: any sort gives the same order
-    return np.lexsort((tie, block))
-
-
-def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``keyed_order(major * M + minor, rng)`` for any M above ``minor``'s values (the same draw from ``rng``, the
-    same order), sorted in two levels: a counting sort by ``major`` (< ``n_major``), then ``minor`` inside each."""
-    from personatwin.protect.row_order import grouped_keyed_order  # numba: imported on first use only
-
-    return grouped_keyed_order(major, minor, n_major, rng.permutation(len(major)).astype(np.int64, copy=False))
-
-
 def released_sources(ctx: PassContext, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """For each (canonically ordered) event, the event whose outcome and outcome-dependent columns it
     releases: itself with probability p, else a keyed draw from its event type (joint invariant PRAM).
@@ -383,6 +364,8 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     minor += data.type_codes
     minor *= n_out
     minor += rand_out
+    from personatwin.protect.row_order import keyed_order_grouped  # numba: imported on first use only
+
     order = keyed_order_grouped(ev_rank, len(ids), minor, ctx.rng("row-order"))
     del minor  # 10M keys: freed before the released columns are built
     released = {
