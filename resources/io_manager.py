@@ -18,6 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from resources.storage import exclusive_lock, recover_partial_replace, replace_dir
@@ -62,6 +63,7 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
                 finally:
                     tmp.unlink(missing_ok=True)
                 shutil.rmtree(path, ignore_errors=True)
+                _hand_over(path, obj)
             else:
                 tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
                 tmp.mkdir()
@@ -72,6 +74,7 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
                 file.unlink(missing_ok=True)
+                _hand_over(path, obj)
 
     def load_input(self, context: dg.InputContext):
         t0 = time.perf_counter()
@@ -83,12 +86,14 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
     def _load(self, context: dg.InputContext):
         path = self._path(context)
         sig = _signature(path)
-        if sig is not None and (path, sig) in _LOADED:  # read already in this process, unchanged
-            _LOADED.move_to_end((path, sig))
-            return _LOADED[(path, sig)]
-        obj = _typed(context, self._read(context, path))
         upstream = getattr(context, "upstream_output", None)
         single_reader = upstream is not None and (upstream.definition_metadata or {}).get(READ_ONCE, False)
+        if sig is not None and (path, sig) in _LOADED:  # written or read already in this process, unchanged
+            obj = _typed(context, _LOADED.pop((path, sig)))
+            if not single_reader:
+                _LOADED[(path, sig)] = obj
+            return obj
+        obj = _typed(context, self._read(context, path))
         if sig is not None and sig == _signature(path) and not single_reader:
             for other in [k for k in _LOADED if k[0].name != path.name]:
                 del _LOADED[other]  # only the partition being run: a backfill holds one at a time
@@ -145,6 +150,70 @@ STORE_SECONDS = {"write": 0.0, "read": 0.0}
 # in a new one). Steps never modify their inputs, so one object can serve them all.
 LOADED_MAX = 6
 _LOADED: OrderedDict = OrderedDict()
+
+
+def _hand_over(path: Path, obj) -> None:
+    """Keep what was just stored for this process's readers, in the form reading it back gives (same dtypes, a
+    default index): the next steps of an in-process run then skip the read (GBs at scale). A table the Parquet
+    round trip would change otherwise (object columns, a named index) is read back instead.
+
+    A concurrent writer of the same partition in another process is no concern: readers look entries up by the
+    stored version's identity (inode, size, mtime), so a replaced version is read from the store."""
+    sig = _signature(path)
+    if sig is None:
+        return
+    if isinstance(obj, dict):  # a folder: its tables that would not read back the same are read (small ones)
+        kept = {name: _read_form(df) for name, df in obj.items()}
+        kept = {name: pd.read_parquet(path / f"{name}.parquet") if df is None else df for name, df in kept.items()}
+    else:
+        kept = _read_form(obj)
+        if kept is None:
+            return
+    for other in [k for k in _LOADED if k[0].name != path.name or k[0] == path]:
+        del _LOADED[other]  # only the partition being run, and only the newest version of this asset
+    _LOADED[(path, sig)] = kept
+    while len(_LOADED) > LOADED_MAX:
+        _LOADED.popitem(last=False)
+
+
+def _read_form(df: pd.DataFrame) -> pd.DataFrame | None:
+    """``df`` as its stored Parquet reads back, or None when that is not ``df`` up to a lossless cast. The
+    round trip is checked on the first row, which carries every column's type (and a categorical's whole
+    category list); the one cast made is dates to a finer unit (Parquet keeps seconds as milliseconds)."""
+    import io
+
+    if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
+        return None
+    if any(not isinstance(c, str) for c in df.columns) or any(df[c].dtype == object for c in df.columns):
+        return None
+    buf = io.BytesIO()
+    write_parquet(df.iloc[:1], buf)
+    back = pd.read_parquet(io.BytesIO(buf.getvalue()))
+    if list(back.columns) != list(df.columns):
+        return None
+    casts = {}
+    for c in df.columns:
+        if _same_dtype(back[c].dtype, df[c].dtype):
+            continue
+        if not (_naive_dates(df[c].dtype) and _naive_dates(back[c].dtype)
+                and np.timedelta64(1, np.datetime_data(back[c].dtype)[0])
+                <= np.timedelta64(1, np.datetime_data(df[c].dtype)[0])):
+            return None
+        casts[c] = back[c].dtype
+    return df.astype(casts) if casts else df
+
+
+def _naive_dates(dtype) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind == "M"
+
+
+def _same_dtype(a, b) -> bool:
+    """Equal dtypes; categoricals also in the order and type of their categories (unordered ones compare equal
+    in any order)."""
+    if isinstance(a, pd.CategoricalDtype) and isinstance(b, pd.CategoricalDtype):
+        return (a.ordered == b.ordered and a.categories.dtype == b.categories.dtype
+                and a.categories.equals(b.categories))
+    return a == b
 
 
 def _signature(path: Path) -> tuple | None:

@@ -52,8 +52,48 @@ def test_an_asset_read_once_is_not_kept_after_its_read(tmp_path):
     result = dg.materialize([once, shared, reader],
                             resources={"io_manager": io_manager.PartitionedParquetIOManager(base_dir=str(tmp_path))})
     assert result.success
-    kept = {path.name for path, _ in io_manager._LOADED}
-    assert kept == {"all"} and len(io_manager._LOADED) == 1  # only "shared" (stored as <asset>/all)
-    assert next(iter(io_manager._LOADED))[0].parent.name == "shared"
+    kept = {path.parent.name for path, _ in io_manager._LOADED}
+    assert kept == {"shared", "reader"}  # "reader" as written: no step of the run read it
     assert pd.read_parquet(tmp_path / "reader" / "all.parquet")["n"].tolist() == [5]
+    io_manager._LOADED.clear()
+
+
+def test_a_stored_table_is_handed_to_the_next_steps_only_when_reading_it_back_gives_the_same(tmp_path):
+    """An in-process run hands what a step stored to the steps reading it (no Parquet read), but only a table
+    the round trip leaves unchanged: a second-precision date column (read back as milliseconds), object
+    columns or a non-default index are read from the store, as another process would see them."""
+    import dagster as dg
+
+    from resources import io_manager
+
+    same = pd.DataFrame({"c": pd.Categorical(["b", "a"], categories=["z", "b", "a"]), "n": [1, 2],
+                         "s": pd.array(["x", None], dtype="str"), "d": pd.to_datetime(["2024-01-01", None])})
+    seconds = same.assign(d=same["d"].astype("datetime64[s]"))
+    indexed = same.set_index(pd.Index([5, 6]))
+    seen = {}
+
+    @dg.asset
+    def kept() -> pd.DataFrame:
+        return same
+
+    @dg.asset
+    def coarse() -> pd.DataFrame:
+        return seconds
+
+    @dg.asset
+    def renumbered() -> pd.DataFrame:
+        return indexed
+
+    @dg.asset
+    def reader(kept: pd.DataFrame, coarse: pd.DataFrame, renumbered: pd.DataFrame) -> None:
+        seen.update(kept=kept, coarse=coarse, renumbered=renumbered)
+
+    io_manager._LOADED.clear()
+    result = dg.materialize([kept, coarse, renumbered, reader],
+                            resources={"io_manager": io_manager.PartitionedParquetIOManager(base_dir=str(tmp_path))})
+    assert result.success
+    assert seen["kept"] is same  # handed over
+    pd.testing.assert_frame_equal(seen["kept"], pd.read_parquet(tmp_path / "kept" / "all.parquet"))
+    assert seen["coarse"] is not seconds and seen["coarse"]["d"].dtype == "datetime64[ms]"  # read back
+    assert seen["renumbered"].index.tolist() == [0, 1]  # read back: the store keeps no index
     io_manager._LOADED.clear()
