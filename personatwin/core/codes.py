@@ -1,4 +1,5 @@
-"""Integer codes for the hot paths: dense codes of int64 values without a sort where the range is small."""
+"""Integer codes for the hot paths: dense codes of int64 values without a sort of the values (a table where the
+range is small, a hash otherwise)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,8 @@ def dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         uniq = np.flatnonzero(present) + lo
         lut = np.cumsum(present) - 1
         return lut[offset], uniq
-    found = np.unique(values, return_inverse=True)  # unpacked by index: mypy crashes on unpacking np.unique's tuple
-    uniq, inv = found[0], found[1]
-    return inv.reshape(-1), uniq
+    inv, uniq = pd.factorize(values, sort=True)  # hashed, then the distinct values sorted: np.unique's result
+    return inv.astype(np.int64, copy=False), np.asarray(uniq, dtype=np.int64)
 
 
 def _first_seen_rank(parts: tuple[np.ndarray, ...], present: np.ndarray, targets: tuple[int, ...]) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from personatwin.core.codes import dense_codes
 from personatwin.core.domains import Domain
 from personatwin.protect.noise import period_start
 from personatwin.protect.personas import PersonaAttributes, generalized_codes
@@ -197,8 +198,7 @@ def _event_rows(inp: AttackInputs, known, m: int,
                      released.n_cells + np.arange(len(kperiod)))
     kocc = _occurrence(tgt * (int(kcell.max()) + 1 if len(kcell) else 1) + kcell, np.lexsort((kcell, tgt)))
     kkey = kcell * m + kocc
-    found = np.unique(kkey, return_inverse=True)  # unpacked by index: mypy crashes on unpacking np.unique's tuple
-    needed, row_known = found[0], found[1]
+    row_known, needed = dense_codes(kkey)
     inside = needed // m
     if released.n_cells <= 50_000_000:  # a table lookup while the cell space is small
         wanted = np.zeros(released.n_cells, dtype=bool)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from personatwin.core.codes import dense_codes
 from personatwin.measure.criteria import BAND_ADVICE, risk_band
 from personatwin.protect import diversity as div
 from personatwin.protect.merge import factorize
@@ -192,7 +193,7 @@ def demographic_concentration(people_qis: pd.DataFrame, person_persona: np.ndarr
     for c in cols:
         codes, cats = factorize(people_qis[c])
         key = key * (len(cats) + 1) + codes
-    combo = np.unique(key, return_inverse=True)[1]
+    combo = dense_codes(key)[0]
     outlier = np.bincount(combo)[combo] < k
     exact = (attrs.levels[cols].to_numpy() == 0).all(axis=1)[person_persona]
     exposed = outlier & exact

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from personatwin.core.codes import dense_codes
 from personatwin.core.domains import Domain
 from personatwin.core.errors import TooFewPeopleError
 from personatwin.core.schema import EVENT_DATE, EVENT_TYPE, PERSON_ID
@@ -126,7 +127,7 @@ def strata(people: pd.DataFrame, domain: Domain, levels: dict[str, int], k: int)
         key = np.zeros(n, dtype=np.int64)
         for a in attrs:
             key = key * luts[a][1] + parts[a]
-        return np.unique(key, return_inverse=True)[1].reshape(-1)
+        return dense_codes(key)[0]
 
     lab = labels()
     n_bias = len([a for a in domain.bias_attributes if a in people.columns])
@@ -162,7 +163,7 @@ def strata(people: pd.DataFrame, domain: Domain, levels: dict[str, int], k: int)
         return np.zeros(n, dtype=np.int64)
     target = big[np.argmin(sizes[big])]
     lab = np.where(rare, target, lab)
-    return np.unique(lab, return_inverse=True)[1]
+    return dense_codes(lab)[0]
 
 
 def absorb_within_groups(lab: np.ndarray, group: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

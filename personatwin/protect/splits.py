@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from personatwin.core.codes import dense_codes
+
 POWER_ITERATIONS = 6
 BALANCE = 0.2  # each half holds at least this share of its node
 SAMPLE = 512  # rows used to estimate the direction of a larger node
@@ -138,7 +140,7 @@ def principal_splits(X: np.ndarray, stratum: np.ndarray, k: int, iterations: int
         return np.zeros(0, dtype=np.int64)
     X = np.ascontiguousarray(X, dtype=np.float64)
     order = np.argsort(stratum, kind="stable").astype(np.int64)
-    sizes = np.bincount(np.unique(stratum, return_inverse=True)[1].reshape(-1))
+    sizes = np.bincount(dense_codes(stratum)[0])
     bounds = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     v0 = np.zeros(X.shape[1])
     v0[int(np.argmax(X.var(axis=0)))] = 1.0
