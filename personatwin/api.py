@@ -20,6 +20,7 @@ import pandas as pd
 from personatwin.core.domains import Domain, get_domain
 from personatwin.core.errors import MissingKeyError
 from personatwin.core.keys import KEY_ENV, ReleaseKey, as_key
+from personatwin.core.memory import reuse_freed_memory
 from personatwin.core.policy import PrivacyLevel, PrivacyPolicy, policy_for_level
 from personatwin.ingest.tables import Ingested, load_input
 from personatwin.measure.analyses import Analysis, as_analyses
@@ -105,7 +106,11 @@ def create_safe_personas(
     says which hold (``.analyses``, ``.supported_questions``). Left at None, the domain's default analyses
     run (a few bincounts); ``[]`` runs none. ``require_analyses=True`` refuses the release
     (``ResearchValidationError``, naming each analysis and why) when one does not hold.
+
+    Large arrays reuse freed heap memory in this process from the first call on (``personatwin.core.memory``;
+    ``PERSONATWIN_MALLOC_TUNING=0`` opts out).
     """
+    reuse_freed_memory()
     dom = get_domain(domain)
     if isinstance(data, tuple) and len(data) == 2 and people is None and events is None:
         data, people, events = None, data[0], data[1]
