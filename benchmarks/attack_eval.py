@@ -34,12 +34,14 @@ def run_one(n: int, engine: str) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from personatwin.core.domains import get_domain
     from personatwin.core.keys import ReleaseKey
+    from personatwin.core.memory import reuse_freed_memory
     from personatwin.core.policy import policy_for_level
     from personatwin.ingest import synth
     from personatwin.measure import anonymeter_eval as ae
     from personatwin.protect.prepared import PassContext, prepare
     from personatwin.validate.validation import validate
 
+    reuse_freed_memory()  # as the Dagster code location and create_safe_personas do
     domain = get_domain("criminal_justice")
     data = synth.generate("criminal_justice", n, seed=11)
     events = len(data.events)

@@ -2,9 +2,9 @@
 
 glibc's allocator maps every block over its mmap threshold (at most 32 MB by default) fresh from the kernel and
 unmaps it on free, so each 80 MB temporary of a 10M-event column costs 20,000 page faults of zeroed pages: a
-quarter of a 1M-people release's CPU time went to the kernel. Raising the mmap and trim thresholds serves those
-arrays from the heap and keeps freed blocks for the next one (a 1M-people Dagster release: 100 s -> 88 s on 2
-cores, peak memory +0.7 GB). Set ``PERSONATWIN_MALLOC_TUNING=0`` to leave the allocator as it is.
+quarter of a 1M-people release's CPU time went to the kernel. Raising the mmap and trim thresholds (and keeping
+threads in the main arena) serves those arrays from the heap and keeps freed blocks for the next one (a 1M-people
+Dagster release: 100 s -> 88 s on 2 cores, peak memory +0.3 to 0.7 GB). Set ``PERSONATWIN_MALLOC_TUNING=0`` to leave the allocator as it is.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import sys
 
 OPT_OUT = "PERSONATWIN_MALLOC_TUNING"
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # mallopt parameters (malloc.h)
 LARGE = 2**31 - 1  # mallopt takes an int: blocks up to 2 GB come from the heap and freed ones stay for reuse
 
 _applied: list[bool] = []
@@ -34,6 +34,9 @@ def reuse_freed_memory() -> bool:
             mallopt = None
         if mallopt is not None:
             mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-            ok = mallopt(M_MMAP_THRESHOLD, LARGE) == 1 and mallopt(M_TRIM_THRESHOLD, LARGE) == 1
+            # one arena: a thread's own arena maps every block over 64 MB fresh whatever the threshold (the
+            # attack evaluation and the writers run on threads); the few large allocations never contend
+            ok = (mallopt(M_MMAP_THRESHOLD, LARGE) == 1 and mallopt(M_TRIM_THRESHOLD, LARGE) == 1
+                  and mallopt(M_ARENA_MAX, 1) == 1)
     _applied.append(ok)
     return ok
