@@ -4,7 +4,8 @@ glibc's allocator maps every block over its mmap threshold (at most 32 MB by def
 unmaps it on free, so each 80 MB temporary of a 10M-event column costs 20,000 page faults of zeroed pages: a
 quarter of a 1M-people release's CPU time went to the kernel. Raising the mmap and trim thresholds (and keeping
 threads in the main arena) serves those arrays from the heap and keeps freed blocks for the next one (a 1M-people
-Dagster release: 100 s -> 88 s on 2 cores, peak memory +0.3 to 0.7 GB). Set ``PERSONATWIN_MALLOC_TUNING=0`` to leave the allocator as it is.
+Dagster release: 100 s -> 88 s on 2 cores, peak memory +0.3 to 0.7 GB). Set ``PERSONATWIN_MALLOC_TUNING=0`` to
+leave the allocator as it is.
 """
 
 from __future__ import annotations
