@@ -447,7 +447,7 @@ def original_frame(data: PreparedData, policy: PrivacyPolicy, cols: Columns | No
     for src, col in zip(cols.sensitive_sources, cols.sensitive):  # at the release's precision (numeric: ranges)
         codes, labels = sensitive_coded(data.people[src], data.domain.sensitive_attribute(src))
         out[col] = _labels_at(labels, codes)
-    return _typed(pd.DataFrame(out, columns=list(cols.all)), cols)
+    return _typed(out, cols)
 
 
 def _labels_at(labels, codes: np.ndarray) -> np.ndarray:
@@ -481,17 +481,17 @@ def release_personas(ctx: PassContext, cols: Columns | None = None) -> tuple[pd.
     for (codes, n_values), src, col in zip(noised.sensitive_codes, cols.sensitive_sources, cols.sensitive):
         _, cats = sensitive_coded(data.people[src], data.domain.sensitive_attribute(src))
         per_persona[col] = _mode(merged.person_persona, codes, P, n_values, [str(c) for c in cats])
-    personas = pd.DataFrame({c: np.asarray(v) for c, v in per_persona.items()}, columns=list(cols.all))
-    return _typed(personas, cols), np.asarray(merged.person_persona)
+    return _typed(per_persona, cols), np.asarray(merged.person_persona)
 
 
-def _typed(df: pd.DataFrame, cols: Columns) -> pd.DataFrame:
-    """Plain numpy dtypes both environments read alike: object strings and float64 numbers."""
-    for c in cols.qis + cols.outcomes + cols.sensitive:
-        df[c] = df[c].astype(object)
-    for c in cols.counts + cols.periods:
-        df[c] = df[c].astype(np.float64)
-    return df
+def _typed(columns: dict[str, np.ndarray], cols: Columns) -> pd.DataFrame:
+    """The frame in plain numpy dtypes both environments read alike: object strings and float64 numbers (each
+    column made in its dtype: pandas would otherwise infer its string dtype for 1M object cells, then convert
+    them back)."""
+    text = set(cols.qis + cols.outcomes + cols.sensitive)
+    dtypes = {c: object if c in text else np.float64 for c in cols.all}
+    return pd.DataFrame({c: pd.Series(np.asarray(columns[c], dtype=dtypes[c]), dtype=dtypes[c], copy=False)
+                         for c in cols.all}, columns=list(cols.all))
 
 
 @dataclass(frozen=True)
