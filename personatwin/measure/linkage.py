@@ -91,17 +91,13 @@ def _build_bits(rows: np.ndarray, persona: np.ndarray, n_rows: int, n_personas: 
 
 
 def _people_in(cand: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """People in the candidate personas of each row of a bitset matrix; only non-zero words are
-    unpacked, so the cost follows the candidates, not targets x personas."""
-    rows, words = np.nonzero(cand)
-    out = np.zeros(cand.shape[0], dtype=np.float64)
-    if len(rows) == 0:
-        return out
-    bits = np.unpackbits(cand[rows, words].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little").astype(bool)
-    padded = np.zeros(cand.shape[1] * 64, dtype=np.float64)
+    """People in the candidate personas of each row of a bitset matrix: each set bit's persona size, summed in a
+    compiled kernel that skips empty words (sizes are whole numbers: the sums are exact in any order)."""
+    from personatwin.measure.bitsets import people_in  # numba: compiled or loaded on first use only
+
+    padded = np.zeros(cand.shape[1] * 64, dtype=np.float64)  # a bit past the last persona weighs nothing
     padded[: len(sizes)] = sizes
-    weight = np.where(bits, padded[words[:, None] * 64 + np.arange(64)], 0.0).sum(axis=1)
-    return np.bincount(rows, weights=weight, minlength=cand.shape[0])
+    return people_in(np.ascontiguousarray(cand, dtype=np.uint64), padded)
 
 
 def sample_targets(n_people: int, n_targets: int, rng: np.random.Generator) -> np.ndarray:
