@@ -95,11 +95,7 @@ class PartitionedParquetIOManager(dg.ConfigurableIOManager):
             return obj
         obj = _typed(context, self._read(context, path))
         if sig is not None and sig == _signature(path) and not single_reader:
-            for other in [k for k in _LOADED if k[0].name != path.name]:
-                del _LOADED[other]  # only the partition being run: a backfill holds one at a time
-            _LOADED[(path, sig)] = obj
-            while len(_LOADED) > LOADED_MAX:
-                _LOADED.popitem(last=False)
+            _keep(path, sig, obj)
         return obj
 
     def _read(self, context: dg.InputContext, path: Path):
@@ -169,9 +165,15 @@ def _hand_over(path: Path, obj) -> None:
         kept = _read_form(obj)
         if kept is None:
             return
+    _keep(path, sig, kept)
+
+
+def _keep(path: Path, sig: tuple, obj) -> None:
+    """Keep ``obj`` as the stored version ``sig`` of ``path``: only the partition being run (a backfill holds one
+    at a time), only the newest version of each asset, at most ``LOADED_MAX`` tables."""
     for other in [k for k in _LOADED if k[0].name != path.name or k[0] == path]:
-        del _LOADED[other]  # only the partition being run, and only the newest version of this asset
-    _LOADED[(path, sig)] = kept
+        del _LOADED[other]
+    _LOADED[(path, sig)] = obj
     while len(_LOADED) > LOADED_MAX:
         _LOADED.popitem(last=False)
 
