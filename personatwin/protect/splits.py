@@ -13,14 +13,18 @@ but too small for numpy's per-call overhead at a million people.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from numba import njit
 
+from personatwin.core import parallel
 from personatwin.core.codes import dense_codes
 
 POWER_ITERATIONS = 6
 BALANCE = 0.2  # each half holds at least this share of its node
 SAMPLE = 512  # rows used to estimate the direction of a larger node
+PARALLEL_MIN_ROWS = 200_000  # below this, one thread (a thread's start costs more than it saves)
 
 
 @njit(cache=True, nogil=True)
@@ -124,17 +128,29 @@ def _split_stratum(X, idx, lo0, hi0, k, iterations, balance, sample, v0, leaf, n
 
 
 @njit(cache=True, nogil=True)
-def _split_all(X, order, bounds, k, iterations, balance, sample, v0):
-    leaf = np.empty(X.shape[0], np.int64)
+def _split_strata(X, order, bounds, b0, b1, k, iterations, balance, sample, v0, leaf):
+    """Split strata b0..b1-1 with labels from 0, in stratum order; returns how many labels were used."""
     label = 0
-    for b in range(len(bounds) - 1):
+    for b in range(b0, b1):
         label = _split_stratum(X, order, bounds[b], bounds[b + 1], k, iterations, balance, sample, v0, leaf, label)
-    return leaf
+    return label
+
+
+def _stratum_chunks(bounds: np.ndarray, n_chunks: int) -> list[tuple[int, int]]:
+    """Consecutive runs of strata with about equal numbers of rows (one per worker thread)."""
+    n_strata = len(bounds) - 1
+    cuts = np.searchsorted(bounds, np.linspace(0, bounds[-1], n_chunks + 1)[1:-1], side="left")
+    edges = np.unique(np.concatenate(([0], np.clip(cuts, 0, n_strata), [n_strata])))
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def principal_splits(X: np.ndarray, stratum: np.ndarray, k: int, iterations: int = POWER_ITERATIONS,
                      balance: float = BALANCE) -> np.ndarray:
-    """Group index per row: strata cut by principal-direction splits into groups of k..2k-1 rows."""
+    """Group index per row: strata cut by principal-direction splits into groups of k..2k-1 rows.
+
+    Strata are split independently, so runs of them go to one thread each (the kernel releases the
+    GIL); each run labels from 0 and is shifted by the labels of the runs before it: the same labels
+    as one pass over the strata in order."""
     n = X.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -144,4 +160,21 @@ def principal_splits(X: np.ndarray, stratum: np.ndarray, k: int, iterations: int
     bounds = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     v0 = np.zeros(X.shape[1])
     v0[int(np.argmax(X.var(axis=0)))] = 1.0
-    return _split_all(X, order, bounds, int(k), int(iterations), float(balance), SAMPLE, v0)
+    leaf = np.empty(n, np.int64)
+    chunks = _stratum_chunks(bounds, parallel.workers() if n >= PARALLEL_MIN_ROWS else 1)
+
+    def run(chunk: tuple[int, int]) -> int:
+        return int(_split_strata(X, order, bounds, chunk[0], chunk[1], int(k), int(iterations), float(balance),
+                                 SAMPLE, v0, leaf))
+
+    if len(chunks) == 1:
+        run(chunks[0])
+        return leaf
+    with ThreadPoolExecutor(max_workers=len(chunks), thread_name_prefix="splits") as pool:
+        used = list(pool.map(run, chunks))
+    offset = 0
+    for (b0, b1), n_labels in zip(chunks, used):
+        rows = order[bounds[b0]:bounds[b1]]
+        leaf[rows] += offset
+        offset += n_labels
+    return leaf

@@ -89,6 +89,25 @@ def test_microaggregate_leaves_within_strata(k, stratum_sizes, dims, seed) -> No
     assert (pairs.groupby("leaf")["stratum"].nunique() == 1).all()
 
 
+@SETTINGS
+@given(k=st.integers(2, 6), stratum_sizes=st.lists(st.integers(0, 80), min_size=1, max_size=9),
+       threads=st.integers(2, 4), seed=st.integers(0, 2**32 - 1))
+def test_splits_on_threads_label_as_one_pass(k, stratum_sizes, threads, seed) -> None:
+    """Runs of strata split on worker threads give the very labels of one pass over the strata in order."""
+    from personatwin.protect import splits
+
+    sizes = [s + k for s in stratum_sizes]
+    rng = np.random.default_rng(seed)
+    stratum = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    X = rng.normal(size=(len(stratum), 3))
+    one_pass = splits.principal_splits(X, stratum, k)  # below PARALLEL_MIN_ROWS: one thread
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(splits, "PARALLEL_MIN_ROWS", 0)
+        m.setattr(splits.parallel, "workers", lambda: threads)
+        threaded = splits.principal_splits(X, stratum, k)
+    np.testing.assert_array_equal(threaded, one_pass)
+
+
 @pytest.mark.parametrize("n, k", [(0, 2), (1, 2), (4, 5), (9, 10)])
 def test_fewer_than_k_people_raise(n: int, k: int) -> None:
     people, events = people_and_events(n, 1)
