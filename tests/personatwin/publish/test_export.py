@@ -146,6 +146,35 @@ def test_json_records_in_chunks_are_the_same_text(tmp_path, rows):
         assert records[1] == {"p": "b", "d": None, "v": None} and records[2]["p"] is None
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3, 7])
+def test_csv_in_chunks_on_threads_is_the_same_text(tmp_path, rows, monkeypatch):
+    """CSV chunks written side by side and joined in order give the bytes of one pass, for a path or an open
+    file, a last chunk of one row included: one header, text quoted, missing values empty, dates ISO."""
+    import hashlib
+
+    from personatwin.publish import export
+
+    df = pd.DataFrame({"p": pd.Categorical(["a", "b", None, "a", "é\"", "b", "a"][:rows]),
+                       "d": pd.to_datetime(["2024-01-01", None, "2024-01-02", "2024-01-01", "2024-01-03",
+                                            "2024-01-01", "2024-01-02"][:rows]),
+                       "v": [1.5, np.nan, 2.0, 1.5, 3.25, np.nan, 1.0][:rows],
+                       "b": [True, False, True, True, False, None, True][:rows]})
+    export.write_csv(df, tmp_path / "one.csv")  # below CSV_CHUNK_ROWS: one pass
+    one = (tmp_path / "one.csv").read_bytes()
+    monkeypatch.setattr(export.parallel, "workers", lambda: 2)
+    for chunk in (1, 2, 3):
+        monkeypatch.setattr(export, "CSV_CHUNK_ROWS", chunk)
+        export.write_csv(df, tmp_path / f"{chunk}.csv")
+        digest = hashlib.sha256()
+        with open(tmp_path / f"{chunk}.file.csv", "wb") as f:
+            export.write_csv(df, f, sha256=digest)  # hashed on a thread while written
+        assert (tmp_path / f"{chunk}.csv").read_bytes() == one == (tmp_path / f"{chunk}.file.csv").read_bytes()
+        assert digest.hexdigest() == hashlib.sha256(one).hexdigest()
+    lines = one.decode("utf-8").splitlines()
+    assert lines[0] == '"p","d","v","b"' and len(lines) == rows + 1
+    assert lines[1] == '"a",2024-01-01,1.5,"True"'
+
+
 @pytest.mark.parametrize("precision", ["day", "week", "month", "quarter", "year"])
 def test_released_counts_on_codes_match_counting_labels(precision):
     """The report's event counts, counted on day and type codes, equal counting every event's period label
