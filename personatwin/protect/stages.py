@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -357,6 +358,7 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
 
     # Release row order: persona id, period, type, released outcome, then a keyed random order inside
     # each block, so nothing in the files follows source person ids, true dates or other hidden values.
+    # Sorted on a thread (a compiled kernel without the GIL) while the order-free columns are drawn here.
     T, n_out = len(data.type_names), len(data.outcome_names)
     ev_rank = id_rank[ev_persona]
     minor = period_code.astype(np.int64)  # ((period * T + type) * n_out + outcome), in place
@@ -366,8 +368,32 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     minor += rand_out
     from personatwin.protect.row_order import keyed_order_grouped  # numba: imported on first use only
 
-    order = keyed_order_grouped(ev_rank, len(ids), minor, ctx.rng("row-order"))
-    del minor  # 10M keys: freed before the released columns are built
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-order") as pool:
+        ordering = pool.submit(keyed_order_grouped, ev_rank, len(ids), minor, ctx.rng("row-order"))
+        del minor  # 10M keys: freed when the sort is done, before the released columns are built
+        if data.end_day is not None:
+            end_day = data.end_day
+            if END_DATE in dependent:  # the duration travels with the released outcome (joint PRAM)
+                duration = (data.end_day - data.event_day)[source]
+                end_day = np.add(data.event_day, duration, out=duration.view("datetime64[D]"))  # in its place
+            end = noise.shift_dates(end_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
+            released_end = noise.period_start(end, policy.date_precision)
+        if data.location_codes is not None:
+            level, table, labels = _location_table(data, ev_persona, attrs, policy)
+            own = table[level, data.location_codes]
+            # the location travels with the released outcome (joint PRAM) only if the domain says so
+            loc = table[level, data.location_codes[source]] if LOCATION in dependent else own
+            locations = (own, loc, len(labels))
+        if data.values is not None:
+            # top codes from the released amounts (they travel with the outcome), applied to every true amount
+            travels = VALUE in dependent
+            raw = data.values[source] if travels else data.values
+            caps = noise.value_caps(raw, groups, policy.value_top_code_quantile)
+            true = noise.capped_values(data.values, data.type_codes, caps, policy.value_rounding)
+            true_vals = (true, travels)
+        sensitive, sens_codes = _sensitive_people(ctx, merged.person_persona, ids)
+        detail_true, detail_released = _event_details(data, policy, source, released_end, true_vals, locations)
+        order = ordering.result()
     released = {
         PERSONA_ID: pd.Categorical.from_codes(_in_release_order(ev_rank, order, len(ids)),
                                               categories=np.sort(ids.astype(str))),
@@ -378,33 +404,16 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
             _in_release_order(period_code, order, len(period_values)),
             categories=list(noise.period_label(period_days, policy.date_precision))),
     }
-    if data.end_day is not None:
-        end_day = data.end_day
-        if END_DATE in dependent:  # the duration travels with the released outcome (joint PRAM)
-            duration = (data.end_day - data.event_day)[source]
-            end_day = np.add(data.event_day, duration, out=duration.view("datetime64[D]"))  # in its place
-        end = noise.shift_dates(end_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
-        released_end = noise.period_start(end, policy.date_precision)
+    if released_end is not None:
         released[END_DATE] = released_end[order].astype("datetime64[s]")
     released[OUTCOME] = pd.Categorical.from_codes(_in_release_order(rand_out, order, n_out),
                                                   categories=list(data.outcome_names))
-    if data.location_codes is not None:
-        level, table, labels = _location_table(data, ev_persona, attrs, policy)
-        own = table[level, data.location_codes]
-        # the location travels with the released outcome (joint PRAM) only if the domain says so
-        loc = table[level, data.location_codes[source]] if LOCATION in dependent else own
-        locations = (own, loc, len(labels))
-        released[LOCATION] = pd.Categorical.from_codes(_in_release_order(loc, order, len(labels)), categories=labels)
-    if data.values is not None:
-        # top codes from the released amounts (they travel with the outcome), applied to every true amount
-        travels = VALUE in dependent
-        raw = data.values[source] if travels else data.values
-        caps = noise.value_caps(raw, groups, policy.value_top_code_quantile)
-        true = noise.capped_values(data.values, data.type_codes, caps, policy.value_rounding)
-        true_vals = (true, travels)
+    if locations is not None:
+        released[LOCATION] = pd.Categorical.from_codes(_in_release_order(locations[1], order, locations[2]),
+                                                       categories=labels)
+    if true_vals is not None:
+        true, travels = true_vals
         released[VALUE] = (true[source] if travels else true)[order]
-    sensitive, sens_codes = _sensitive_people(ctx, merged.person_persona, ids)
-    detail_true, detail_released = _event_details(data, policy, source, released_end, true_vals, locations)
     events = pd.DataFrame(released, copy=False)  # every column is a new array already
     return Noised(events, sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
                   period_values, detail_true, detail_released)
