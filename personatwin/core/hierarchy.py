@@ -100,8 +100,11 @@ class PrefixHierarchy:
         return _as_categorical(out.astype(object), values.index)
 
     def ordinal(self, values: pd.Series) -> np.ndarray:
-        num = pd.to_numeric(values.astype("string").str.slice(0, self.lengths[0]), errors="coerce")
-        return num.to_numpy(dtype="float64", na_value=np.nan)
+        """The code as a number (NaN where missing or not numeric), parsed once per distinct value."""
+        codes, uniq = pd.factorize(values)
+        text = pd.Series(np.asarray(uniq, dtype=object), dtype=object).astype("string").str.slice(0, self.lengths[0])
+        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        return np.append(num, np.nan)[np.where(codes >= 0, codes, len(num))]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ pass then works on these codes.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -93,26 +94,29 @@ def canonical_order(primary: np.ndarray, tie: np.ndarray) -> np.ndarray:
 def prepare(people: pd.DataFrame, events: pd.DataFrame, domain: Domain) -> PreparedData:
     """Canonical order, integer codes and merge features, computed once per release."""
     people = people.sort_values(PERSON_ID, kind="stable").reset_index(drop=True)
-    person_idx = person_index(people[PERSON_ID], events[PERSON_ID]) if len(events) else np.zeros(0, np.int64)
-    if (person_idx < 0).any():
-        raise ValueError("events reference person_ids that are not among the valid people; validate first")
-    type_codes, type_names = factorize(events[EVENT_TYPE])
-    outcome_codes, outcome_names = factorize(events[OUTCOME])
-    day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
-    # One composite key (person, day, type, outcome) plus the other released columns as
-    # tie-breakers: events equal on the first four still get one canonical order, so the output
-    # never depends on input row order.
-    d = day.astype(np.int64)
-    d0 = int(d.min()) if len(d) else 0
-    primary = ((person_idx * (int(d.max()) - d0 + 1 if len(d) else 1) + (d - d0)) * len(type_names) + type_codes) \
-        * len(outcome_names) + outcome_codes
-    order = canonical_order(primary, _tie_key(events))
-    end_day = events[END_DATE].to_numpy().astype("datetime64[D]")[order] if END_DATE in events.columns else None
-    if LOCATION in events.columns:
-        loc_codes, loc_names = pd.factorize(events[LOCATION], sort=True)
-        location = (loc_codes[order].astype(np.int64), tuple(map(str, loc_names)))
-    else:
-        location = (None, ())
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:  # hashing beside hashing
+        tie = pool.submit(_tie_key, events)
+        locations = pool.submit(pd.factorize, events[LOCATION], sort=True) if LOCATION in events.columns else None
+        person_idx = person_index(people[PERSON_ID], events[PERSON_ID]) if len(events) else np.zeros(0, np.int64)
+        if (person_idx < 0).any():
+            raise ValueError("events reference person_ids that are not among the valid people; validate first")
+        type_codes, type_names = factorize(events[EVENT_TYPE])
+        outcome_codes, outcome_names = factorize(events[OUTCOME])
+        day = events[EVENT_DATE].to_numpy().astype("datetime64[D]")
+        # One composite key (person, day, type, outcome) plus the other released columns as
+        # tie-breakers: events equal on the first four still get one canonical order, so the output
+        # never depends on input row order.
+        d = day.astype(np.int64)
+        d0 = int(d.min()) if len(d) else 0
+        primary = ((person_idx * (int(d.max()) - d0 + 1 if len(d) else 1) + (d - d0)) * len(type_names)
+                   + type_codes) * len(outcome_names) + outcome_codes
+        order = canonical_order(primary, tie.result())
+        end_day = events[END_DATE].to_numpy().astype("datetime64[D]")[order] if END_DATE in events.columns else None
+        if locations is not None:
+            loc_codes, loc_names = locations.result()
+            location = (loc_codes[order].astype(np.int64), tuple(map(str, loc_names)))
+        else:
+            location = (None, ())
     values = events[VALUE].to_numpy(dtype=np.float64, na_value=np.nan)[order] if VALUE in events.columns else None
     person_idx, type_codes, outcome_codes, day = person_idx[order], type_codes[order], outcome_codes[order], day[order]
     feats = person_features(people, person_idx, type_codes, np.asarray(type_names, dtype=object), day, domain)
