@@ -35,6 +35,7 @@ import pandas as pd
 MAX_REPAIRS_SHARE = 0.02
 MAX_REPAIRS_MIN = 200
 CANDIDATES = 16  # nearest personas of the same stratum tried per failing persona
+DIRECT_PAIRS = 1024  # member pairs of a swap judged one by one below this (else once per distinct count vectors)
 FIGURE_TOLERANCE = 1e-9  # entropy l and recursive c: floating error, not a persona, decides at the limit
 
 
@@ -211,19 +212,14 @@ def failing_by_limits(counts: list[np.ndarray], observed: list[Observed], l: int
     return _failing(counts, [_gate(o, l) for o in observed])
 
 
-def _member_counts(members: np.ndarray, obs: Observed, sorted_owner: np.ndarray,
-                   owner_order: np.ndarray) -> np.ndarray:
-    """Observations of each value per member (members x values), for a few members."""
-    out = np.zeros((len(members), obs.n_values), dtype=np.int64)
-    lo = np.searchsorted(sorted_owner, members, side="left")
-    hi = np.searchsorted(sorted_owner, members, side="right")
-    lens = hi - lo
-    if lens.sum() == 0:
-        return out
-    rows = np.repeat(np.arange(len(members)), lens)
-    pos = owner_order[np.repeat(lo, lens) + np.arange(lens.sum()) - np.repeat(np.cumsum(lens) - lens, lens)]
-    np.add.at(out, (rows, obs.value[pos]), 1)
-    return out
+def person_value_counts(obs: Observed, n_people: int) -> np.ndarray:
+    """Observations of each value per person (people x values), in the smallest unsigned type holding them: a
+    persona's member counts are then one gather (``counts[members]``), not a search of every observation."""
+    counts = np.bincount(np.asarray(obs.owner, dtype=np.int64) * obs.n_values + obs.value,
+                         minlength=n_people * obs.n_values)
+    top = int(counts.max(initial=0))
+    small = np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.int64
+    return counts.astype(small).reshape(n_people, obs.n_values)
 
 
 def _unique_rows(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,12 +243,15 @@ def _best_swap(p_counts, q_counts, per_p, per_q, xp, xq, cp_, cq_, gates, same_g
     the pairs still valid, so most pairs are dropped before the others are computed."""
     ii, jj = np.nonzero(np.ones((len(xp), len(xq)), dtype=bool) if same_group is None else same_group)
     first = sorted(range(len(gates)), key=lambda a: bool(_passes(p_counts[a], gates[a])))
+    direct = len(xp) * len(xq) <= DIRECT_PAIRS
     for a in first:
         if not len(ii):
             return None
-        # judged once per distinct pair of member count vectors (most members hold none or one value)
-        up, inv_p = _unique_rows(per_p[a])
-        uq, inv_q = _unique_rows(per_q[a])
+        if direct:  # few pairs: each judged (one call either way; a unique per side costs more than it saves)
+            up, inv_p, uq, inv_q = per_p[a], np.arange(len(xp)), per_q[a], np.arange(len(xq))
+        else:  # judged once per distinct pair of member count vectors (most members hold none or one value)
+            up, inv_p = _unique_rows(per_p[a])
+            uq, inv_q = _unique_rows(per_q[a])
         moved = uq[None, :, :] - up[:, None, :]  # P's change per pair, Q's is its negative
         grid = _passes(p_counts[a] + moved, gates[a]) & _passes(q_counts[a] - moved, gates[a])
         ok = grid[inv_p.reshape(-1)[ii], inv_q.reshape(-1)[jj]]
@@ -363,8 +362,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
     np.minimum.at(first, persona, np.arange(len(persona)))
     p_stratum = stratum[first]
     signature = bias_signature(persona, n_personas, wider) if wider is not None else None
-    orders = [np.argsort(o.owner, kind="stable") for o in observed]
-    sorted_owners = [o.owner[ordr] for o, ordr in zip(observed, orders)]
+    per_person = [person_value_counts(o, len(persona)) for o in observed]
     members_of = np.argsort(persona, kind="stable")
     starts = np.concatenate(([0], np.cumsum(np.bincount(persona, minlength=n_personas))))
     slack = np.logical_and.reduce([_slack(c, g) for c, g in zip(counts, gates)])
@@ -377,7 +375,7 @@ def repair_l_diversity(persona: np.ndarray, stratum: np.ndarray, features: np.nd
         return cache[p]
 
     def member_counts(members: np.ndarray) -> list[np.ndarray]:
-        return [_member_counts(members, o, so, od) for o, so, od in zip(observed, sorted_owners, orders)]
+        return [c[members].astype(np.int64) for c in per_person]
 
     def passes(p: int) -> bool:
         return all(bool(_passes(c[p], g)) for c, g in zip(counts, gates))

@@ -142,6 +142,24 @@ def test_protection_pass_repairs_failing_personas_and_keeps_k_to_2k_minus_1():
     assert np.array_equal(again.grouping.persona_index, passed.grouping.persona_index)
 
 
+@pytest.mark.parametrize("t_limit", [None, 0.3])
+def test_swaps_judged_pair_by_pair_or_per_distinct_counts_agree(t_limit, monkeypatch):
+    """Member pairs judged one by one (small personas) or once per distinct pair of count vectors (large ones)
+    choose the same swaps: the repair's result does not depend on which way a grid was judged."""
+    prepared = _sparse_prepared()
+    policy = PrivacyPolicy(k=5, l_diversity=2, target_risk=0.5, max_t_closeness=t_limit)
+    raw = group_people(prepared.people, None, prepared.domain, policy.k, start_levels(prepared.domain, policy),
+                       prepared.features)
+    observed = sensitive_observations(prepared, policy)
+    results = []
+    for direct in (0, 10**9):
+        monkeypatch.setattr(diversity, "DIRECT_PAIRS", direct)
+        results.append(diversity.repair_l_diversity(raw.persona_index, raw.stratum, prepared.features, observed,
+                                                    policy.l_diversity, policy.k))
+    assert results[0].repaired > 0
+    assert np.array_equal(results[0].persona_index, results[1].persona_index)
+
+
 def test_loop_ends_l_diverse():
     prepared = _sparse_prepared()
     chosen, history = auto_adjust(PassContext(prepared, PrivacyPolicy(k=5, l_diversity=2, target_risk=0.5),
