@@ -126,3 +126,15 @@ class MissingKeyError(ReleaseKeyError, RuntimeError):
 
 class InvalidKeyError(ReleaseKeyError, ValueError):
     """A release key was given but cannot be used (e.g. too short); the message says what is wrong, never the key."""
+
+
+# --- governance -----------------------------------------------------------------------------------
+
+class ApprovalRefusedError(PersonaTwinError, ValueError):
+    """An approval or rejection of a staged release cannot be recorded (self-approval, a second vote of one
+    reviewer, a staged release whose files no longer match their manifest, an unknown period or staging, a
+    staging already decided); the message says which, and nothing is recorded."""
+
+
+class ApprovalLogError(PersonaTwinError, RuntimeError):
+    """The approval log was changed in place (its hash chain breaks): no decision is trusted until it is restored."""

@@ -1,0 +1,1 @@
+"""Release governance: disclosure review of staged releases before publication (issue 15)."""
