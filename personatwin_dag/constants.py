@@ -15,6 +15,7 @@ ENV_TARGET = "PERSONATWIN_TARGET_RISK"
 ENV_SERIES_RELEASES = "PERSONATWIN_SERIES_EXPECTED_RELEASES"  # planning share of the series budget
 ENV_DP_RHO = "PERSONATWIN_DP_RHO"  # DP tables: zCDP rho per release (unset: no DP tables)
 ENV_DP_RHO_CAP = "PERSONATWIN_DP_RHO_CAP"  # the window's rho budget (unset: 12 releases' worth)
+ENV_APPROVALS = "PERSONATWIN_APPROVALS_REQUIRED"  # distinct reviewers a staged release needs (default 2)
 
 JOB_NAME = "release_job"
 SCHEDULE_NAME = "release_last_complete_period"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from personatwin.govern.approvals import ApprovalPolicy
 from personatwin_dag.constants import (
+    ENV_APPROVALS,
     ENV_ASSET_STORE,
     ENV_DOMAIN,
     ENV_DP_RHO,
@@ -110,3 +113,31 @@ def resources_for(env: str | None = None) -> dict:
         "release_key": ReleaseKeyResource(),
         "io_manager": PartitionedParquetIOManager(base_dir=_setting(ENV_ASSET_STORE, env)),
     }
+
+
+@dataclass(frozen=True)
+class Governance:
+    """Where an environment's staged releases wait for review, where decisions are logged, and how many it needs."""
+
+    staging_root: Path  # <internal>/staging: never under the releases root
+    approvals_root: Path  # <internal>/governance/approvals.jsonl
+    releases: str
+    policy: ApprovalPolicy
+
+
+def governance_for(env: str | None = None) -> Governance:
+    """The disclosure review settings of one environment (the internal storage must be a local or mounted folder:
+    the approval log needs a lock)."""
+    env = (env or os.environ.get(ENV_NAME) or "local").lower()
+    releases = _setting(ENV_RELEASES, env)
+    internal = _internal_location(env, releases)
+    if fs.is_url(internal):
+        raise RuntimeError(f"disclosure review needs a local or mounted internal folder ({ENV_INTERNAL}), "
+                           f"got {internal}")
+    required = os.environ.get(ENV_APPROVALS, "2")
+    try:
+        policy = ApprovalPolicy(required=int(required))
+    except ValueError:
+        raise RuntimeError(f"{ENV_APPROVALS} must be a whole number of at least 1, got {required!r}") from None
+    root = Path(fs.local_path(internal))
+    return Governance(root / "staging", root / "governance", releases, policy)

@@ -150,10 +150,11 @@ class ApprovalLog:
 
     def review(self, staging: Staging, policy: ApprovalPolicy = ApprovalPolicy()) -> Review:
         """The decisions on this very staged release (same period and manifest hash)."""
-        return self._review(self.decisions(), staging.period, staging.manifest_sha256, policy)
+        return self.review_in(self.decisions(), staging.period, staging.manifest_sha256, policy)
 
     @staticmethod
-    def _review(decisions: list[Decision], period: str, manifest_sha256: str, policy: ApprovalPolicy) -> Review:
+    def review_in(decisions: list[Decision], period: str, manifest_sha256: str, policy: ApprovalPolicy) -> Review:
+        """The review of one staged release among ``decisions`` (read once, for listing many stagings)."""
         mine = [d for d in decisions if d.period == period and d.manifest_sha256 == manifest_sha256]
         rejection = next((d for d in mine if d.decision == REJECT), None)
         return Review(period, manifest_sha256, policy.required,
@@ -191,7 +192,7 @@ class ApprovalLog:
                                        + "; ".join(problems[:5]) + "): it cannot be approved; rerun the partition")
         with self._locked():
             decisions = self.decisions()
-            review = self._review(decisions, staging.period, manifest_sha256, policy)
+            review = self.review_in(decisions, staging.period, manifest_sha256, policy)
             if review.rejection is not None:
                 raise ApprovalRefusedError(f"{staging.period}: this staged release was rejected by "
                                            f"{review.rejection.reviewer}; a new run stages a new one")
@@ -209,4 +210,4 @@ class ApprovalLog:
                 f.write(record.line() + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-            return self._review(decisions + [record], staging.period, manifest_sha256, policy)
+            return self.review_in(decisions + [record], staging.period, manifest_sha256, policy)
