@@ -1,0 +1,76 @@
+"""The disclosure-review dossier (issue 15): a checklist filled in from the release, Safe Harbor for health data,
+the sign-off from the approval log, and a PDF export through headless Chromium that is not blank."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import pytest
+
+from personatwin.core.domains import get_domain
+from personatwin.govern.approvals import APPROVE, ApprovalLog
+from personatwin.govern.dossier import FLAG, OK, REVIEW, build_dossier, chromium, render_dossier, write_pdf
+from tests.personatwin.govern.test_approvals import stage
+from tests.personatwin.govern.test_safe_harbor import people_in_a_restricted_area, release  # noqa: F401 (fixture)
+
+DOMAIN = get_domain("healthcare")
+
+
+@pytest.fixture(scope="module")
+def health_release(people_in_a_restricted_area):  # noqa: F811
+    people, events = people_in_a_restricted_area
+    return release(people, events, location_level=1)
+
+
+def test_the_checklist_answers_from_the_release_and_flags_what_fails(health_release, tmp_path):
+    log, staging = ApprovalLog(tmp_path / "log"), stage(tmp_path / "s1", period="2024-06", launched_by="ana")
+    log.decide(staging, "ben", APPROVE, approval_id="CBDRB-FY25-DSEP-017", comment="cells checked")
+    review = log.decide(staging, "cleo", APPROVE)
+    dossier = build_dossier(health_release, DOMAIN, "2024-06", review=review,
+                            earlier_releases=("healthcare/2024-05/v1",))
+    by_question = {i.question: i for i in dossier.items}
+    assert by_question["How detailed is zip published?"].answer.startswith("hierarchy level 1 of 3")
+    assert by_question["Which earlier releases of the same population does it add to?"].answer == \
+        "healthcare/2024-05/v1"
+    assert by_question["Which public data could be linked to this release?"].status == REVIEW
+    sections = {i.section for i in dossier.items}
+    assert {"Quasi-identifiers", "Geography", "Top-coding", "Sensitive attributes", "Attacker model", "Targets",
+            "Suppressions", "HIPAA Safe Harbor", "Sign-off"} <= sections
+    flagged = [i.question for i in dossier.flagged]
+    assert "geography: no area smaller than three ZIP digits; restricted ZIP3 areas as 000" in flagged
+    assert "dates no finer than the year" in flagged
+    targets = [i for i in dossier.items if i.section == "Targets"]
+    assert len(targets) >= 3 and all(i.status in (OK, FLAG) for i in targets)
+    signoff = by_question["Approvals (2 of 2 required)"]
+    assert signoff.status == OK and "ben" in signoff.answer and "cleo" in signoff.answer
+    assert by_question["Approval id"].answer == "CBDRB-FY25-DSEP-017"
+    html = render_dossier(dossier)
+    assert "<script" not in html and "http" not in html.replace("http-equiv", "")
+    assert "CBDRB-FY25-DSEP-017" in html and "ZIP3 area 036" in html
+
+
+def test_without_review_the_sign_off_waits(health_release):
+    dossier = build_dossier(health_release, DOMAIN, "2024-06")
+    assert [i.answer for i in dossier.items if i.section == "Sign-off"] == ["not yet reviewed"]
+
+
+def _pdf_text_operators(pdf: bytes) -> int:
+    """Text-showing operators (Tj / TJ) in the PDF's content streams, inflated where compressed."""
+    count = 0
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, flags=re.S):
+        try:
+            raw = zlib.decompress(raw)
+        except zlib.error:
+            pass
+        count += len(re.findall(rb"\bT[jJ]\b", raw))
+    return count
+
+
+@pytest.mark.skipif(chromium() is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
+def test_the_pdf_export_is_not_blank(health_release, tmp_path):
+    html = tmp_path / "dossier.html"
+    html.write_text(render_dossier(build_dossier(health_release, DOMAIN, "2024-06")), encoding="utf-8")
+    pdf = write_pdf(html, tmp_path / "dossier.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and b"/Type /Page" in pdf.replace(b"/Type/Page", b"/Type /Page")
+    assert _pdf_text_operators(pdf) > 20  # the checklist's text is on the page
