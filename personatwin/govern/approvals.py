@@ -148,6 +148,13 @@ class ApprovalLog:
             previous = _digest(line)
         return out
 
+    def head(self) -> str:
+        """SHA-256 of the log's last line (``GENESIS`` when empty), after checking the chain: what a publication
+        records, so a later truncation of the log shows."""
+        self.decisions()
+        lines = self._lines()
+        return _digest(lines[-1]) if lines else GENESIS
+
     def review(self, staging: Staging, policy: ApprovalPolicy = ApprovalPolicy()) -> Review:
         """The decisions on this very staged release (same period and manifest hash)."""
         return self.review_in(self.decisions(), staging.period, staging.manifest_sha256, policy)

@@ -12,12 +12,13 @@ headless Chromium (no network, no extra package).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from personatwin.core.domains import Domain
@@ -109,6 +110,12 @@ def build_dossier(release: ReleaseTables, domain: Domain, period: str, *, review
     if domain.name == "healthcare":
         for rule in safe_harbor_of(release, domain):
             items.append(Item("HIPAA Safe Harbor", rule.rule, rule.detail, OK if rule.passed else FLAG))
+    return with_sign_off(Dossier(period, release.release_id, tuple(items)), review)
+
+
+def with_sign_off(dossier: Dossier, review: Review | None) -> Dossier:
+    """The dossier with its sign-off from the approval log (replacing any earlier one)."""
+    items = [i for i in dossier.items if i.section != "Sign-off"]
     if review is None:
         items.append(Item("Sign-off", "Approvals", "not yet reviewed", REVIEW))
     else:
@@ -119,7 +126,17 @@ def build_dossier(release: ReleaseTables, domain: Domain, period: str, *, review
         if review.rejection is not None:
             items.append(Item("Sign-off", "Rejection", f"{review.rejection.reviewer}, {review.rejection.at}: "
                                                         f"{review.rejection.comment}", FLAG))
-    return Dossier(period, release.release_id, tuple(items))
+    return replace(dossier, items=tuple(items))
+
+
+def dossier_json(dossier: Dossier) -> str:
+    """The dossier as JSON (kept with the staging, so the sign-off can be added without the release tables)."""
+    return json.dumps(asdict(dossier), indent=1, sort_keys=True)
+
+
+def dossier_from_json(text: str) -> Dossier:
+    d = json.loads(text)
+    return Dossier(d["period"], d["release_id"], tuple(Item(**i) for i in d["items"]))
 
 
 def render_dossier(dossier: Dossier) -> str:

@@ -114,3 +114,13 @@ def test_an_edit_in_place_breaks_the_chain(tmp_path, edit):
 def test_a_policy_needs_at_least_one_approval():
     with pytest.raises(ValueError, match="at least 1"):
         ApprovalPolicy(required=0)
+
+
+def test_the_head_names_the_last_decision(tmp_path):
+    log, staging = ApprovalLog(tmp_path / "log"), stage(tmp_path / "s1")
+    assert log.head() == "0" * 64
+    log.decide(staging, "ben", APPROVE)
+    first = log.head()
+    log.decide(staging, "cleo", APPROVE)
+    last_line = log.path.read_text(encoding="utf-8").splitlines()[-1]
+    assert log.head() == hashlib.sha256(last_line.encode("utf-8")).hexdigest() != first

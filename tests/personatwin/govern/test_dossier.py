@@ -74,3 +74,17 @@ def test_the_pdf_export_is_not_blank(health_release, tmp_path):
     pdf = write_pdf(html, tmp_path / "dossier.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and b"/Type /Page" in pdf.replace(b"/Type/Page", b"/Type /Page")
     assert _pdf_text_operators(pdf) > 20  # the checklist's text is on the page
+
+
+def test_the_dossier_keeps_as_json_and_takes_its_sign_off_later(health_release, tmp_path):
+    from personatwin.govern.dossier import dossier_from_json, dossier_json, with_sign_off
+
+    staged = build_dossier(health_release, DOMAIN, "2024-06")  # at staging: not yet reviewed
+    again = dossier_from_json(dossier_json(staged))
+    assert again == staged
+    log, staging = ApprovalLog(tmp_path / "log"), stage(tmp_path / "s1", period="2024-06", launched_by="ana")
+    log.decide(staging, "ben", APPROVE)
+    signed = with_sign_off(again, log.decide(staging, "cleo", APPROVE))
+    sign_off = [i for i in signed.items if i.section == "Sign-off"]
+    assert [i.question for i in sign_off] == ["Approvals (2 of 2 required)", "Approval id"]
+    assert len(signed.items) == len(staged.items) + 1  # the "not yet reviewed" line replaced, not kept
