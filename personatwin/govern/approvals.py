@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ from personatwin.core.errors import ApprovalLogError, ApprovalRefusedError
 APPROVALS_FILE = "approvals.jsonl"
 APPROVE, REJECT = "approve", "reject"
 GENESIS = "0" * 64  # the "previous line" of the first decision
+APPROVAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}")  # e.g. CBDRB-FY23-DSEP-001: published in every file
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,9 @@ class ApprovalLog:
             raise ApprovalRefusedError("a decision needs the reviewer's name")
         if decision == REJECT and not comment.strip():
             raise ApprovalRefusedError("a rejection needs a reason")
+        if approval_id.strip() and not APPROVAL_ID.fullmatch(approval_id.strip()):
+            raise ApprovalRefusedError(f"approval id {approval_id.strip()[:80]!r} is not a board number (letters, "
+                                       "digits, '-', '_', '.', '/', up to 64): it is published in every file")
         manifest_sha256 = staging.manifest_sha256
         problems = verify_manifest(staging.folder)
         if problems:

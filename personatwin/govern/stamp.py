@@ -12,7 +12,6 @@ A release without a review board number gets ``PT-<period>-<12 hex of the review
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import shutil
 from pathlib import Path
@@ -22,7 +21,7 @@ from personatwin.govern.approvals import Review
 
 APPROVAL_METADATA_KEY = b"personatwin.approval"
 SIDECAR_SUFFIX = ".approval.json"
-REPORT_ANCHOR = "<main>"  # the approval section opens the report's main part
+REPORT_NAME = "privacy_report.html"  # gets an Approval section; other files are copied
 
 
 def approval_id(review: Review) -> str:
@@ -48,16 +47,16 @@ def _stamp_parquet(src: Path, dst: Path, stamp: dict) -> None:
     pq.write_table(table.replace_schema_metadata(metadata), dst)
 
 
-def _stamp_report(src: Path, dst: Path, stamp: dict) -> None:
-    text = src.read_text(encoding="utf-8")
-    if REPORT_ANCHOR not in text:
-        raise ApprovalRefusedError(f"{src.name}: not a PersonaTwin report (no {REPORT_ANCHOR}); nothing is published")
-    section = ("<section id='approval'><h2>Approval</h2><p>Approved for publication after disclosure review: "
-               f"approval <strong>{html.escape(stamp['approval_id'])}</strong>, "
-               f"{int(stamp['approvals'])} approvals (of {int(stamp['required'])} required), "
-               f"{html.escape(stamp['approved_at'])}. Reviewed manifest SHA-256 "
-               f"<code>{html.escape(stamp['staged_manifest_sha256'])}</code>.</p></section>")
-    dst.write_text(text.replace(REPORT_ANCHOR, REPORT_ANCHOR + section, 1), encoding="utf-8")
+def _stamp_report(staged: Path, dst: Path, stamp: dict, partition: str) -> None:
+    """The published report rebuilt from the staged folder with the approval (what a reader rebuilds from the
+    published folder, byte for byte)."""
+    from dataclasses import replace
+
+    from personatwin.publish.published import PublishedRelease
+    from personatwin.publish.report import render_report
+
+    pub = replace(PublishedRelease.from_folder(staged), approval=stamp)
+    dst.write_text(render_report(pub, partition=partition), encoding="utf-8")
 
 
 def _sha256(path: Path) -> str:
@@ -90,8 +89,8 @@ def stamp_release(staged: Path, out: Path, review: Review, log_head: str) -> dic
         src, dst = staged / name, out / name
         if name.endswith(".parquet"):
             _stamp_parquet(src, dst, stamp)
-        elif name.endswith(".html"):
-            _stamp_report(src, dst, stamp)
+        elif name == REPORT_NAME:
+            _stamp_report(staged, dst, stamp, str(manifest.get("partition", review.period)))
         else:
             shutil.copyfile(src, dst)
         if name.endswith((".csv", ".json")):

@@ -54,6 +54,15 @@ def _num(m: dict, key: str):
     return None if v is None else float(v)
 
 
+def _approval(m: dict) -> str:
+    """The approval state a published manifest carries: the approval id and how many approved, or none."""
+    a = m.get("approval") or {}
+    if not a.get("approval_id"):
+        return "published without disclosure review"
+    return (f"<span class='approval'>{esc(a['approval_id'])}</span> ({esc(a.get('approvals'))} of "
+            f"{esc(a.get('required'))} approvals, {esc(a.get('approved_at'))})")
+
+
 def render_index(manifests: list[dict]) -> str:
     """The history page as an HTML string."""
     good = [m for m in manifests if not m.get("unreadable") and m.get("metrics")]
@@ -94,7 +103,7 @@ def render_index(manifests: list[dict]) -> str:
         folder = m["_folder"]
         link = f"<a href='{esc(folder)}/{REPORT_NAME}'>{esc(folder)}</a>"
         if m.get("unreadable") or not m.get("metrics"):
-            rows.append(f"<tr><td>{link}</td><td class='fail' colspan='10'>manifest unreadable</td></tr>")
+            rows.append(f"<tr><td>{link}</td><td class='fail' colspan='11'>manifest unreadable</td></tr>")
             continue
         v = verdict(m["metrics"], m.get("policy") or {})
         pol = m.get("policy") or {}
@@ -107,11 +116,11 @@ def render_index(manifests: list[dict]) -> str:
             f"<td class='num'>{fmt(_num(m, 'n_people'))}</td><td class='num'>{fmt(_num(m, 'n_personas'))}</td>"
             f"<td class='num'>{fmt(_num(m, 'n_events'))}</td>"
             f"<td class='num'>{fmt(_num(m, 'persona_single_out_rate'), 3)}</td>"
-            f"<td class='num'>{fmt(len(m.get('history') or []))}</td></tr>")
+            f"<td class='num'>{fmt(len(m.get('history') or []))}</td><td>{_approval(m)}</td></tr>")
     table = ("<div class='scroll'><table><thead><tr><th>partition (report)</th><th>verdict</th><th>release risk</th>"
              "<th>binding metric</th><th>target</th><th>k / policy k</th><th>people</th><th>personas</th>"
              "<th>events</th>"
-             "<th>single-out rate</th><th>loop iterations</th></tr></thead><tbody>" + "".join(rows)
+             "<th>single-out rate</th><th>loop iterations</th><th>approval</th></tr></thead><tbody>" + "".join(rows)
              + "</tbody></table></div>")
     verdicts = [verdict(m["metrics"], m.get("policy") or {}).code for m in good]
     summary = (f"{len(manifests)} released partition(s)" + (f", {labels[0]} to {labels[-1]}" if labels else "")

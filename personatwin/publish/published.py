@@ -140,6 +140,7 @@ class PublishedRelease:
     release_id: str = ""
     series: Mapping = field(default_factory=dict)  # series identity: period, version, supersedes, window
     research: list[dict] = field(default_factory=list)  # declared analyses, published columns (RESEARCH_PUBLISHED)
+    approval: Mapping | None = None  # after disclosure review: the approval block the publication stamped
 
     @classmethod
     def from_tables(cls, release: ReleaseTables) -> PublishedRelease:
@@ -176,7 +177,8 @@ class PublishedRelease:
             bias_attributes=tuple(m["bias_attributes"]),
             adverse_outcomes={k: tuple(v) for k, v in m["adverse_outcomes"].items()},
             key_fingerprint=m["key_fingerprint"], anonymeter=m.get("anonymeter"), sensitive=sensitive,
-            release_id=m.get("release_id", ""), series=m.get("series") or {}, research=m.get("research") or [])
+            release_id=m.get("release_id", ""), series=m.get("series") or {}, research=m.get("research") or [],
+            approval=m.get("approval"))
 
     def manifest_fields(self) -> dict:
         """The manifest's parameters and figures (files, versions and time are added by the writer)."""

@@ -912,6 +912,15 @@ INTERNAL_TOC = (("verdict", "Verdict"), ("metrics", "Risk metrics"), ("attacks",
                 ("unbias", "Unbiasing"))
 
 
+def approval_section(a: Mapping) -> str:
+    """The disclosure review a published release passed: its approval id, how many approved and when (no names)."""
+    return _section("approval", "Approval",
+                    f"<p>Approved for publication after disclosure review: approval <strong>{esc(a['approval_id'])}"
+                    f"</strong>, {esc(a['approvals'])} approvals (of {esc(a['required'])} required), "
+                    f"{esc(a['approved_at'])}. Reviewed manifest SHA-256 <code>{esc(a['staged_manifest_sha256'])}"
+                    "</code>.</p>")
+
+
 def render_report(release: ReleaseTables | Release | PublishedRelease, partition: str = "") -> str:
     """The published report (release folder) as HTML: computed from what the folder publishes only."""
     if isinstance(release, Release):
@@ -921,6 +930,7 @@ def render_report(release: ReleaseTables | Release | PublishedRelease, partition
     rates = pub.group_rates()
     title = "PersonaTwin privacy report" + (f": {partition}" if partition else "")
     sections = [
+        *([approval_section(pub.approval)] if pub.approval else []),
         _verdict_section(verdict(m, policy)),
         _metrics_section(m, policy),
         _attacks_section(pub.anonymeter),

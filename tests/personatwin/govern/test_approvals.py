@@ -50,6 +50,13 @@ def test_refusals_say_why_and_record_nothing(tmp_path, who, decision, comment, m
     assert log.path.read_bytes() == before
 
 
+@pytest.mark.parametrize("approval_id", ["<script>x</script>", "CBDRB FY23", "a" * 65, "-leading"])
+def test_an_approval_id_must_be_a_board_number(tmp_path, approval_id):
+    """The approval id is published in every file: free text, markup or a long string is refused."""
+    with pytest.raises(ApprovalRefusedError, match="is not a board number"):
+        ApprovalLog(tmp_path / "log").decide(stage(tmp_path / "s1"), "ben", APPROVE, approval_id=approval_id)
+
+
 def test_the_launcher_may_approve_only_where_the_policy_says_so(tmp_path):
     log, staging = ApprovalLog(tmp_path / "log"), stage(tmp_path / "s1")
     review = log.decide(staging, "ana", APPROVE, policy=ApprovalPolicy(required=1, launcher_may_approve=True))

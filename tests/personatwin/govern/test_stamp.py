@@ -15,6 +15,8 @@ from personatwin.govern.approvals import APPROVE, ApprovalLog, Staging
 from personatwin.govern.stamp import APPROVAL_METADATA_KEY, SIDECAR_SUFFIX, stamp_release
 from personatwin.ingest import synth
 from personatwin.publish.export import verify_manifest, write_release_folder
+from personatwin.publish.published import PublishedRelease
+from personatwin.publish.report import render_report
 
 KEY = "stamp-test-key-0123456789abcdef0123"
 
@@ -44,6 +46,9 @@ def test_every_published_file_carries_the_approval_and_the_data_is_unchanged(tmp
     manifest = stamp_release(staging.folder, out, review, log_head="ab" * 32)
     assert verify_manifest(out) == []
     assert manifest["approval"]["approval_id"] == "CBDRB-FY25-DSEP-017" and manifest["approval"]["approvals"] == 2
+    # the stamped report is what anyone rebuilds from the published folder alone (its Approval section included)
+    rebuilt = render_report(PublishedRelease.from_folder(out), partition="2024-06")
+    assert rebuilt == (out / "privacy_report.html").read_text(encoding="utf-8") and "id=\"approval\"" in rebuilt
     assert manifest["approval"]["staged_manifest_sha256"] == staging.manifest_sha256
     data_files = [n for n in json.loads((staging.folder / "manifest.json").read_text())["files"]]
     assert any(n.endswith(".parquet") for n in data_files) and any(n.endswith(".csv") for n in data_files)
