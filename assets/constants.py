@@ -9,6 +9,7 @@ RISK_ASSESS = "risk_assess"
 AUTO_ADJUST = "auto_adjust"
 EXPORT = "export"
 STAGE_GROUPS = (INGEST, VALIDATE, MERGE, NOISE, RISK_ASSESS, AUTO_ADJUST, EXPORT)
+PUBLISH = "publish"  # after disclosure review: its own job, launched by the approvals sensor
 
 # Asset checks.
 CHECK_VALID_PEOPLE_SUITE = "valid_people_suite"
@@ -21,6 +22,8 @@ CHECK_RISK_METRICS = "risk_metrics_recorded"
 CHECK_RELEASE_GUARANTEES = "release_guarantees"
 CHECK_RELEASE_UTILITY = "release_utility_gates"
 CHECK_MANIFEST = "manifest_matches_files"
+CHECK_APPROVALS = "approvals_complete"
+CHECK_PUBLISHED_MANIFEST = "published_manifest_matches_files"
 
 # Release periods (personatwin_dag reads the same variables for its environments).
 ENV_PERIOD = "PERSONATWIN_PERIOD"  # day | week | month | quarter

@@ -3,6 +3,7 @@
     personatwin-approve --list
     personatwin-approve <period> --approver NAME [--approval-id CBDRB-FY25-DSEP-017] [--comment TEXT] [--staging ID]
     personatwin-approve <period> --approver NAME --reject --reason TEXT
+    personatwin-approve <period> --dossier-pdf FILE           the staging's dossier, signed so far, as PDF
 
 Decisions go to the environment's approval log (``personatwin_dag.environments.governance_for``); the latest
 staging of the period is meant unless ``--staging`` names another. A refusal (self-approval, a second vote,
@@ -46,6 +47,23 @@ def listing(gov: Governance) -> list[str]:
     return lines
 
 
+def dossier_pdf(gov: Governance, staged, pdf: Path) -> Path:
+    """The staging's dossier with the sign-off recorded so far, printed to ``pdf`` by headless Chromium."""
+    import tempfile
+
+    from personatwin.govern.dossier import dossier_from_json, render_dossier, with_sign_off, write_pdf
+
+    source = staged.internal_folder / "dossier.json"
+    if not source.is_file():
+        raise ApprovalRefusedError(f"{staged.period} {staged.staging_id}: no dossier was staged with it")
+    review = ApprovalLog(gov.approvals_root).review(staged.staging(), gov.policy)
+    html = render_dossier(with_sign_off(dossier_from_json(source.read_text(encoding="utf-8")), review))
+    with tempfile.TemporaryDirectory() as tmp:
+        page = Path(tmp) / "dossier.html"
+        page.write_text(html, encoding="utf-8")
+        return write_pdf(page, pdf)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="personatwin-approve", description=__doc__.split("\n\n")[0])
     ap.add_argument("period", nargs="?", help="the release period (partition key), e.g. 2024-06")
@@ -56,12 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reject", action="store_true", help="reject the staged release (needs --reason)")
     ap.add_argument("--reason", default="")
     ap.add_argument("--staging", help="a staging id of the period (default: its latest)")
+    ap.add_argument("--dossier-pdf", type=Path, help="print the staging's disclosure-review dossier to this PDF")
     args = ap.parse_args(argv)
     try:
         gov = governance_for()
         if args.list:
             lines = listing(gov)
             print("\n".join(lines) if lines else "nothing is staged")
+            return 0
+        if args.period and args.dossier_pdf:
+            staged = StagingArea(gov.staging_root).find(args.period, args.staging)
+            print(dossier_pdf(gov, staged, args.dossier_pdf))
             return 0
         if not args.period or not args.approver:
             ap.error("give a period and --approver (or --list)")

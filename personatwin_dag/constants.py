@@ -18,5 +18,7 @@ ENV_DP_RHO_CAP = "PERSONATWIN_DP_RHO_CAP"  # the window's rho budget (unset: 12 
 ENV_APPROVALS = "PERSONATWIN_APPROVALS_REQUIRED"  # distinct reviewers a staged release needs (default 2)
 
 JOB_NAME = "release_job"
+PUBLISH_JOB_NAME = "publish_job"
+APPROVALS_SENSOR_NAME = "approved_releases"
 SCHEDULE_NAME = "release_last_complete_period"
 SENSOR_NAME = "new_source_files"

@@ -1,28 +1,29 @@
-"""The code location: every stage asset (its checks run in its step), the release job, schedule and sensor."""
+"""The code location: every stage asset (its checks run in its step), the release and publish jobs, the schedule
+and the sensors."""
 
 import dagster as dg
 
-from assets import auto_adjust, export, ingest, merge, noise, risk_assess, validate
+from assets import auto_adjust, export, ingest, merge, noise, publish, risk_assess, validate
 from personatwin.core.memory import reuse_freed_memory
 from personatwin_dag.environments import resources_for
-from personatwin_dag.jobs import release_job
+from personatwin_dag.jobs import publish_job, release_job
 from personatwin_dag.schedules import release_schedule
-from personatwin_dag.sensors import new_source_files
+from personatwin_dag.sensors import approved_releases, new_source_files
 
 # the process that loads the code location runs the steps (in-process executor): its 10M-row temporaries reuse
 # freed heap memory instead of faulting in fresh pages (personatwin.core.memory)
 reuse_freed_memory()
 
-STAGE_MODULES = (ingest, validate, merge, noise, risk_assess, auto_adjust, export)
+STAGE_MODULES = (ingest, validate, merge, noise, risk_assess, auto_adjust, export, publish)
 
 
 def build_defs(resources: dict | None = None) -> dg.Definitions:
     """Definitions with the given resources (default: those of the current environment)."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules(STAGE_MODULES),
-        jobs=[release_job],
+        jobs=[release_job, publish_job],
         schedules=[release_schedule],
-        sensors=[new_source_files],
+        sensors=[new_source_files, approved_releases],
         resources=resources if resources is not None else resources_for(),
         # Backfills and UI materializations run as an implicit asset job: keep them in one process
         # too (a new Python per step costs ~10 s per partition, DESIGN §10).

@@ -67,22 +67,42 @@ def write_sample(folder: Path, people: int, months: list[str], seed: int = 7) ->
     return len(data.people), len(data.events)
 
 
+DEMO_REVIEWERS = ("demo-reviewer-1", "demo-reviewer-2")  # the demo signs off itself; people use personatwin-approve
+
+
 def run_partitions(keys: list[str]) -> list[dict]:
-    """Run the release job for each partition on the local instance; one row per partition."""
+    """Run the release job for each partition on the local instance, then its disclosure review (two demo
+    reviewers approve the staged release) and the publish job; one row per partition."""
     import dagster as dg  # dagster and the code location are loaded only when the job runs
 
     from personatwin_dag.definitions import defs
 
-    job = defs.resolve_job_def("release_job")
+    job, publish = defs.resolve_job_def("release_job"), defs.resolve_job_def("publish_job")
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     rows = []
     with dg.DagsterInstance.get() as instance:
         for key in keys:
             t0 = time.perf_counter()
             result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
-                                            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+                                            run_config=quiet)
+            review = "-"
+            if result.success and defs.resources["governance"].reviewed:
+                review = demo_review(defs.resources["governance"], key)
+                result = publish.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
+                                                    run_config=quiet)
             rows.append({"partition": key, "success": result.success, "seconds": time.perf_counter() - t0,
-                         "run_id": result.run_id})
+                         "run_id": result.run_id, "review": review})
     return rows
+
+
+def demo_review(governance, period: str) -> str:
+    """The demo's disclosure review of a period's latest staging: each demo reviewer approves it."""
+    staged = governance.area().find(period)
+    review = None
+    for reviewer in DEMO_REVIEWERS:
+        review = governance.log().decide(staged.staging(), reviewer, "approve", policy=governance.policy(),
+                                         comment="demo: approved by the demo script")
+    return review.state if review is not None else "-"
 
 
 def release_row(releases: Path, row: dict, internal: Path | None = None) -> dict:
@@ -125,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{str(r['personas']):>8s} {str(r['k']):>4s} {str(r['risk']):>7s} {str(r.get('series', '-')):>7s} "
               f"{str(r['loss']):>6s} "
               f"{str(r.get('tvd', '-')):>8s} {r['seconds']:5.1f}  {r['path']}")
+    for r in rows:
+        if r.get("review", "-") != "-":
+            print(f"{r['partition']}: disclosure review {r['review']} (demo reviewers; people sign off with "
+                  "personatwin-approve)")
     print(f"\n{len(rows)} partition(s) in {time.perf_counter() - t0:.1f}s. See the history in the UI: "
           f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev  (http://127.0.0.1:3000)")
     return 0 if all(r["success"] for r in rows) else 1

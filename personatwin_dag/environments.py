@@ -24,6 +24,7 @@ from personatwin_dag.constants import (
     ENV_TARGET,
 )
 from resources import (
+    GovernanceResource,
     PartitionedParquetIOManager,
     PrivacyPolicyResource,
     ReleaseKeyResource,
@@ -112,32 +113,42 @@ def resources_for(env: str | None = None) -> dict:
                                         series_expected_releases=_float_or_none(ENV_SERIES_RELEASES)),
         "release_key": ReleaseKeyResource(),
         "io_manager": PartitionedParquetIOManager(base_dir=_setting(ENV_ASSET_STORE, env)),
+        "governance": governance_for(env).resource(),
     }
 
 
 @dataclass(frozen=True)
 class Governance:
-    """Where an environment's staged releases wait for review, where decisions are logged, and how many it needs."""
+    """Where an environment's staged releases wait for review, where decisions are logged, and how many it needs
+    (0: no review, publish at export; refused in prod)."""
 
-    staging_root: Path  # <internal>/staging: never under the releases root
-    approvals_root: Path  # <internal>/governance/approvals.jsonl
+    staging_root: Path  # beside the series ledger (default <internal>/staging): never under the releases root
+    approvals_root: Path  # beside it too: <...>/governance/approvals.jsonl
     releases: str
-    policy: ApprovalPolicy
+    required: int
+
+    @property
+    def policy(self) -> ApprovalPolicy:
+        return ApprovalPolicy(required=max(1, self.required))
+
+    def resource(self) -> GovernanceResource:
+        return GovernanceResource(staging=str(self.staging_root), approvals=str(self.approvals_root),
+                                  required=self.required)
 
 
 def governance_for(env: str | None = None) -> Governance:
-    """The disclosure review settings of one environment (the internal storage must be a local or mounted folder:
-    the approval log needs a lock)."""
+    """The disclosure review settings of one environment: staging and approval log beside the series ledger (a
+    local or mounted internal folder, since the log is locked while a decision is recorded)."""
     env = (env or os.environ.get(ENV_NAME) or "local").lower()
     releases = _setting(ENV_RELEASES, env)
     internal = _internal_location(env, releases)
-    if fs.is_url(internal):
-        raise RuntimeError(f"disclosure review needs a local or mounted internal folder ({ENV_INTERNAL}), "
-                           f"got {internal}")
-    required = os.environ.get(ENV_APPROVALS, "2")
+    text = os.environ.get(ENV_APPROVALS, "2")
     try:
-        policy = ApprovalPolicy(required=int(required))
+        required = int(text)
     except ValueError:
-        raise RuntimeError(f"{ENV_APPROVALS} must be a whole number of at least 1, got {required!r}") from None
-    root = Path(fs.local_path(internal))
-    return Governance(root / "staging", root / "governance", releases, policy)
+        raise RuntimeError(f"{ENV_APPROVALS} must be a whole number, got {text!r}") from None
+    if required < 0 or (required == 0 and env == "prod"):
+        raise RuntimeError(f"{ENV_APPROVALS} must be at least 1" + (" in the prod environment" if env == "prod"
+                                                                     else f", or 0 for no review; got {required}"))
+    root = Path(fs.local_path(_series_location(env, internal))).parent
+    return Governance(root / "staging", root / "governance", releases, required)

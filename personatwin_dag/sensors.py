@@ -1,4 +1,5 @@
-"""Sensor: start a release run when a new (or changed) per-period source file arrives."""
+"""Sensors: a release run when a new (or changed) per-period source file arrives; a publish run when a staged
+release has its approvals."""
 
 
 import json
@@ -6,9 +7,11 @@ import json
 import dagster as dg
 
 from assets.partitions import RELEASE_PARTITIONS
-from personatwin_dag.constants import SENSOR_NAME
-from personatwin_dag.jobs import release_job
+from personatwin.core.errors import ApprovalLogError
+from personatwin_dag.constants import APPROVALS_SENSOR_NAME, SENSOR_NAME
+from personatwin_dag.jobs import publish_job, release_job
 from resources import fs
+from resources.governance import GovernanceResource
 from resources.source import SourceResource
 
 
@@ -32,3 +35,26 @@ def new_source_files(context: dg.SensorEvaluationContext, source: SourceResource
     if not requests:
         return dg.SkipReason("no new or changed period files")
     return requests
+
+
+@dg.sensor(job=publish_job, name=APPROVALS_SENSOR_NAME, minimum_interval_seconds=30,
+           description="Publishes each period whose latest staged release has the policy's approvals.")
+def approved_releases(context: dg.SensorEvaluationContext, governance: GovernanceResource):
+    """Request a publish run for each period whose latest staging is approved and not yet requested."""
+    if not governance.reviewed:
+        return dg.SkipReason("no disclosure review configured: releases are published at export")
+    area, log, policy = governance.area(), governance.log(), governance.policy()
+    try:
+        decisions = log.decisions()
+    except ApprovalLogError as exc:
+        return dg.SkipReason(f"nothing is published: {exc}")
+    valid = set(RELEASE_PARTITIONS.get_partition_keys())
+    requests = []
+    for period in sorted({s.period for s in area.stagings()} & valid):
+        staged = area.find(period)
+        review = log.review_in(decisions, period, staged.staging().manifest_sha256, policy)
+        if review.complete:  # the run key makes one publish run per approved staging
+            requests.append(dg.RunRequest(run_key=f"{period}:{staged.staging_id}", partition_key=period,
+                                          tags={"personatwin/trigger": "approvals complete",
+                                                "personatwin/staging": staged.staging_id}))
+    return requests or dg.SkipReason("no staged release has all its approvals")

@@ -1,5 +1,6 @@
-"""Dagster resources: data source, release storage, privacy policy, release key, asset IO."""
+"""Dagster resources: data source, release storage, privacy policy, release key, asset IO, disclosure review."""
 
+from resources.governance import GovernanceResource
 from resources.io_manager import PartitionedParquetIOManager
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
@@ -7,5 +8,5 @@ from resources.series import SeriesLedgerResource
 from resources.source import SourceResource
 from resources.storage import ReleaseStorageResource
 
-__all__ = ["PartitionedParquetIOManager", "PrivacyPolicyResource", "ReleaseKeyResource", "ReleaseStorageResource",
-           "SeriesLedgerResource", "SourceResource"]
+__all__ = ["GovernanceResource", "PartitionedParquetIOManager", "PrivacyPolicyResource", "ReleaseKeyResource",
+           "ReleaseStorageResource", "SeriesLedgerResource", "SourceResource"]

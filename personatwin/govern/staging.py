@@ -47,6 +47,7 @@ class StagedRelease:
     launched_by: str
     run_id: str = ""
     staged_at: str = ""
+    data_tag: str = ""  # the keyed tag of the data it releases (internal: which stored release it is)
 
     @property
     def release_folder(self) -> Path:
@@ -71,8 +72,8 @@ class StagingArea:
         self.root = Path(root)
 
     @contextmanager
-    def stage(self, period: str, launched_by: str, run_id: str = "", staged_at: str | None = None
-              ) -> Iterator[StagedRelease]:
+    def stage(self, period: str, launched_by: str, run_id: str = "", staged_at: str | None = None,
+              data_tag: str = "") -> Iterator[StagedRelease]:
         """A new staging of ``period``: yields it to be written (``release_folder``, ``internal_folder``), then
         renames it into place whole; on an error it is removed and nothing waits for review."""
         _checked(period, "period")
@@ -84,7 +85,7 @@ class StagingArea:
         tmp = self.root / period / f".{staging_id}.tmp"
         (tmp / RELEASE_DIR).mkdir(parents=True)
         (tmp / INTERNAL_DIR).mkdir()
-        staged = StagedRelease(period, staging_id, tmp, launched_by.strip(), run_id, at)
+        staged = StagedRelease(period, staging_id, tmp, launched_by.strip(), run_id, at, data_tag)
         try:
             yield staged
             (tmp / STAGING_FILE).write_text(json.dumps(staged.record(), indent=1, sort_keys=True), encoding="utf-8")
@@ -100,7 +101,7 @@ class StagingArea:
             for record in sorted(p.glob(f"*/{STAGING_FILE}")):
                 d = json.loads(record.read_text(encoding="utf-8"))
                 out.append(StagedRelease(d["period"], d["staging_id"], record.parent, d["launched_by"],
-                                         d.get("run_id", ""), d.get("staged_at", "")))
+                                         d.get("run_id", ""), d.get("staged_at", ""), d.get("data_tag", "")))
         return sorted(out, key=lambda s: (s.period, s.staged_at, s.staging_id))
 
     def find(self, period: str, staging_id: str | None = None) -> StagedRelease:

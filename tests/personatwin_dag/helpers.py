@@ -38,7 +38,7 @@ def deployment_vars(source: Path, releases: Path, store: Path, home: Path, key: 
     """The environment variables of one `ci` deployment: source, release and asset folders, DAGSTER_HOME, key."""
     return {"PERSONATWIN_SOURCE": str(source), "PERSONATWIN_RELEASES": str(releases),
             "PERSONATWIN_ASSET_STORE": str(store), "DAGSTER_HOME": str(home), "PERSONATWIN_RELEASE_KEY": key,
-            "PERSONATWIN_ENV": "ci"}
+            "PERSONATWIN_ENV": "ci", "PERSONATWIN_APPROVALS_REQUIRED": "0"}  # review: test_governance.py
 
 
 def run_partition(defs: dg.Definitions, instance, key: str):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.constants import STAGE_GROUPS
+from assets.constants import PUBLISH, STAGE_GROUPS
 
 SNAPSHOT = Path(__file__).with_name("snapshots") / "definitions.json"
 
@@ -50,7 +50,7 @@ def test_definitions_load_and_match_snapshot(defs):
 
 def test_every_stage_asset_is_documented_grouped_and_partitioned(defs):
     snap = graph_snapshot(defs)
-    assert {a["group"] for a in snap["assets"].values()} == set(STAGE_GROUPS)
+    assert {a["group"] for a in snap["assets"].values()} == set(STAGE_GROUPS) | {PUBLISH}
     for name, asset in snap["assets"].items():
         assert asset["has_description"], f"{name} has no description"
         assert asset["partitioned"], f"{name} is not partitioned by release period"
@@ -60,7 +60,8 @@ def test_every_stage_asset_is_documented_grouped_and_partitioned(defs):
 def test_blocking_checks_where_design_says(defs):
     checks = graph_snapshot(defs)["checks"]
     for name in ("valid_people:valid_people_suite", "valid_events:valid_events_suite", "quarantine:rows_reconcile",
-                 "personas:personas_at_least_k", "release:release_guarantees", "release:release_utility_gates"):
+                 "personas:personas_at_least_k", "release:release_guarantees", "release:release_utility_gates",
+                 "published_release:approvals_complete"):
         assert checks[name]["blocking"], name
     assert all(c["partitioned"] for c in checks.values())
 

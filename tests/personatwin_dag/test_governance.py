@@ -1,0 +1,152 @@
+"""Disclosure review end to end on a real Dagster instance (issue 15): a run stages its release; one approval
+does not publish; the approvals sensor and the publish job publish after the second, with the approval id in
+every file; self-approval, a tampered staging and an unknown period are refused with clear messages."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from personatwin.govern.stamp import APPROVAL_METADATA_KEY, SIDECAR_SUFFIX
+from personatwin.publish.export import verify_manifest
+from personatwin.series.ledger import Ledger
+from personatwin_dag.approve import main as approve
+from personatwin_dag.environments import governance_for
+from tests.personatwin_dag.helpers import QUIET, run_partition
+from tests.personatwin_dag.test_report_browser import chromium  # noqa: F401 (the browser fixture)
+
+PERIOD = "2024-02"
+
+
+@pytest.fixture
+def reviewed(project_env, monkeypatch):
+    """The test deployment with disclosure review on (2 approvals, the default), launched by 'launcher-ana'."""
+    monkeypatch.delenv("PERSONATWIN_APPROVALS_REQUIRED", raising=False)
+    monkeypatch.setenv("PERSONATWIN_LAUNCHED_BY", "launcher-ana")
+    return project_env
+
+
+@pytest.fixture
+def reviewed_defs(reviewed):
+    from personatwin_dag.definitions import build_defs
+    from personatwin_dag.environments import resources_for
+
+    return build_defs(resources_for("ci"))
+
+
+def publish_run(defs, instance):
+    return defs.resolve_job_def("publish_job").execute_in_process(partition_key=PERIOD, instance=instance,
+                                                                  raise_on_error=False, run_config=QUIET)
+
+
+def sensor_requests(defs, instance) -> list[dg.RunRequest]:
+    sensor = defs.resolve_sensor_def("approved_releases")
+    from personatwin_dag.environments import resources_for
+
+    with dg.build_sensor_context(instance=instance, definitions=defs,
+                                 resources={"governance": resources_for("ci")["governance"]}) as context:
+        result = sensor.evaluate_tick(context)
+    return list(result.run_requests or [])
+
+
+def check_result(result, name: str):
+    return next(e.asset_check_evaluation_data for e in result.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.asset_check_evaluation_data.check_name == name)
+
+
+def test_a_release_waits_for_two_reviewers_then_is_published_with_its_approval_id(reviewed_defs, instance,
+                                                                                  reviewed, capsys):
+    assert run_partition(reviewed_defs, instance, PERIOD).success
+    gov = governance_for()
+    assert not (reviewed.releases / PERIOD).exists()  # staged, not published
+    assert Ledger(gov.staging_root.parent / "series").entries() == []  # the ledger counts published releases only
+    staged = next((gov.staging_root / PERIOD).iterdir())
+    assert (staged / "internal" / "dossier.html").exists() and verify_manifest(staged / "release") == []
+
+    # self-approval and an unknown period are refused with the reason; nothing is recorded
+    assert approve([PERIOD, "--approver", "launcher-ana"]) == 2
+    assert "launcher-ana launched this run and cannot approve it" in capsys.readouterr().err
+    assert approve(["2031-01", "--approver", "reviewer-ben"]) == 2
+    assert f"no staged release of 2031-01; staged periods: {PERIOD}" in capsys.readouterr().err
+
+    # one approval: the publish stage waits and its blocking check says why; the sensor requests nothing
+    assert approve([PERIOD, "--approver", "reviewer-ben", "--approval-id", "CBDRB-FY25-DSEP-017"]) == 0
+    waiting = publish_run(reviewed_defs, instance)
+    assert check_result(waiting, "approvals_complete").description == "waiting for approvals (1 of 2)"
+    assert not check_result(waiting, "approvals_complete").passed and not (reviewed.releases / PERIOD).exists()
+    assert sensor_requests(reviewed_defs, instance) == []
+
+    # the second approval: the sensor requests the publish run, which publishes
+    assert approve([PERIOD, "--approver", "reviewer-cleo", "--comment", "cells checked"]) == 0
+    [request] = sensor_requests(reviewed_defs, instance)
+    assert request.partition_key == PERIOD
+    published = publish_run(reviewed_defs, instance)
+    assert published.success and check_result(published, "approvals_complete").passed
+    folder = reviewed.releases / PERIOD
+    assert verify_manifest(folder) == []
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["approval"]["approval_id"] == "CBDRB-FY25-DSEP-017" and manifest["approval"]["approvals"] == 2
+    for name in manifest["files"]:
+        path = folder / name
+        if name.endswith(".parquet"):
+            stamp = json.loads(pq.read_schema(path).metadata[APPROVAL_METADATA_KEY])
+            assert stamp["approval_id"] == "CBDRB-FY25-DSEP-017", name
+        elif name.endswith((".csv", ".json")) and not name.endswith(SIDECAR_SUFFIX):
+            assert json.loads((folder / f"{name}{SIDECAR_SUFFIX}").read_text())["approval_id"] == \
+                "CBDRB-FY25-DSEP-017", name
+        elif name.endswith(".html"):
+            assert "CBDRB-FY25-DSEP-017" in path.read_text(encoding="utf-8"), name
+    for path in folder.iterdir():  # reviewers' names stay internal
+        assert b"reviewer-" not in path.read_bytes() and b"launcher-ana" not in path.read_bytes(), path.name
+    assert [e.period for e in Ledger(gov.staging_root.parent / "series").entries()] == [PERIOD]
+    internal = reviewed.releases.parent / "internal" / PERIOD / "dossier.html"
+    assert "reviewer-cleo" in internal.read_text(encoding="utf-8")  # the signed dossier, internal only
+    mat = instance.get_latest_materialization_event(dg.AssetKey("published_release"))
+    meta = mat.asset_materialization.metadata
+    assert meta["approval_id"].value == "CBDRB-FY25-DSEP-017"
+    assert meta["approvers"].value == ["reviewer-ben", "reviewer-cleo"]
+
+    # published again (a second sensor tick's run): idempotent, the same bytes
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert publish_run(reviewed_defs, instance).success
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_staging_tampered_with_after_one_approval_is_refused(reviewed_defs, instance, reviewed, capsys):
+    assert run_partition(reviewed_defs, instance, PERIOD).success
+    assert approve([PERIOD, "--approver", "reviewer-ben"]) == 0
+    staged = next((governance_for().staging_root / PERIOD).iterdir())
+    events = staged / "release" / "events.csv"
+    events.write_bytes(events.read_bytes().replace(b"\n", b"\r\n", 1))  # a third party edits one byte
+    assert approve([PERIOD, "--approver", "reviewer-cleo"]) == 2
+    assert "events.csv: checksum differs from the manifest" in capsys.readouterr().err
+    waiting = publish_run(reviewed_defs, instance)
+    assert not check_result(waiting, "approvals_complete").passed
+    assert not (reviewed.releases / PERIOD).exists()
+
+
+def test_the_history_page_and_the_signed_dossier_render_with_the_approval_state(reviewed_defs, instance, reviewed,
+                                                                                chromium):  # noqa: F811
+    from tests.personatwin_dag.test_report_browser import SHOTS, assert_real_picture, open_static
+
+    assert run_partition(reviewed_defs, instance, PERIOD).success
+    assert approve([PERIOD, "--approver", "reviewer-ben", "--approval-id", "CBDRB-FY25-DSEP-017"]) == 0
+    assert approve([PERIOD, "--approver", "reviewer-cleo"]) == 0
+    assert publish_run(reviewed_defs, instance).success
+    page, _, _ = open_static(chromium, reviewed.releases / "index.html")
+    row = page.evaluate("document.querySelector('#releases tbody tr').innerText")
+    assert PERIOD in row and "CBDRB-FY25-DSEP-017" in row and "2 of 2 approvals" in row
+    assert_real_picture(page.screenshot(SHOTS / "index_approved.png"), "index_approved.png")
+    dossier = reviewed.releases.parent / "internal" / PERIOD / "dossier.html"
+    page, _, _ = open_static(chromium, dossier)
+    text = page.evaluate("document.querySelector('#checklist').innerText")
+    assert "Approvals (2 of 2 required)" in text and "reviewer-cleo" in text and "CBDRB-FY25-DSEP-017" in text
+    for section in ("Quasi-identifiers", "Geography", "Attacker model", "Targets", "Suppressions", "Sign-off"):
+        assert section in text, section
+    assert_real_picture(page.screenshot(SHOTS / "dossier.png"), "dossier.png")
+    pdf = reviewed.releases.parent / "dossier.pdf"  # the reviewers' copy, from the command line
+    assert approve([PERIOD, "--dossier-pdf", str(pdf)]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 10_000
