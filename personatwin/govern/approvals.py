@@ -19,12 +19,11 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from personatwin.core.errors import ApprovalLogError, ApprovalRefusedError
+from personatwin.core.locks import exclusive_lock
 
 APPROVALS_FILE = "approvals.jsonl"
 APPROVE, REJECT = "approve", "reject"
@@ -169,17 +168,9 @@ class ApprovalLog:
         return Review(period, manifest_sha256, policy.required,
                       tuple(d for d in mine if d.decision == APPROVE), rejection)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        import fcntl
-
+    def _locked(self):
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".approvals.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # reviewers decide one at a time: the chain stays a chain
-            yield
-        finally:
-            os.close(fd)
+        return exclusive_lock(self.root / ".approvals.lock")  # reviewers decide one at a time: the chain stays one
 
     def decide(self, staging: Staging, reviewer: str, decision: str, *, policy: ApprovalPolicy = ApprovalPolicy(),
                approval_id: str = "", comment: str = "", at: str | None = None) -> Review:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from personatwin.core.locks import exclusive_lock
+
 LEDGER_FILE = "ledger.jsonl"
 EXPOSURE_DIR = "exposure"
 PUBLISHED_FIELDS = ("series", "period", "version", "release_id", "recipients", "supersedes", "nonce",
@@ -122,7 +124,7 @@ class Ledger:
     def locked(self) -> Iterator[Ledger]:
         """Hold the ledger's exclusive lock (check and record one release at a time)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with _flock(self.root / ".ledger.lock"):
+        with exclusive_lock(self.root / ".ledger.lock"):
             yield self
 
     def record(self, entry: LedgerEntry, exposure: pd.DataFrame) -> None:
@@ -143,16 +145,3 @@ class Ledger:
             f.write(entry.as_json() + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-
-@contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` for the duration (the kernel releases it if we die)."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
