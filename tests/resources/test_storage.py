@@ -22,7 +22,7 @@ from tests.paths import PROJECT
 from tests.personatwin_dag.helpers import folder_bytes, visible
 
 WRITER = textwrap.dedent("""
-    import sys, time
+    import sys, threading, time
     sys.path.insert(0, {project!r})
     import personatwin as pt
     from personatwin.publish import export
@@ -33,12 +33,15 @@ WRITER = textwrap.dedent("""
     result = pt.create_safe_personas(people=data.people, events=data.events, privacy_level="medium",
                                      key="atomic-test-key-0123456789", target_risk=0.2)
     real = export.write_table_hashed  # each data file of the folder, hashed as written
-    calls = []
+    calls, lock = [], threading.Lock()  # the files are written side by side: count them under a lock
     def slow_write(df, path, fmt):
-        calls.append(path)
         out = real(df, path, fmt)
-        if len(calls) == 2:
+        with lock:
+            calls.append(path)
+            halfway = len(calls) == 2
+        if halfway:  # exactly one writer announces it, once a second file is written
             print("HALFWAY", flush=True)
+        if len(calls) >= 2:
             time.sleep(60)
         return out
     export.write_table_hashed = slow_write
