@@ -196,12 +196,17 @@ def run_in_process(keys: list[str]) -> int:
             result = job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False,
                                             run_config=QUIET, tags=tags)
             seconds = time.perf_counter() - t0
-            if result.success:
+            if result.success and resources["governance"].reviewed:  # staged: published after its approvals
+                staged = resources["governance"].area().find(key)
+                print(f"{key}  staged  {seconds:5.1f}s  waiting for disclosure review ({staged.staging_id}; "
+                      f"personatwin-approve {key} --approver NAME)")
+            elif result.success:
                 print(f"{key}  ok      {seconds:5.1f}s  {series_line(storage, key)}  {storage.partition_location(key)}")
             else:
                 failed += 1
                 print(f"{key}  FAILED  {seconds:5.1f}s  no release: {failure_reason(result)} (run {result.run_id})")
-    print(f"{len(keys) - failed} of {len(keys)} partition(s) released")
+    print(f"{len(keys) - failed} of {len(keys)} partition(s) "
+          + ("staged for disclosure review" if resources["governance"].reviewed else "released"))
     print(series_summary(storage, keys))
     return 1 if failed else 0
 

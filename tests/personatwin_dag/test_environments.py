@@ -36,3 +36,26 @@ def test_prod_requires_the_internal_root(monkeypatch, tmp_path):
         resources_for("prod")
     monkeypatch.setenv(ENV_INTERNAL, str(tmp_path / "internal"))
     assert resources_for("prod")["internal_storage"].location == str(tmp_path / "internal")
+
+
+@pytest.mark.parametrize("env, value, message", [
+    ("prod", "0", "must be at least 1 in the prod environment"),
+    ("ci", "-1", "must be at least 1, or 0 for no review"),
+    ("ci", "two", "must be a whole number"),
+])
+def test_disclosure_review_settings_are_checked(monkeypatch, tmp_path, env, value, message):
+    """Publishing without review is a local/ci choice only; a bad setting stops the code location from loading."""
+    from personatwin_dag.constants import ENV_APPROVALS
+    from personatwin_dag.environments import governance_for
+
+    for name in ("PERSONATWIN_SOURCE", ENV_RELEASES, "PERSONATWIN_ASSET_STORE", ENV_INTERNAL):
+        monkeypatch.setenv(name, str(tmp_path / name))
+    monkeypatch.setenv("PERSONATWIN_DOMAIN", "criminal_justice")
+    monkeypatch.setenv("PERSONATWIN_PRIVACY_LEVEL", "high")
+    monkeypatch.setenv(ENV_APPROVALS, value)
+    with pytest.raises(RuntimeError, match=message):
+        governance_for(env)
+    monkeypatch.delenv(ENV_APPROVALS)
+    gov = governance_for(env)  # the default: two reviewers, staging and log beside the series ledger
+    assert gov.required == 2 and gov.staging_root.parent == Path(tmp_path / ENV_INTERNAL)
+    assert Path(tmp_path / ENV_RELEASES) not in gov.staging_root.parents

@@ -150,3 +150,13 @@ def test_the_history_page_and_the_signed_dossier_render_with_the_approval_state(
     pdf = reviewed.releases.parent / "dossier.pdf"  # the reviewers' copy, from the command line
     assert approve([PERIOD, "--dossier-pdf", str(pdf)]) == 0
     assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size > 10_000
+
+
+def test_a_backfill_stages_each_period_for_review(reviewed, capsys):
+    from personatwin_dag.backfill import main as backfill
+
+    assert backfill(["--from", PERIOD, "--to", PERIOD, "--mode", "in-process"]) == 0
+    out = capsys.readouterr().out
+    assert f"{PERIOD}  staged" in out and "waiting for disclosure review" in out
+    assert "1 of 1 partition(s) staged for disclosure review" in out
+    assert not (reviewed.releases / PERIOD).exists()
