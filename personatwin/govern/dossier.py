@@ -73,9 +73,11 @@ def build_dossier(release: ReleaseTables, domain: Domain, period: str, *, review
     policy, m = dict(release.policy), dict(release.metrics)
     items = _levels(domain, policy)
     loc = domain.location_qi
+    loc_level = int(policy.get("location_level") or 0)
     items.append(Item("Geography", "What is the finest geography published?",
-                      f"{loc} at level {policy.get('location_level')} (person and event locations alike)" if loc
-                      else "no geography in this domain"))
+                      "no geography in this domain" if not loc else
+                      "none: locations are fully generalized" if loc_level >= domain.hierarchy(loc).n_levels - 1
+                      else f"{loc} at hierarchy level {loc_level} (person and event locations alike)"))
     items.append(Item("Top-coding", "Are extreme values top-coded?",
                       "ages over 89 as one 90+ category; event amounts capped at a per-type quantile and rounded"
                       if "age" in domain.qis else "event amounts capped at a per-type quantile and rounded"))
@@ -105,8 +107,9 @@ def build_dossier(release: ReleaseTables, domain: Domain, period: str, *, review
     v = verdict(m, policy)
     items.append(Item("Targets", "Verdict", f"{v.code}: {v.label}", OK if not v.problems else FLAG))
     items.append(Item("Suppressions", "What was suppressed, and why?",
-                      f"{int(release.suppressed_events)} events outside the release period or window; internal "
-                      f"report cells of fewer than {policy.get('small_cell_people')} people hidden"))
+                      f"{int(release.suppressed_events)} events not released; in the reports, group cells of "
+                      f"fewer than {policy.get('small_cell_people')} people hidden (and cells that would give "
+                      "them back by subtraction)"))
     if domain.name == "healthcare":
         for rule in safe_harbor_of(release, domain):
             items.append(Item("HIPAA Safe Harbor", rule.rule, rule.detail, OK if rule.passed else FLAG))
