@@ -109,6 +109,21 @@ def test_a_release_waits_for_two_reviewers_then_is_published_with_its_approval_i
     assert meta["approval_id"].value == "CBDRB-FY25-DSEP-017"
     assert meta["approvers"].value == ["reviewer-ben", "reviewer-cleo"]
 
+    # issued to two recipients under their agreements: two issues of one release, packages outside releases/
+    from personatwin_dag.issue import main as issue
+
+    for who, dua in (("State University", "DUA-2025-007"), ("County Health Dept", "DUA-2025-011")):
+        assert issue([PERIOD, "--recipient", who, "--agreement", dua, "--use", "disparity research",
+                      "--expires", "2099-12-31"]) == 0
+    assert issue([PERIOD, "--recipient", "X", "--agreement", "DUA-1", "--use", "y", "--expires", "2001-01-01"]) == 2
+    assert "nothing is issued under it" in capsys.readouterr().err
+    assert issue(["--list", PERIOD]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert len(listed) == 2 and len({line.split("  ")[1] for line in listed}) == 1  # one release id
+    package = reviewed.releases.parent / "issued" / "DUA-2025-011" / PERIOD
+    assert verify_manifest(package) == []
+    assert json.loads((package / "manifest.json").read_text())["issue"]["recipient"] == "County Health Dept"
+
     # published again (a second sensor tick's run): idempotent, the same bytes
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert publish_run(reviewed_defs, instance).success
