@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from assets.constants import (
+    CHECK_APPROVALS,
     CHECK_DATE_PRECISION,
     CHECK_MANIFEST,
     CHECK_PERSONAS_MIN_K,
+    CHECK_PUBLISHED_MANIFEST,
     CHECK_QUARANTINE_RATE,
     CHECK_RECONCILIATION,
     CHECK_RELEASE_GUARANTEES,
@@ -17,12 +19,12 @@ from assets.constants import (
     CHECK_VALID_EVENTS_SUITE,
     CHECK_VALID_PEOPLE_SUITE,
 )
-from personatwin_dag.constants import JOB_NAME, SCHEDULE_NAME, SENSOR_NAME
+from personatwin_dag.constants import APPROVALS_SENSOR_NAME, JOB_NAME, PUBLISH_JOB_NAME, SCHEDULE_NAME, SENSOR_NAME
 from tests.personatwin_dag.helpers import STAGE_ASSETS, run_partition
 
 CHECKS = {CHECK_VALID_PEOPLE_SUITE, CHECK_VALID_EVENTS_SUITE, CHECK_RECONCILIATION, CHECK_QUARANTINE_RATE,
           CHECK_PERSONAS_MIN_K, CHECK_DATE_PRECISION, CHECK_RISK_METRICS, CHECK_RELEASE_GUARANTEES,
-          CHECK_RELEASE_UTILITY, CHECK_MANIFEST}
+          CHECK_RELEASE_UTILITY, CHECK_MANIFEST, CHECK_APPROVALS, CHECK_PUBLISHED_MANIFEST}
 PARTITION = "2024-01"
 
 ASSETS_QUERY = """
@@ -93,6 +95,9 @@ def test_dagster_dev_lists_assets_checks_partitions_and_stops_cleanly(defs, inst
     # one partition materialized in-process on the instance whose DAGSTER_HOME the server uses
     result = run_partition(defs, instance, PARTITION)
     assert result.success
+    published = defs.resolve_job_def(PUBLISH_JOB_NAME).execute_in_process(  # no review configured here: it passes
+        partition_key=PARTITION, instance=instance, raise_on_error=False)
+    assert published.success
 
     server = dagster_dev()
     assert server.url.startswith("http://127.0.0.1:")
@@ -105,13 +110,14 @@ def test_dagster_dev_lists_assets_checks_partitions_and_stops_cleanly(defs, inst
     location = entries[0]["locationOrLoadError"]
     assert location["__typename"] == "RepositoryLocation", location
     (repo,) = location["repositories"]
-    assert JOB_NAME in {j["name"] for j in repo["jobs"]}
+    assert {JOB_NAME, PUBLISH_JOB_NAME} <= {j["name"] for j in repo["jobs"]}
     assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {SCHEDULE_NAME: "STOPPED"}
-    assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {SENSOR_NAME: "STOPPED"}
+    assert {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]} == {SENSOR_NAME: "STOPPED",
+                                                                                 APPROVALS_SENSOR_NAME: "STOPPED"}
 
     # every stage asset and every check, with the partition materialized / checked
     nodes = {"/".join(n["assetKey"]["path"]): n for n in server.graphql(ASSETS_QUERY)["assetNodes"]}
-    assert set(nodes) == set(STAGE_ASSETS)
+    assert set(nodes) == set(STAGE_ASSETS) | {"published_release"}
     checks = {}
     for name, node in nodes.items():
         assert node["isPartitioned"], name
