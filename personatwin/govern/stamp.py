@@ -59,17 +59,10 @@ def _stamp_report(staged: Path, dst: Path, stamp: dict, partition: str) -> None:
     dst.write_text(render_report(pub, partition=partition), encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def stamp_release(staged: Path, out: Path, review: Review, log_head: str) -> dict:
     """Write the published form of an approved staged folder into ``out`` (empty or new); returns its manifest.
     Refused (``ApprovalRefusedError``) unless the review is complete and is of these very staged files."""
+    from personatwin.publish.export import sha256 as _sha256
     from personatwin.publish.export import verify_manifest
 
     staged, out = Path(staged), Path(out)
