@@ -18,6 +18,7 @@ from personatwin.core.errors import (
     InputRejectedError,
     ReleaseRefusedError,
 )
+from personatwin.govern.pinned import review_block, review_sentence
 from personatwin.measure import criteria
 from personatwin.protect.prepared import PassContext
 from personatwin.release.auto_adjust import history_frame
@@ -57,7 +58,7 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     """The released personas and events: protection raised until every target holds, for this release and
     for its series (composition over the window, differencing against a published version), or no release."""
     t0 = time.perf_counter()
-    pol = policy.policy()
+    pol, pinned = policy.resolve()
     domain = source.get_domain()
     key = release_key.key()
     ledger = series_ledger.ledger()
@@ -108,7 +109,8 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     release = replace(tables, metrics={**tables.metrics, **figures}, release_id=plan.release_id,
                       series={**plan.identity(), "data_tag": plan.data_tag, "salt": plan.salt,
                               "nonce": plan.nonce, "ledger_figures": {**outcome.ledger_figures(), **dp_metrics},
-                              "previous_recorded_at": plan.previous.recorded_at if plan.previous else None},
+                              "previous_recorded_at": plan.previous.recorded_at if plan.previous else None,
+                              **({"pinned": review_block(pinned, result.policy)} if pinned is not None else {})},
                       exposure=outcome.exposure, dp_tables=dp_table)
     # where the time went: upstream stages (from their materializations), then this stage's parts
     timings = {**upstream_seconds(context, context.partition_key), "prepare": prepare_seconds, **result.timings,
@@ -125,6 +127,7 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         **float_metadata(figures),
         "series_version": dg.MetadataValue.int(plan.version),
         "release_id": dg.MetadataValue.text(plan.release_id),
+        "configuration_review": dg.MetadataValue.text(review_sentence(release.series.get("pinned"))),
         **float_metadata({f"seconds_{k}": v for k, v in release.timings.items()}),
         **seconds_since(t0),
     }

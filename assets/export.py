@@ -21,6 +21,7 @@ from assets.publication import (
     stage_dossier,
     write_published_ledger,
 )
+from personatwin.govern.pinned import FULL_REVIEW, review_sentence
 from personatwin.publish.export import INTERNAL_REPORT, write_internal_folder, write_release_folder
 from personatwin.publish.history import write_index
 from personatwin.publish.report import report_verdict
@@ -46,8 +47,11 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
         with ledger.locked():  # checked against what is published so far; checked again when it is published
             created_at = recheck_series(ledger, release, context.partition_key)
         release = _republished(release, release_storage, context.partition_key, created_at)
+        pinned = release.series.get("pinned") or {}
         with governance.area().stage(context.partition_key, launched_by(context), run_id=context.run.run_id,
-                                     data_tag=str(release.series.get("data_tag", ""))) as staged:
+                                     data_tag=str(release.series.get("data_tag", "")),
+                                     full_review=review_sentence(pinned) if pinned.get("review") == FULL_REVIEW
+                                     else "") as staged:
             write_internal_folder(release, staged.internal_folder, partition=context.partition_key)
             manifest = write_release_folder(release, staged.release_folder, partition=context.partition_key,
                                             created_at=created_at or now_iso())
@@ -58,6 +62,7 @@ def release_files(context: dg.AssetExecutionContext, release_storage: ReleaseSto
         yield dg.Output(None, metadata={
             "staging_id": staged.staging_id, "staged_path": dg.MetadataValue.path(str(staged.release_folder)),
             "dossier_path": dg.MetadataValue.path(str(dossier)), "review": state,
+            "configuration_review": review_sentence(pinned or None),
             "verdict": dg.MetadataValue.md(_verdict(release, manifest, context.partition_key)),
             **float_metadata({f"seconds_{k}": v for k, v in (manifest.get("timings") or {}).items()}),
             **seconds_since(t0)})

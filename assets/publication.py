@@ -74,13 +74,16 @@ def charge_dp_budget(ledger: Ledger, release: ReleaseTables, partition_key: str)
         raise dg.Failure(description=f"partition {partition_key}: nothing is released: {exc}") from None
 
 
-def record_release(ledger: Ledger, release: ReleaseTables, recipients: tuple[str, ...], recorded_at: str) -> None:
-    """Append the release to the ledger with its exposure (idempotent for an unchanged rerun)."""
+def record_release(ledger: Ledger, release: ReleaseTables, recipients: tuple[str, ...], recorded_at: str,
+                   approval_id: str = "") -> None:
+    """Append the release to the ledger with its exposure and, after review, its approval id (what pinning its
+    configuration needs); idempotent for an unchanged rerun."""
     s = release.series
     supersedes = int(s["supersedes"]) if s.get("supersedes") is not None else None
     ledger.record(LedgerEntry(s["series"], s["period"], int(s["version"]), s["release_id"], s["data_tag"],
                               recipients, supersedes, s.get("nonce"), recorded_at,
-                              {**(s.get("ledger_figures") or {}), "salt": s["salt"]}), release.exposure)
+                              {**(s.get("ledger_figures") or {}), "salt": s["salt"],
+                               **({"approval_id": approval_id} if approval_id else {})}), release.exposure)
 
 
 def write_published_ledger(ledger: Ledger, root: Path) -> Path:

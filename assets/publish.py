@@ -115,7 +115,7 @@ def publish(context, staged, review: Review, log_head: str, release: ReleaseTabl
     with ledger.locked():
         recheck_series(ledger, release, key)
         charge_dp_budget(ledger, release, key)
-        record_release(ledger, release, series_ledger.recipient_list(), created_at)
+        record_release(ledger, release, series_ledger.recipient_list(), created_at, approval_id(review))
         if release.series.get("supersedes") is not None:
             archived = release_storage.archive_current(key)
             if archived:

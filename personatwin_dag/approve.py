@@ -2,6 +2,7 @@
 
     personatwin-approve --list
     personatwin-approve <period> --approver NAME [--approval-id CBDRB-FY25-DSEP-017] [--comment TEXT] [--staging ID]
+                        [--full-review]     needed where the run changed a pinned configuration
     personatwin-approve <period> --approver NAME --reject --reason TEXT
     personatwin-approve <period> --dossier-pdf FILE           the staging's dossier, signed so far, as PDF
 
@@ -43,7 +44,8 @@ def listing(gov: Governance) -> list[str]:
         review = ApprovalLog.review_in(decisions, staged.period, staged.staging().manifest_sha256, gov.policy)
         state = describe(staged, review, area.find(staged.period),
                          published_manifest_sha256(gov.releases, staged.period))
-        lines.append(f"{staged.period}  {staged.staging_id}  launched by {staged.launched_by}  {state}")
+        lines.append(f"{staged.period}  {staged.staging_id}  launched by {staged.launched_by}  {state}"
+                     + (f"  [full review: {staged.full_review}]" if staged.full_review else ""))
     return lines
 
 
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--approver", help="your name, as the approval log records it")
     ap.add_argument("--approval-id", default="", help="the review board's approval number")
     ap.add_argument("--comment", default="")
+    ap.add_argument("--full-review", action="store_true",
+                    help="confirm a full review of the dossier (needed where the run changed a pinned configuration)")
     ap.add_argument("--reject", action="store_true", help="reject the staged release (needs --reason)")
     ap.add_argument("--reason", default="")
     ap.add_argument("--staging", help="a staging id of the period (default: its latest)")
@@ -91,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         staged = StagingArea(gov.staging_root).find(args.period, args.staging)
         review = ApprovalLog(gov.approvals_root).decide(
             staged.staging(), args.approver, REJECT if args.reject else APPROVE, policy=gov.policy,
-            approval_id=args.approval_id, comment=args.reason if args.reject else args.comment)
+            approval_id=args.approval_id, comment=args.reason if args.reject else args.comment,
+            full_review=args.full_review)
     except (ApprovalRefusedError, ApprovalLogError, RuntimeError) as exc:
         print(f"personatwin-approve: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,8 @@ ENV_SERIES_RELEASES = "PERSONATWIN_SERIES_EXPECTED_RELEASES"  # planning share o
 ENV_DP_RHO = "PERSONATWIN_DP_RHO"  # DP tables: zCDP rho per release (unset: no DP tables)
 ENV_DP_RHO_CAP = "PERSONATWIN_DP_RHO_CAP"  # the window's rho budget (unset: 12 releases' worth)
 ENV_APPROVALS = "PERSONATWIN_APPROVALS_REQUIRED"  # distinct reviewers a staged release needs (default 2)
+ENV_POLICY_FROM = "PERSONATWIN_POLICY_FROM"  # [<series>:]<period>: pin that published release's policy
+ENV_OVERLAPPING = "PERSONATWIN_OVERLAPPING_PUBLIC_DATA"  # known linkable public data sets, ';'-separated
 
 JOB_NAME = "release_job"
 PUBLISH_JOB_NAME = "publish_job"

@@ -16,6 +16,8 @@ from personatwin_dag.constants import (
     ENV_INTERNAL,
     ENV_LEVEL,
     ENV_NAME,
+    ENV_OVERLAPPING,
+    ENV_POLICY_FROM,
     ENV_RECIPIENTS,
     ENV_RELEASES,
     ENV_SERIES,
@@ -101,16 +103,22 @@ def resources_for(env: str | None = None) -> dict:
     target = os.environ.get(ENV_TARGET)
     releases = _setting(ENV_RELEASES, env)
     internal = _internal_location(env, releases)
+    series = _series_location(env, internal)
+    pinned_series, _, policy_from = os.environ.get(ENV_POLICY_FROM, "").strip().rpartition(":")
+    overlapping = [d.strip() for d in os.environ.get(ENV_OVERLAPPING, "").split(";") if d.strip()]
     return {
         "source": SourceResource(location=_setting(ENV_SOURCE, env), domain=_setting(ENV_DOMAIN, env)),
         "release_storage": ReleaseStorageResource(location=releases),
         "internal_storage": ReleaseStorageResource(location=internal),
-        "series_ledger": SeriesLedgerResource(location=_series_location(env, internal),
+        "series_ledger": SeriesLedgerResource(location=series,
                                               recipients=os.environ.get(ENV_RECIPIENTS, "")),
         "policy": PrivacyPolicyResource(level=_setting(ENV_LEVEL, env), target_risk=float(target) if target else None,
                                         dp_rho_per_release=_float_or_none(ENV_DP_RHO),
                                         dp_rho_cap=_float_or_none(ENV_DP_RHO_CAP),
-                                        series_expected_releases=_float_or_none(ENV_SERIES_RELEASES)),
+                                        series_expected_releases=_float_or_none(ENV_SERIES_RELEASES),
+                                        overlapping_public_data=overlapping, policy_from=policy_from,
+                                        pinned_ledger=series, pinned_series=pinned_series,
+                                        pinned_reviewed=governance_for(env).required > 0),
         "release_key": ReleaseKeyResource(),
         "io_manager": PartitionedParquetIOManager(base_dir=_setting(ENV_ASSET_STORE, env)),
         "governance": governance_for(env).resource(),

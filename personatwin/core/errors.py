@@ -138,3 +138,8 @@ class ApprovalRefusedError(PersonaTwinError, ValueError):
 
 class ApprovalLogError(PersonaTwinError, RuntimeError):
     """The approval log was changed in place (its hash chain breaks): no decision is trusted until it is restored."""
+
+
+class PinnedConfigurationError(PersonaTwinError, ValueError):
+    """A pinned configuration (``PERSONATWIN_POLICY_FROM``) that cannot be used: the period is not published,
+    was published without review, or its recorded policy is not one this version reads. Nothing runs."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from numbers import Integral, Real
 from typing import Any
@@ -118,6 +118,9 @@ class PrivacyPolicy:
     dp_rho_cap: float | None = None
     dp_delta: float = 1e-6
     dp_max_events_per_person: int = 12
+    # Known overlapping public data (FCSM/CDAC checklist): data sets an attacker could link to this release
+    # (e.g. "court calendar", "voter roll"), declared by the data steward for the disclosure-review dossier.
+    overlapping_public_data: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.k < 2:
@@ -154,6 +157,11 @@ class PrivacyPolicy:
                             lambda v: 1 <= v < math.inf, "a number >= 1")
         _check_by_attribute("max_recursive_c_by_attribute", self.max_recursive_c_by_attribute,
                             lambda v: 0 < v < math.inf, "a number > 0")
+        if isinstance(self.overlapping_public_data, str) or not all(
+                isinstance(d, str) and d.strip() for d in self.overlapping_public_data):
+            raise ValueError("overlapping_public_data must be a sequence of non-empty names, got "
+                             f"{self.overlapping_public_data!r}")
+        object.__setattr__(self, "overlapping_public_data", tuple(d.strip() for d in self.overlapping_public_data))
 
     def qi_level(self, column: str) -> int:
         return int(self.qi_levels.get(column, 0))
@@ -186,7 +194,26 @@ class PrivacyPolicy:
             **({"dp_rho_per_release": self.dp_rho_per_release, "dp_rho_cap": self.dp_rho_cap_or_default,
                 "dp_delta": self.dp_delta, "dp_max_events_per_person": self.dp_max_events_per_person}
                if self.dp_rho_per_release is not None else {}),
+            **({"overlapping_public_data": list(self.overlapping_public_data)} if self.overlapping_public_data
+               else {}),
         }
+
+    def configuration(self) -> dict:
+        """Every field, JSON-friendly: what pins this exact policy for later releases (``policy_from_configuration``
+        gives it back); unlike ``parameters`` it holds the gates and the loop's bounds too."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Enum):
+                value = value.value
+            elif isinstance(value, UtilityGates):
+                value = asdict(value)
+            elif isinstance(value, Mapping):
+                value = dict(sorted(value.items()))
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
 
     @property
     def dp_rho_cap_or_default(self) -> float | None:
@@ -197,6 +224,27 @@ class PrivacyPolicy:
 
 
 BY_ATTRIBUTE_LIMITS = ("l_diversity_by_attribute", "min_entropy_l_by_attribute", "max_recursive_c_by_attribute")
+
+
+def policy_from_configuration(configuration: Mapping[str, Any]) -> PrivacyPolicy:
+    """The policy a ``PrivacyPolicy.configuration()`` describes (a field it lacks keeps its default; a field this
+    version does not know is refused, naming it, rather than silently dropped)."""
+    known = {f.name for f in fields(PrivacyPolicy)}
+    unknown = sorted(set(configuration) - known)
+    if unknown:
+        raise ValueError(f"unknown policy field(s) {unknown} in a pinned configuration (written by a newer version?)")
+    values = dict(configuration)
+    if "level" in values:
+        values["level"] = PrivacyLevel(values["level"])
+    if isinstance(values.get("gates"), Mapping):
+        gate_fields = {f.name for f in fields(UtilityGates)}
+        extra = sorted(set(values["gates"]) - gate_fields)
+        if extra:
+            raise ValueError(f"unknown utility gate field(s) {extra} in a pinned configuration")
+        values["gates"] = UtilityGates(**values["gates"])
+    if "overlapping_public_data" in values:
+        values["overlapping_public_data"] = tuple(values["overlapping_public_data"])
+    return PrivacyPolicy(**values)
 
 
 def _check_by_attribute(name: str, limits: Mapping, valid: Callable[[Any], bool], what: str) -> None:

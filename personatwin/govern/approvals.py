@@ -50,6 +50,7 @@ class Staging:
     period: str
     folder: Path
     launched_by: str  # who launched the run that staged it (never one of its approvers by default)
+    full_review: str = ""  # why an approval must be a full review (a pinned configuration changed); "": not needed
 
     @property
     def manifest_sha256(self) -> str:
@@ -71,6 +72,7 @@ class Decision:
     approval_id: str = ""  # the review board's number, e.g. CBDRB-FY23-DSEP-001
     comment: str = ""
     previous: str = GENESIS  # SHA-256 of the log's previous line
+    full_review: bool = False  # the reviewer confirmed a full review (needed where a pinned configuration changed)
 
     def line(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
@@ -173,7 +175,7 @@ class ApprovalLog:
         return exclusive_lock(self.root / ".approvals.lock")  # reviewers decide one at a time: the chain stays one
 
     def decide(self, staging: Staging, reviewer: str, decision: str, *, policy: ApprovalPolicy = ApprovalPolicy(),
-               approval_id: str = "", comment: str = "", at: str | None = None) -> Review:
+               approval_id: str = "", comment: str = "", at: str | None = None, full_review: bool = False) -> Review:
         """Record one reviewer's approval or rejection of a staged release, or refuse it with the reason
         (``ApprovalRefusedError``: nothing recorded); returns the staging's review after it."""
         from personatwin.publish.export import verify_manifest
@@ -201,6 +203,9 @@ class ApprovalLog:
                                            f"{review.rejection.reviewer}; a new run stages a new one")
             if decision == APPROVE and not policy.launcher_may_approve and reviewer == staging.launched_by.strip():
                 raise ApprovalRefusedError(f"{staging.period}: {reviewer} launched this run and cannot approve it")
+            if decision == APPROVE and staging.full_review and not full_review:
+                raise ApprovalRefusedError(f"{staging.period}: {staging.full_review}; approve with --full-review "
+                                           "once the whole dossier is reviewed")
             if decision == APPROVE and reviewer in review.approvers:
                 raise ApprovalRefusedError(f"{staging.period}: {reviewer} has already approved this staged release")
             if decision == APPROVE and review.complete:
@@ -208,7 +213,8 @@ class ApprovalLog:
                                            f"{policy.required} approvals")
             lines = self._lines()
             record = Decision(staging.period, manifest_sha256, reviewer, decision, at or now_utc(),
-                              approval_id.strip(), comment.strip(), _digest(lines[-1]) if lines else GENESIS)
+                              approval_id.strip(), comment.strip(), _digest(lines[-1]) if lines else GENESIS,
+                              bool(full_review) and decision == APPROVE)
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(record.line() + "\n")
                 f.flush()

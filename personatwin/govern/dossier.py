@@ -23,6 +23,7 @@ from pathlib import Path
 
 from personatwin.core.domains import Domain
 from personatwin.govern.approvals import Review
+from personatwin.govern.pinned import FULL_REVIEW, review_sentence
 from personatwin.govern.safe_harbor import safe_harbor_of
 from personatwin.measure.criteria import VERDICT_TARGETS, judge
 from personatwin.publish.report import esc, verdict
@@ -67,11 +68,18 @@ def _levels(domain: Domain, policy: Mapping) -> list[Item]:
 
 
 def build_dossier(release: ReleaseTables, domain: Domain, period: str, *, review: Review | None = None,
-                  overlapping_public_data: Sequence[str] = (), earlier_releases: Sequence[str] = ()) -> Dossier:
+                  overlapping_public_data: Sequence[str] | None = None,
+                  earlier_releases: Sequence[str] = ()) -> Dossier:
     """The checklist of one staged release. ``earlier_releases``: the release ids of the same population already
-    published (the series ledger); ``overlapping_public_data``: what the policy declares could be linked to it."""
+    published (the series ledger); ``overlapping_public_data``: what could be linked to it (default: what the
+    policy declares)."""
     policy, m = dict(release.policy), dict(release.metrics)
-    items = _levels(domain, policy)
+    if overlapping_public_data is None:
+        overlapping_public_data = tuple(policy.get("overlapping_public_data") or ())
+    pinned = release.series.get("pinned")
+    items = [Item("Configuration", "Is the configuration one a review already approved?", review_sentence(pinned),
+                  FLAG if pinned and pinned.get("review") == FULL_REVIEW else OK)]
+    items += _levels(domain, policy)
     loc = domain.location_qi
     loc_level = int(policy.get("location_level") or 0)
     items.append(Item("Geography", "What is the finest geography published?",
@@ -91,7 +99,8 @@ def build_dossier(release: ReleaseTables, domain: Domain, period: str, *, review
                       f"distinct l = {policy.get('l_diversity')}, t <= {policy.get('max_t_closeness')}"))
     items.append(Item("Overlapping public data", "Which public data could be linked to this release?",
                       "; ".join(overlapping_public_data) if overlapping_public_data else
-                      "none declared in the policy: reviewers confirm none exists",
+                      "none declared in the policy (PERSONATWIN_OVERLAPPING_PUBLIC_DATA): reviewers confirm none "
+                      "exists",
                       OK if overlapping_public_data else REVIEW))
     items.append(Item("Earlier releases", "Which earlier releases of the same population does it add to?",
                       ", ".join(earlier_releases) if earlier_releases else "none: the first of its series",

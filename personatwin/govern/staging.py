@@ -48,6 +48,9 @@ class StagedRelease:
     run_id: str = ""
     staged_at: str = ""
     data_tag: str = ""  # the keyed tag of the data it releases (internal: which stored release it is)
+    # a pinned configuration the run changed (PERSONATWIN_POLICY_FROM): why each approval must be a full review
+    # ("" : approvals as usual)
+    full_review: str = ""
 
     @property
     def release_folder(self) -> Path:
@@ -59,7 +62,7 @@ class StagedRelease:
 
     def staging(self) -> Staging:
         """What approvals are about: the release folder as staged."""
-        return Staging(self.period, self.release_folder, self.launched_by)
+        return Staging(self.period, self.release_folder, self.launched_by, self.full_review)
 
     def record(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "folder"}
@@ -73,7 +76,7 @@ class StagingArea:
 
     @contextmanager
     def stage(self, period: str, launched_by: str, run_id: str = "", staged_at: str | None = None,
-              data_tag: str = "") -> Iterator[StagedRelease]:
+              data_tag: str = "", full_review: str = "") -> Iterator[StagedRelease]:
         """A new staging of ``period``: yields it to be written (``release_folder``, ``internal_folder``), then
         renames it into place whole; on an error it is removed and nothing waits for review."""
         _checked(period, "period")
@@ -85,7 +88,7 @@ class StagingArea:
         tmp = self.root / period / f".{staging_id}.tmp"
         (tmp / RELEASE_DIR).mkdir(parents=True)
         (tmp / INTERNAL_DIR).mkdir()
-        staged = StagedRelease(period, staging_id, tmp, launched_by.strip(), run_id, at, data_tag)
+        staged = StagedRelease(period, staging_id, tmp, launched_by.strip(), run_id, at, data_tag, full_review)
         try:
             yield staged
             (tmp / STAGING_FILE).write_text(json.dumps(staged.record(), indent=1, sort_keys=True), encoding="utf-8")
@@ -101,7 +104,8 @@ class StagingArea:
             for record in sorted(p.glob(f"*/{STAGING_FILE}")):
                 d = json.loads(record.read_text(encoding="utf-8"))
                 out.append(StagedRelease(d["period"], d["staging_id"], record.parent, d["launched_by"],
-                                         d.get("run_id", ""), d.get("staged_at", ""), d.get("data_tag", "")))
+                                         d.get("run_id", ""), d.get("staged_at", ""), d.get("data_tag", ""),
+                                         d.get("full_review", "")))
         return sorted(out, key=lambda s: (s.period, s.staged_at, s.staging_id))
 
     def find(self, period: str, staging_id: str | None = None) -> StagedRelease:

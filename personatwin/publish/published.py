@@ -52,7 +52,8 @@ UNPUBLISHED_METRICS = ("differencing_changed_people", "dp_events_dropped_for_bou
 HISTORY_PUBLISHED = ("iteration", "step", "k", "date_precision", "location_level", "qi_levels", "pram_p",
                      "attacker_knowledge", "k_anonymity", "population_average_risk", "external_linkage_risk",
                      "release_risk", "l_diversity", "meets_targets", "released")
-SERIES_PUBLISHED = ("series", "period", "version", "release_id", "supersedes", "fresh_randomness", "window_months")
+SERIES_PUBLISHED = ("series", "period", "version", "release_id", "supersedes", "fresh_randomness", "window_months",
+                    "pinned")  # pinned: the reviewed configuration it reuses, and whether it changed
 DIGITS = 6  # published figures are rounded: run-to-run differences below this say nothing
 # Declared analyses as published (release/research.py RESEARCH_COLUMNS minus every original-data figure);
 # "reason" is the research table's published_reason (it cites the release only).

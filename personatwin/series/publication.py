@@ -123,8 +123,10 @@ class SeriesOutcome:
         return out
 
     def ledger_figures(self) -> dict:
-        """What the ledger keeps to reproduce this version: its figures and the policy the loop started from."""
-        return {**self.figures(), "start": start_fields(self.release.requested_policy)}
+        """What the ledger keeps to reproduce this version: its figures, the policy the loop started from, and the
+        whole configuration released (what ``PERSONATWIN_POLICY_FROM`` pins for later periods)."""
+        return {**self.figures(), "start": start_fields(self.release.requested_policy),
+                "configuration": self.release.policy.configuration()}
 
 
 PreviousTables = Callable[[LedgerEntry], tuple[pd.DataFrame, pd.DataFrame]]

@@ -175,3 +175,64 @@ def test_a_backfill_stages_each_period_for_review(reviewed, capsys):
     assert f"{PERIOD}  staged" in out and "waiting for disclosure review" in out
     assert "1 of 1 partition(s) staged for disclosure review" in out
     assert not (reviewed.releases / PERIOD).exists()
+
+
+def configuration_review(instance) -> str:
+    mat = instance.get_latest_materialization_event(dg.AssetKey("release"))
+    return mat.asset_materialization.metadata["configuration_review"].value
+
+
+def test_a_pinned_configuration_needs_only_approvals_and_a_changed_one_a_full_review(reviewed, instance, monkeypatch,
+                                                                                    capsys):
+    from personatwin.govern.staging import StagingArea
+    from personatwin_dag.definitions import build_defs
+    from personatwin_dag.environments import resources_for
+    from tests.personatwin_dag.helpers import failure_message
+
+    def defs():
+        return build_defs(resources_for("ci"))
+
+    # nothing published yet: pinning refuses the run with the reason, before anything is staged
+    monkeypatch.setenv("PERSONATWIN_POLICY_FROM", PERIOD)
+    refused = run_partition(defs(), instance, "2024-03")
+    assert not refused.success and f"no release of {PERIOD} is published" in failure_message(refused)
+
+    monkeypatch.delenv("PERSONATWIN_POLICY_FROM")
+    assert run_partition(defs(), instance, PERIOD).success
+    assert approve([PERIOD, "--approver", "reviewer-ben", "--approval-id", "CBDRB-FY25-DSEP-017"]) == 0
+    assert approve([PERIOD, "--approver", "reviewer-cleo"]) == 0
+    assert publish_run(defs(), instance).success
+    published = json.loads((reviewed.releases / PERIOD / "manifest.json").read_text())["policy"]
+
+    # the next month at the pinned configuration: every target holds there, so approvals as usual
+    monkeypatch.setenv("PERSONATWIN_POLICY_FROM", PERIOD)
+    assert run_partition(defs(), instance, "2024-03").success
+    assert configuration_review(instance).startswith(f"pinned from {PERIOD} (version 1, approval CBDRB-FY25-DSEP-017)"
+                                                     ", unchanged")
+    staged = StagingArea(governance_for().staging_root).find("2024-03")
+    manifest = json.loads((staged.release_folder / "manifest.json").read_text())
+    assert manifest["policy"] == published  # the very configuration reviewed for the pinned month
+    assert manifest["series"]["pinned"]["review"] == "approvals only" and manifest["series"]["pinned"]["changes"] == []
+    assert staged.full_review == ""
+    dossier = (staged.internal_folder / "dossier.html").read_text(encoding="utf-8")
+    assert "unchanged: every pinned target holds at it (approvals only)" in dossier
+
+    # a changed target (an override the pinned release did not have): flagged, every approval a full review
+    monkeypatch.setenv("PERSONATWIN_TARGET_RISK", "0.04")
+    assert run_partition(defs(), instance, "2024-01").success
+    review = configuration_review(instance)
+    assert "changed from the configuration pinned from 2024-02" in review and "target_risk 0.05 -> 0.04" in review
+    staged = StagingArea(governance_for().staging_root).find("2024-01")
+    assert "target_risk 0.05 -> 0.04" in staged.full_review
+    assert approve(["2024-01", "--approver", "reviewer-ben"]) == 2
+    assert "approve with --full-review once the whole dossier is reviewed" in capsys.readouterr().err
+    assert approve(["--list"]) == 0
+    assert "[full review: changed from the configuration pinned from 2024-02" in capsys.readouterr().out
+    assert approve(["2024-01", "--approver", "reviewer-ben", "--full-review"]) == 0
+    flagged = json.loads((staged.internal_folder / "dossier.json").read_text())["items"][0]
+    assert flagged["section"] == "Configuration" and flagged["status"] == "flag"
+
+    # an unreviewed (staged, not published) period cannot be pinned
+    monkeypatch.setenv("PERSONATWIN_POLICY_FROM", "2024-03")
+    refused = run_partition(defs(), instance, "2024-01")
+    assert not refused.success and "no release of 2024-03 is published" in failure_message(refused)

@@ -131,3 +131,21 @@ def test_the_head_names_the_last_decision(tmp_path):
     log.decide(staging, "cleo", APPROVE)
     last_line = log.path.read_text(encoding="utf-8").splitlines()[-1]
     assert log.head() == hashlib.sha256(last_line.encode("utf-8")).hexdigest() != first
+
+
+def test_a_changed_pinned_configuration_is_approved_only_as_a_full_review(tmp_path):
+    from dataclasses import replace
+
+    log = ApprovalLog(tmp_path / "log")
+    staging = replace(stage(tmp_path / "s1"),
+                      full_review="changed from the configuration pinned from 2024-04: k 10 -> 20")
+    with pytest.raises(ApprovalRefusedError, match=r"k 10 -> 20; approve with --full-review"):
+        log.decide(staging, "ben", APPROVE)
+    assert log.decisions() == []
+    log.decide(staging, "ben", APPROVE, full_review=True)
+    review = log.decide(staging, "cleo", APPROVE, full_review=True)
+    assert review.complete and all(d.full_review for d in review.approvals)
+    # where the configuration is unchanged (or not pinned) the flag is not needed, and a rejection never needs it
+    assert not log.decide(stage(tmp_path / "s2", period="2024-06"), "ben", APPROVE).approvals[0].full_review
+    assert log.decide(replace(stage(tmp_path / "s3", period="2024-07"), full_review="changed"), "ben", REJECT,
+                      comment="k too high for the analysts").rejection is not None

@@ -50,6 +50,23 @@ def test_the_checklist_answers_from_the_release_and_flags_what_fails(health_rele
     assert "CBDRB-FY25-DSEP-017" in html and "ZIP3 area 036" in html
 
 
+def test_overlapping_public_data_comes_from_the_policy_and_pinning_from_the_release(health_release):
+    from dataclasses import replace
+
+    declared = replace(health_release, policy={**health_release.policy,
+                                               "overlapping_public_data": ["state discharge file", "obituaries"]})
+    by_question = {i.question: i for i in build_dossier(declared, DOMAIN, "2024-06").items}
+    linked = by_question["Which public data could be linked to this release?"]
+    assert (linked.answer, linked.status) == ("state discharge file; obituaries", OK)
+    config = by_question["Is the configuration one a review already approved?"]
+    assert config.status == OK and config.answer.startswith("not pinned")
+    changed = replace(health_release, series={**health_release.series, "pinned": {
+        "pinned_from": "2024-05", "pinned_version": 1, "pinned_release_id": "r", "pinned_approval_id": "CBDRB-9",
+        "review": "full review", "changes": [{"field": "k", "pinned": 10, "released": 20}]}})
+    config = {i.question: i for i in build_dossier(changed, DOMAIN, "2024-06").items}[config.question]
+    assert config.status == FLAG and "k 10 -> 20 (full review)" in config.answer
+
+
 def test_without_review_the_sign_off_waits(health_release):
     dossier = build_dossier(health_release, DOMAIN, "2024-06")
     assert [i.answer for i in dossier.items if i.section == "Sign-off"] == ["not yet reviewed"]
