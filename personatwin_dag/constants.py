@@ -18,9 +18,19 @@ ENV_DP_RHO_CAP = "PERSONATWIN_DP_RHO_CAP"  # the window's rho budget (unset: 12 
 ENV_APPROVALS = "PERSONATWIN_APPROVALS_REQUIRED"  # distinct reviewers a staged release needs (default 2)
 ENV_POLICY_FROM = "PERSONATWIN_POLICY_FROM"  # [<series>:]<period>: pin that published release's policy
 ENV_OVERLAPPING = "PERSONATWIN_OVERLAPPING_PUBLIC_DATA"  # known linkable public data sets, ';'-separated
+# SQL source (resources/sql_source.py): set PERSONATWIN_SOURCE_URL and it replaces the file source.
+ENV_SOURCE_URL = "PERSONATWIN_SOURCE_URL"  # SQLAlchemy URL; postgresql:// is read as postgresql+psycopg2://
+ENV_SOURCE_PASSWORD = "PERSONATWIN_SOURCE_PASSWORD"  # optional: the password apart from the URL
+ENV_SOURCE_PEOPLE = "PERSONATWIN_SOURCE_PEOPLE"  # people table (schema.table) or SELECT query; default people
+ENV_SOURCE_EVENTS = "PERSONATWIN_SOURCE_EVENTS"  # events table or SELECT query; default events
+ENV_SOURCE_DATE_COLUMN = "PERSONATWIN_SOURCE_DATE_COLUMN"  # events' date column (source name); default event_date
+ENV_SOURCE_PERSON_COLUMN = "PERSONATWIN_SOURCE_PERSON_COLUMN"  # person id column (source name); default person_id
+ENV_SOURCE_CHANGE_COLUMN = "PERSONATWIN_SOURCE_CHANGE_COLUMN"  # optional last-modified column (the SQL sensor)
+ENV_SOURCE_COLUMN_MAPPING = "PERSONATWIN_SOURCE_COLUMN_MAPPING"  # optional JSON {source column: contract column}
 
 JOB_NAME = "release_job"
 PUBLISH_JOB_NAME = "publish_job"
 APPROVALS_SENSOR_NAME = "approved_releases"
 SCHEDULE_NAME = "release_last_complete_period"
 SENSOR_NAME = "new_source_files"
+SQL_SENSOR_NAME = "new_source_rows"  # replaces new_source_files when the source is a SQL database

@@ -8,7 +8,8 @@ from personatwin.core.memory import reuse_freed_memory
 from personatwin_dag.environments import resources_for
 from personatwin_dag.jobs import publish_job, release_job
 from personatwin_dag.schedules import release_schedule
-from personatwin_dag.sensors import approved_releases, new_source_files
+from personatwin_dag.sensors import approved_releases, new_source_files, new_source_rows
+from resources.sql_source import SqlSourceResource
 
 # the process that loads the code location runs the steps (in-process executor): its 10M-row temporaries reuse
 # freed heap memory instead of faulting in fresh pages (personatwin.core.memory)
@@ -17,14 +18,20 @@ reuse_freed_memory()
 STAGE_MODULES = (ingest, validate, merge, noise, risk_assess, auto_adjust, export, publish)
 
 
+def source_sensor(resources: dict) -> dg.SensorDefinition:
+    """The sensor that watches the source: new or changed rows of a SQL source, else new or changed period files."""
+    return new_source_rows if isinstance(resources.get("source"), SqlSourceResource) else new_source_files
+
+
 def build_defs(resources: dict | None = None) -> dg.Definitions:
     """Definitions with the given resources (default: those of the current environment)."""
+    resources = resources if resources is not None else resources_for()
     return dg.Definitions(
         assets=dg.load_assets_from_modules(STAGE_MODULES),
         jobs=[release_job, publish_job],
         schedules=[release_schedule],
-        sensors=[new_source_files, approved_releases],
-        resources=resources if resources is not None else resources_for(),
+        sensors=[source_sensor(resources), approved_releases],
+        resources=resources,
         # Backfills and UI materializations run as an implicit asset job: keep them in one process
         # too (a new Python per step costs ~10 s per partition, DESIGN §10).
         executor=dg.in_process_executor,

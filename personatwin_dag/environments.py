@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from personatwin.core.errors import InputError
 from personatwin.govern.approvals import ApprovalPolicy
 from personatwin_dag.constants import (
     ENV_APPROVALS,
@@ -23,6 +25,14 @@ from personatwin_dag.constants import (
     ENV_SERIES,
     ENV_SERIES_RELEASES,
     ENV_SOURCE,
+    ENV_SOURCE_CHANGE_COLUMN,
+    ENV_SOURCE_COLUMN_MAPPING,
+    ENV_SOURCE_DATE_COLUMN,
+    ENV_SOURCE_EVENTS,
+    ENV_SOURCE_PASSWORD,
+    ENV_SOURCE_PEOPLE,
+    ENV_SOURCE_PERSON_COLUMN,
+    ENV_SOURCE_URL,
     ENV_TARGET,
 )
 from resources import (
@@ -33,6 +43,7 @@ from resources import (
     ReleaseStorageResource,
     SeriesLedgerResource,
     SourceResource,
+    SqlSourceResource,
     fs,
 )
 
@@ -95,6 +106,39 @@ def _float_or_none(name: str) -> float | None:
         raise RuntimeError(f"{name} must be a number, got {value!r}") from None
 
 
+def _column_mapping(name: str) -> dict[str, str]:
+    """A JSON object {source column: contract column} from an environment variable (unset: none)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a JSON object {{\"<source column>\": \"<contract column>\"}}") from None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise RuntimeError(f"{name} must map column names to column names (a JSON object of strings)")
+    return value
+
+
+def sql_source_for(env: str) -> SqlSourceResource | None:
+    """The SQL source when ``PERSONATWIN_SOURCE_URL`` is set (None: the file source). The URL and password stay in
+    the environment (the resource names the variables); a URL that does not parse stops the code location."""
+    if not os.environ.get(ENV_SOURCE_URL, "").strip():
+        return None
+    source = SqlSourceResource(
+        url_env=ENV_SOURCE_URL, password_env=ENV_SOURCE_PASSWORD, domain=_setting(ENV_DOMAIN, env),
+        people=os.environ.get(ENV_SOURCE_PEOPLE) or "people", events=os.environ.get(ENV_SOURCE_EVENTS) or "events",
+        event_date_column=os.environ.get(ENV_SOURCE_DATE_COLUMN) or "event_date",
+        person_id_column=os.environ.get(ENV_SOURCE_PERSON_COLUMN) or "person_id",
+        change_column=os.environ.get(ENV_SOURCE_CHANGE_COLUMN) or "",
+        column_mapping=_column_mapping(ENV_SOURCE_COLUMN_MAPPING))
+    try:
+        source.url()
+    except InputError as exc:  # the message masks the password
+        raise RuntimeError(str(exc)) from None
+    return source
+
+
 def resources_for(env: str | None = None) -> dict:
     """The resources of one environment: local (defaults inside the project), ci, or prod (all from env vars)."""
     env = (env or os.environ.get(ENV_NAME) or "local").lower()
@@ -107,7 +151,8 @@ def resources_for(env: str | None = None) -> dict:
     pinned_series, _, policy_from = os.environ.get(ENV_POLICY_FROM, "").strip().rpartition(":")
     overlapping = [d.strip() for d in os.environ.get(ENV_OVERLAPPING, "").split(";") if d.strip()]
     return {
-        "source": SourceResource(location=_setting(ENV_SOURCE, env), domain=_setting(ENV_DOMAIN, env)),
+        "source": sql_source_for(env) or SourceResource(location=_setting(ENV_SOURCE, env),
+                                                        domain=_setting(ENV_DOMAIN, env)),
         "release_storage": ReleaseStorageResource(location=releases),
         "internal_storage": ReleaseStorageResource(location=internal),
         "series_ledger": SeriesLedgerResource(location=series,

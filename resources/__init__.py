@@ -6,7 +6,8 @@ from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
 from resources.series import SeriesLedgerResource
 from resources.source import SourceResource
+from resources.sql_source import SqlSourceResource
 from resources.storage import ReleaseStorageResource
 
 __all__ = ["GovernanceResource", "PartitionedParquetIOManager", "PrivacyPolicyResource", "ReleaseKeyResource",
-           "ReleaseStorageResource", "SeriesLedgerResource", "SourceResource"]
+           "ReleaseStorageResource", "SeriesLedgerResource", "SourceResource", "SqlSourceResource"]
