@@ -10,6 +10,7 @@ AUTO_ADJUST = "auto_adjust"
 EXPORT = "export"
 STAGE_GROUPS = (INGEST, VALIDATE, MERGE, NOISE, RISK_ASSESS, AUTO_ADJUST, EXPORT)
 PUBLISH = "publish"  # after disclosure review: its own job, launched by the approvals sensor
+SOURCE_DATA = "source_data"  # the observed source (a data version per period), upstream of the ingest stage
 
 # Asset checks.
 CHECK_VALID_PEOPLE_SUITE = "valid_people_suite"

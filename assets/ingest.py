@@ -6,13 +6,25 @@ import time
 import dagster as dg
 
 from assets.common import PARTITIONS, seconds_since, table_metadata, window
-from assets.constants import INGEST
+from assets.constants import INGEST, SOURCE_DATA
 from personatwin.core.errors import DirectIdentifierError, InputError
 from resources.io_manager import READ_ONCE
 from resources.source import SourceResource
 
 
+@dg.observable_source_asset(name=SOURCE_DATA, partitions_def=PARTITIONS, group_name=INGEST,
+                            description="The sensitive source as observed: a data version per release period.",
+                            tags={"dagster/kind/parquet": "", "dagster/kind/csv": "", "dagster/kind/sql": ""})
+def source_data(source: SourceResource) -> dg.DataVersionsByPartition:
+    """The sensitive source as observed: a data version per release period (its events file, or table slice); a
+    period whose source changed shows its ingest stale and is released again as a new version of the series.
+    The observe_source sensor records these observations; "Observe sources" in the UI runs this function."""
+    versions = source.period_versions(PARTITIONS.get_partition_keys())
+    return dg.DataVersionsByPartition({period: dg.DataVersion(v) for period, v in versions.items()})
+
+
 @dg.multi_asset(
+    deps=[SOURCE_DATA],
     outs={
         "source_people": dg.AssetOut(group_name=INGEST, kinds={"pandas", "parquet"}, metadata={READ_ONCE: True},
                                      description="People involved in the period's events, identifiers screened "

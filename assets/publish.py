@@ -32,6 +32,7 @@ from resources.storage import ReleaseStorageResource
 
 
 @dg.asset(group_name=PUBLISH, partitions_def=PARTITIONS, deps=["release_files"], kinds={"parquet", "csv", "json"},
+          output_required=False,
           check_specs=[
               dg.AssetCheckSpec(CHECK_APPROVALS, asset="published_release", partitions_def=PARTITIONS, blocking=True,
                                 description="The staged release has the policy's approvals (distinct reviewers, "
@@ -43,7 +44,7 @@ def published_release(context: dg.AssetExecutionContext, release_storage: Releas
                       internal_storage: ReleaseStorageResource, series_ledger: SeriesLedgerResource,
                       governance: GovernanceResource, release: ReleaseTables):
     """The partition's approved staged release, published with its approval id in every file and recorded in the
-    series ledger; until the policy's approvals exist it waits and its check fails."""
+    series ledger; until the policy's approvals exist it is not materialized and its check fails."""
     t0 = time.perf_counter()
     key = context.partition_key
     if not governance.reviewed:
@@ -61,10 +62,10 @@ def published_release(context: dg.AssetExecutionContext, release_storage: Releas
     info = {"staging_id": staged.staging_id, "launched_by": staged.launched_by, "review": review.state,
             "approvers": dg.MetadataValue.json(list(review.approvers)),
             "dossier_path": dg.MetadataValue.path(str(staged.internal_folder / DOSSIER_HTML))}
-    if not review.complete:
-        yield dg.Output(None, metadata={**info, **seconds_since(t0)})
+    if not review.complete:  # not published: no materialization (the deadline's freshness check sees it missing)
         yield dg.AssetCheckResult(check_name=CHECK_APPROVALS, passed=False, description=review.state,
-                                  metadata={"approvals": len(review.approvals), "required": review.required})
+                                  metadata={**info, "approvals": len(review.approvals), "required": review.required,
+                                            **seconds_since(t0)})
         yield published_files_check(release_storage, key)
         return
     staged_manifest = json.loads((staged.release_folder / "manifest.json").read_text(encoding="utf-8"))

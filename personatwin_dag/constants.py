@@ -34,3 +34,9 @@ APPROVALS_SENSOR_NAME = "approved_releases"
 SCHEDULE_NAME = "release_last_complete_period"
 SENSOR_NAME = "new_source_files"
 SQL_SENSOR_NAME = "new_source_rows"  # replaces new_source_files when the source is a SQL database
+# Release calendar (personatwin_dag/automation.py).
+ENV_RELEASE_DAY = "PERSONATWIN_RELEASE_DAY"  # day of the month after a period closes when it is released (5)
+ENV_DEADLINE_DAY = "PERSONATWIN_RELEASE_DEADLINE_DAY"  # day by which it must be published (10)
+OBSERVE_SENSOR_NAME = "observe_source"  # records the source's data version per period (source_data)
+CALENDAR_SENSOR_NAME = "release_calendar"  # the automation condition sensor of the stage assets
+DEADLINE_SENSOR_NAME = "release_deadline"  # the freshness sensor of the publication deadline

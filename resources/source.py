@@ -60,6 +60,18 @@ class SourceResource(dg.ConfigurableResource):
                     out[name[: -len(ext)]] = fs.join(folder, name)
         return out
 
+    def period_versions(self, periods: list[str]) -> dict[str, str]:
+        """The data version of each period's source (of ``periods``, those with one): its events file's modification
+        time, or the single events file's for every period. A new version marks the period's release stale."""
+        per_period = self.period_files()
+        if per_period:
+            return {p: f"mtime:{fs.modified(per_period[p])}" for p in periods if p in per_period}
+        single = self._find("events")
+        if single is None:
+            return {}
+        version = f"mtime:{fs.modified(single)}"
+        return dict.fromkeys(periods, version)
+
     def _read(self, location: str) -> pd.DataFrame:
         with fs.local_copy(location) as path:
             df, _notes = read_table(path)
