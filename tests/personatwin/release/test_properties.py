@@ -26,6 +26,7 @@ sets per property in separate tests would take well over 90 s).
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from types import SimpleNamespace
@@ -55,7 +56,9 @@ KEY = ReleaseKey("property-test-release-key-0001")
 OTHER_KEY = ReleaseKey("property-test-release-key-0002")
 SALT = "2024-03"
 
-PROPERTY = settings(max_examples=200, deadline=None,
+# 80 examples of a whole release each in a run; PERSONATWIN_EXAMPLES_SCALE=3 gives the 240 of a deep run
+SCALE = max(1, int(os.environ.get("PERSONATWIN_EXAMPLES_SCALE", "1")))
+PROPERTY = settings(max_examples=80 * SCALE, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 PERSONA_COLUMNS = {"persona_id", "size", *DOMAIN.qis}
