@@ -287,9 +287,10 @@ def fetch(conn: sa.Connection, stmt: sa.Select, fast: bool = True) -> pd.DataFra
     """The statement's rows as a frame indexed by ``row`` (1-based position in the ordered result)."""
     df = copy_frame(conn, stmt) if fast and is_psycopg2(conn) else None
     if df is None:
-        result = conn.execute(stmt)  # as pd.read_sql does, without its wrapping of the driver's errors
-        df = normalize_frame(pd.DataFrame.from_records(result.fetchall(), columns=list(result.keys()),
-                                                       coerce_float=True))
+        try:
+            df = normalize_frame(pd.read_sql(stmt, conn))
+        except pd.errors.DatabaseError as exc:  # pandas wraps the driver's error: the caller classifies that one
+            raise (exc.__cause__ or exc) from None
     df.index = pd.RangeIndex(1, len(df) + 1, name=ROW)
     return df
 
@@ -317,6 +318,20 @@ def period_fingerprints(days: pd.DataFrame, keys: Sequence[str], starts: Sequenc
     text = line.groupby(part["period"], sort=True).agg("\n".join)
     total = part.groupby("period", sort=True)["rows"].sum()
     return {str(p): f"{int(total[p])}-{sha256(t.encode()).hexdigest()[:12]}" for p, t in text.items()}
+
+
+def key_bounds(periods: Sequence[str]) -> tuple[list[str], pd.DatetimeIndex, pd.Timestamp]:
+    """Consecutive partition keys (``2024-03``, ``2024-03-04``) as (keys, start times, end of the last period): the
+    last end from the keys' frequency (months, quarters, weeks, days, as pandas infers it); with too few keys to
+    tell, the last period is left out (its end is unknown)."""
+    keys = [str(p) for p in periods]
+    if not keys:
+        return [], pd.DatetimeIndex([]), pd.Timestamp.min
+    starts = pd.DatetimeIndex(pd.to_datetime(keys, format="ISO8601"))
+    freq = pd.DatetimeIndex(starts, freq="infer").freq if len(starts) >= 3 else None
+    if freq is None:
+        return keys[:-1], starts[:-1], starts[-1]
+    return keys, starts, starts[-1] + freq
 
 
 # --- the resource ---------------------------------------------------------------------------------------------
@@ -472,6 +487,13 @@ class SqlSourceResource(dg.ConfigurableResource):
         except InputError as exc:
             raise InputError(f"SQL source {masked(url)}: {exc}") from None
         return SourceSlice(ingested, self.describe(), undated)
+
+    def period_versions(self, periods: list[str]) -> dict[str, str]:
+        """The data version of each period (of ``periods``, consecutive partition keys; those with events): its
+        fingerprint (row count, rows per day, latest change column value), as the file source gives its files'
+        modification times."""
+        keys, starts, last_end = key_bounds(periods)
+        return {p: f"rows:{v}" for p, v in period_fingerprints(self.day_counts(), keys, starts, last_end).items()}
 
     def day_counts(self) -> pd.DataFrame:
         """Events per day of their date (``day``, ``rows``, ``changed``: the latest change column value or NULL):

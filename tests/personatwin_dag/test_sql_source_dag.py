@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from dagster_shared.serdes import serialize_value
 
-from personatwin_dag.constants import SENSOR_NAME, SQL_SENSOR_NAME
+from personatwin_dag.constants import OBSERVE_SENSOR_NAME, SENSOR_NAME, SQL_SENSOR_NAME
 from personatwin_dag.definitions import build_defs
 from personatwin_dag.environments import resources_for
 from resources.sql_source import SqlSourceResource
 from tests.personatwin_dag.helpers import (
+    MONTHS,
     dagster_home,
     deployment_vars,
     failure_message,
@@ -164,6 +165,25 @@ def test_sensor_requests_new_and_changed_periods_once(sql_env, instance):
     keys, _, cursor = tick(cursor)
     assert keys == ["2024-04"]
     assert tick(cursor)[0] == []
+
+
+def test_the_source_observation_versions_periods_from_sql(sql_env, instance):
+    """The release calendar's observe_source sensor works on the SQL source: a data version per period with rows,
+    a new one when a period's rows change."""
+    defs = build_defs(resources_for("ci"))
+    sensor = defs.resolve_sensor_def(OBSERVE_SENSOR_NAME)
+
+    def observe(cursor):
+        ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                      resources={"source": resources_for("ci")["source"]})
+        result = sensor.evaluate_tick(ctx)
+        return sorted(e.partition for e in result.asset_events), result.cursor
+
+    periods, cursor = observe(None)
+    assert periods == MONTHS
+    execute(sql_env.db, "DELETE FROM events WHERE ctid = (SELECT ctid FROM events WHERE event_date >= '2024-03-01' "
+                        "LIMIT 1)")
+    assert observe(cursor)[0] == ["2024-03"]
 
 
 def test_the_resource_names_the_variables_the_environment_reads():

@@ -19,7 +19,13 @@ from personatwin_dag.demo import write_sample
 from resources import sql_source
 from resources.source import SourceResource
 from resources.sql_errors import SETTING_ENV, source_url
-from resources.sql_source import Relation, SqlSourceResource, effective_mapping, period_fingerprints
+from resources.sql_source import (
+    Relation,
+    SqlSourceResource,
+    effective_mapping,
+    key_bounds,
+    period_fingerprints,
+)
 from tests.personatwin_dag.helpers import MONTHS, free_port
 from tests.postgres import connect, fresh_database
 from tests.sqldata import copy_table, load_folder, read_folder, url
@@ -422,3 +428,25 @@ def test_period_fingerprints_follow_counts_changes_and_complete_periods():
     again = period_fingerprints(touched, keys, starts, pd.Timestamp("2024-04-01"))
     assert again["2024-01"] != fp["2024-01"] and again["2024-02"] == fp["2024-02"]
     assert period_fingerprints(days.iloc[:0], keys, starts, pd.Timestamp("2024-04-01")) == {}
+
+
+def test_partition_keys_give_their_periods_bounds():
+    keys, starts, end = key_bounds(["2024-01", "2024-02", "2024-03"])
+    assert keys == ["2024-01", "2024-02", "2024-03"] and end == pd.Timestamp("2024-04-01")
+    assert key_bounds(["2024-01", "2024-04", "2024-07"])[2] == pd.Timestamp("2024-10-01")
+    assert key_bounds(["2024-03-04", "2024-03-11", "2024-03-18"])[2] == pd.Timestamp("2024-03-25")
+    assert key_bounds(["2024-01", "2024-02"]) == (["2024-01"], pd.DatetimeIndex(["2024-01-01"]),
+                                                  pd.Timestamp("2024-02-01"))
+
+
+def test_period_versions_change_with_the_periods_rows(monkeypatch, scratch, sample):
+    load_folder(scratch, sample)
+    use(monkeypatch, scratch)
+    source = SqlSourceResource()
+    keys = [f"2023-{m:02d}" for m in range(1, 13)] + MONTHS + ["2024-04"]
+    before = source.period_versions(keys)
+    assert sorted(before) == MONTHS and all(v.startswith("rows:") for v in before.values())
+    execute(scratch, "DELETE FROM events WHERE ctid = (SELECT ctid FROM events WHERE event_date < DATE '2024-02-01' "
+                     "LIMIT 1)")
+    after = source.period_versions(keys)
+    assert after["2024-01"] != before["2024-01"] and after["2024-02"] == before["2024-02"]
