@@ -120,7 +120,9 @@ def read_months(reader: str, folder: str, dbname: str) -> dict:
     spent = {"read": 0.0}
 
     def timed(fn):
+        """``fn``, adding its wall time to ``spent["read"]``."""
         def wrapper(*args, **kwargs):
+            """The wrapped call, timed."""
             t = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
@@ -178,6 +180,7 @@ def run_size(people: int) -> dict:
 
 
 def main() -> int:
+    """Run the sizes asked for (or one reader in this process, ``--one``) and write the results."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, nargs="*", default=[100_000])
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)

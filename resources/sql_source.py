@@ -455,6 +455,7 @@ class SqlSourceResource(dg.ConfigurableResource):
                       people_order=ordering(people, [schema.PERSON_ID], list(ing.people.columns)), mapping=mapping)
 
     def _date_hint(self, layout: Layout) -> str:
+        """What a failed events read may mean: the date column must be a DATE or TIMESTAMP column."""
         return (f"the period is selected with WHERE {layout.date} >= :period_start AND {layout.date} < :period_end: "
                 f"{layout.date!r} ({setting('event_date_column')}) must be a DATE or TIMESTAMP column")
 

@@ -132,6 +132,7 @@ def test_sensor_requests_new_and_changed_periods_once(sql_env, instance):
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED and sensor.description
 
     def tick(cursor):
+        """One sensor tick: its partition keys, run requests and new cursor."""
         ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={"source": source})
         result = sensor.evaluate_tick(ctx)
         return [r.partition_key for r in result.run_requests], result.run_requests, result.cursor
@@ -174,6 +175,7 @@ def test_the_source_observation_versions_periods_from_sql(sql_env, instance):
     sensor = defs.resolve_sensor_def(OBSERVE_SENSOR_NAME)
 
     def observe(cursor):
+        """One observe_source tick: the periods observed and the new cursor."""
         ctx = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                       resources={"source": resources_for("ci")["source"]})
         result = sensor.evaluate_tick(ctx)

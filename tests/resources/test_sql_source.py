@@ -181,6 +181,7 @@ def record_fetches(monkeypatch) -> list[tuple[str, int, str]]:
     real_fetch = sql_source.fetch
 
     def recording_fetch(conn, stmt, fast=True):
+        """The real fetch, recorded with the statement's SQL and plan."""
         df = real_fetch(conn, stmt, fast)
         with conn.connection.dbapi_connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql_source.compiled_sql(conn, stmt, cursor))
@@ -254,6 +255,7 @@ class FakeAuthServer:
     test server trusts every local connection, so a real wrong password cannot be refused there."""
 
     def __init__(self):
+        """Listen on a free loopback port and answer in a background thread."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(4)
@@ -276,6 +278,7 @@ class FakeAuthServer:
 
     @staticmethod
     def read_exact(conn: socket.socket, n: int) -> bytes:
+        """Exactly ``n`` bytes from the client."""
         data = b""
         while len(data) < n:
             chunk = conn.recv(n - len(data))
@@ -302,6 +305,7 @@ class FakeAuthServer:
         conn.sendall(b"E" + struct.pack("!i", len(body) + 4) + body)
 
     def close(self) -> None:
+        """Stop listening (the serving thread ends)."""
         self.sock.close()
 
 
