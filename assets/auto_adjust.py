@@ -12,10 +12,12 @@ from assets.common import PARTITIONS, float_metadata, md_table, seconds_since, t
 from assets.constants import AUTO_ADJUST, CHECK_RELEASE_GUARANTEES, CHECK_RELEASE_UTILITY, DP_BUDGET_FILE
 from assets.gx import run_suite
 from assets.step_cache import CACHE
+from personatwin.advisor.advise import advice_record, apply_changes, explain_release, recommend_for_refusal
 from personatwin.core.errors import (
     AttackRefusedError,
     EvaluationUnavailableError,
     InputRejectedError,
+    PrivacyTargetError,
     ReleaseRefusedError,
 )
 from personatwin.govern.pinned import review_block, review_sentence
@@ -29,6 +31,7 @@ from personatwin.series import dp_tables as dp
 from personatwin.series.budget import BudgetLedger
 from personatwin.series.ledger import LedgerEntry
 from personatwin.series.publication import data_tag, plan_version, release_in_series
+from resources.advisor import AdvisorResource
 from resources.io_manager import READ_ONCE
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
@@ -53,8 +56,8 @@ HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level",
           ])
 def release(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
             release_key: ReleaseKeyResource, series_ledger: SeriesLedgerResource,
-            release_storage: ReleaseStorageResource, valid_people: pd.DataFrame, valid_events: pd.DataFrame,
-            quarantine: dict):
+            release_storage: ReleaseStorageResource, advisor: AdvisorResource, valid_people: pd.DataFrame,
+            valid_events: pd.DataFrame, quarantine: dict):
     """The released personas and events: protection raised until every target holds, for this release and
     for its series (composition over the window, differencing against a published version), or no release."""
     t0 = time.perf_counter()
@@ -84,8 +87,16 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         with release_storage.reading_version(entry.period, entry.version) as folder:
             return pd.read_parquet(folder / "personas.parquet"), pd.read_parquet(folder / "events.parquet")
 
+    advice = None
     try:
-        outcome = release_in_series(ctx, make, ledger, plan, previous_tables, make_final=make_final)
+        try:
+            outcome = release_in_series(ctx, make, ledger, plan, previous_tables, make_final=make_final)
+        except PrivacyTargetError as refused:
+            if not advisor.enabled:
+                raise
+            outcome, advice = advised_release(advisor.advisor(), refused, ctx, domain, context.log,
+                                              lambda c: release_in_series(c, make, ledger, plan, previous_tables,
+                                                                          make_final=make_final))
     except AttackRefusedError as exc:
         raise dg.Failure(description=f"{where}: {exc}",
                          metadata={**float_metadata(exc.evaluation.metrics()),
@@ -94,9 +105,11 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     except ReleaseRefusedError as exc:  # a privacy target or utility gate cannot be met
         table = history_frame(exc.history)
         why = getattr(exc, "refusal", None)  # the binding target in numbers and the changes tried
+        told = getattr(exc, "advice", None)  # the advisor's recommendation and what it gave, when one was asked
         raise dg.Failure(description=f"{where}: {exc}", metadata={
             "iterations": dg.MetadataValue.md(md_table(table[[c for c in HISTORY_COLUMNS if c in table]])),
-            **({"changes_tried": dg.MetadataValue.md(md_table(why.table()))} if why is not None else {})}) from None
+            **({"changes_tried": dg.MetadataValue.md(md_table(why.table()))} if why is not None else {}),
+            **({"advisor": dg.MetadataValue.json(advice_summary(told))} if told else {})}) from None
     except EvaluationUnavailableError as exc:
         raise dg.Failure(description=f"{where}: nothing is released: {exc}") from None
     except InputRejectedError as exc:  # e.g. fewer than k people
@@ -116,6 +129,9 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
     timings = {**upstream_seconds(context, context.partition_key), "prepare": prepare_seconds, **result.timings,
                "release": time.perf_counter() - t0}
     release = replace(release, timings={k: round(float(v), 3) for k, v in timings.items()})
+    if advisor.enabled:  # the explanation (and any recommendation tried) for the internal report
+        advice = advice or advice_record(explain_release(advisor.advisor(), result))
+        release = replace(release, advice=advice)
     hist = release.history
     metadata = {
         **table_metadata(release.personas),
@@ -131,6 +147,8 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         **float_metadata({f"seconds_{k}": v for k, v in release.timings.items()}),
         **seconds_since(t0),
     }
+    if release.advice:
+        metadata["advisor"] = dg.MetadataValue.json(advice_summary(release.advice))
     if release.anonymeter is not None:
         metadata["anonymeter"] = dg.MetadataValue.md(md_table(attack_table(release.anonymeter)))
     context.log.info(f"released {len(result.personas)} personas after {result.iterations} iteration(s), "
@@ -236,3 +254,36 @@ def release_utility_gates(release: ReleaseTables) -> dg.AssetCheckResult:
         check_name=CHECK_RELEASE_UTILITY, passed=bool(passed), description=desc[:2000], metadata={
             **outcome.metadata, "gated_rates": len(gated),
             "max_abs_rate_diff_pp": float(gated["diff_pp"].abs().max()) if len(gated) else 0.0})
+
+
+def advised_release(adv, refused: PrivacyTargetError, ctx: PassContext, domain, log, attempt):
+    """After a refusal: the advisor's accepted changes tried once more through the series checks (released only if
+    every target holds); the refusal stands otherwise, carrying the advice. Range hierarchies of sensitive counts
+    need the domain's typing (declare them in its YAML): the pipeline tries the policy changes only."""
+    advice, accepted, rejected = recommend_for_refusal(adv, refused, ctx.policy, domain)
+    usable = tuple(c for c in accepted if c.field != "numeric_ranges")
+    rejected = rejected + tuple(f"numeric_ranges: declare the ranges in the domain YAML ({c.value})"
+                                for c in accepted if c.field == "numeric_ranges")
+    if not usable:
+        refused.advice = advice_record(None, advice, "nothing tried: no usable change", usable, rejected)
+        raise refused
+    candidate, _ = apply_changes(ctx.policy, domain, usable)
+    changed = ", ".join(f"{c.field} = {c.value}" for c in usable)
+    log.info(f"privacy targets missed; trying the advisor's recommendation ({changed})")
+    try:
+        outcome = attempt(ctx.with_policy(candidate))
+    except ReleaseRefusedError as again:
+        refused.advice = advice_record(None, advice, f"tried ({changed}): refused too: {str(again)[:300]}", usable,
+                                       rejected)
+        raise refused from None
+    record = advice_record(explain_release(adv, outcome.release), advice,
+                           f"tried ({changed}): every target holds; released", usable, rejected)
+    return outcome, record
+
+
+def advice_summary(advice: dict) -> dict:
+    """The advice for Dagster metadata: the explanation and recommendation, not the exchanges' payloads."""
+    out = {k: advice[k] for k in ("explanation", "recommendation") if k in advice}
+    out["exchanges"] = [{k: x.get(k) for k in ("provider", "model", "at", "task", "outcome", "payload_sha256")}
+                        for x in advice.get("exchanges", [])]
+    return out

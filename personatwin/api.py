@@ -79,6 +79,7 @@ def create_safe_personas(
     anonymeter_options: Any = None,
     preserve_for_analysis: Sequence[Analysis | Mapping | str] | None = None,
     require_analyses: bool = False,
+    advisor: Any = None,
     **policy_overrides: Any,
 ) -> Release:
     """Protect people-events data: ingest, validate, then raise protection until every target holds.
@@ -107,6 +108,11 @@ def create_safe_personas(
     run (a few bincounts); ``[]`` runs none. ``require_analyses=True`` refuses the release
     (``ResearchValidationError``, naming each analysis and why) when one does not hold.
 
+    ``advisor`` ("rules", "anthropic", "openai", an ``AdvisorConfig`` or an advisor; None: none) explains the
+    verdict and, when no configuration meets every target, recommends changes that the loop tries once more (never
+    a lower target: ``personatwin.advisor.advise``). Only aggregates go to it; its explanation and every exchange
+    are in ``result.advice`` and the internal report, never in published files.
+
     Large arrays reuse freed heap memory in this process from the first call on (``personatwin.core.memory``;
     ``PERSONATWIN_MALLOC_TUNING=0`` opts out).
     """
@@ -132,9 +138,19 @@ def create_safe_personas(
     release_key = resolve_key(key)
     if salt is None:
         salt = derived_release_id(release_key, checked.people, checked.events, dom.name)
-    result = make_release(checked.people, checked.events, dom, policy, release_key, salt=salt,
-                          max_iterations=max_iterations, anonymeter=anonymeter, anonymeter_options=anonymeter_options,
-                          analyses=analyses, require_analyses=require_analyses)
+    def make(pol: PrivacyPolicy, d: Domain) -> Release:
+        return make_release(checked.people, checked.events, d, pol, release_key, salt=salt,
+                            max_iterations=max_iterations, anonymeter=anonymeter,
+                            anonymeter_options=anonymeter_options, analyses=analyses,
+                            require_analyses=require_analyses)
+
+    if advisor is None:
+        result = make(policy, dom)
+    else:
+        from personatwin.advisor.advise import release_with_advisor
+        from personatwin.advisor.config import get_advisor
+
+        result = release_with_advisor(make, policy, dom, get_advisor(advisor))
     log.info("released %d personas at release risk %.4f", len(result.personas), result.release_risk)
     return replace(result, quarantine=quarantine_table(checked), counts=dict(checked.counts),
                    dropped_identifiers=tuple(ingested.dropped_identifiers),

@@ -34,6 +34,7 @@ APPROVALS_SENSOR_NAME = "approved_releases"
 SCHEDULE_NAME = "release_last_complete_period"
 SENSOR_NAME = "new_source_files"
 SQL_SENSOR_NAME = "new_source_rows"  # replaces new_source_files when the source is a SQL database
+ENV_ADVISOR = "PERSONATWIN_ADVISOR"  # "" (none), rules, anthropic, openai (PERSONATWIN_ADVISOR_*: personatwin.advisor)
 # Release calendar (personatwin_dag/automation.py).
 ENV_RELEASE_DAY = "PERSONATWIN_RELEASE_DAY"  # day of the month after a period closes when it is released (5)
 ENV_DEADLINE_DAY = "PERSONATWIN_RELEASE_DEADLINE_DAY"  # day by which it must be published (10)

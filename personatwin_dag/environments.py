@@ -10,6 +10,7 @@ from pathlib import Path
 from personatwin.core.errors import InputError
 from personatwin.govern.approvals import ApprovalPolicy
 from personatwin_dag.constants import (
+    ENV_ADVISOR,
     ENV_APPROVALS,
     ENV_ASSET_STORE,
     ENV_DOMAIN,
@@ -36,6 +37,7 @@ from personatwin_dag.constants import (
     ENV_TARGET,
 )
 from resources import (
+    AdvisorResource,
     GovernanceResource,
     PartitionedParquetIOManager,
     PrivacyPolicyResource,
@@ -167,6 +169,7 @@ def resources_for(env: str | None = None) -> dict:
         "release_key": ReleaseKeyResource(),
         "io_manager": PartitionedParquetIOManager(base_dir=_setting(ENV_ASSET_STORE, env)),
         "governance": governance_for(env).resource(),
+        "advisor": AdvisorResource(provider=os.environ.get(ENV_ADVISOR, "")),
     }
 
 

@@ -1,5 +1,7 @@
-"""Dagster resources: data source, release storage, privacy policy, release key, asset IO, disclosure review."""
+"""Dagster resources: data source, release storage, privacy policy, release key, asset IO, disclosure review,
+advisor."""
 
+from resources.advisor import AdvisorResource
 from resources.governance import GovernanceResource
 from resources.io_manager import PartitionedParquetIOManager
 from resources.key import ReleaseKeyResource
@@ -9,5 +11,6 @@ from resources.source import SourceResource
 from resources.sql_source import SqlSourceResource
 from resources.storage import ReleaseStorageResource
 
-__all__ = ["GovernanceResource", "PartitionedParquetIOManager", "PrivacyPolicyResource", "ReleaseKeyResource",
-           "ReleaseStorageResource", "SeriesLedgerResource", "SourceResource", "SqlSourceResource"]
+__all__ = ["AdvisorResource", "GovernanceResource", "PartitionedParquetIOManager", "PrivacyPolicyResource",
+           "ReleaseKeyResource", "ReleaseStorageResource", "SeriesLedgerResource", "SourceResource",
+           "SqlSourceResource"]

@@ -8,6 +8,7 @@ iteration history, ``is_safe_for_research()``, ``is_safe_for_public()`` and ``su
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -63,6 +64,8 @@ class Release:
     research_validation: ResearchValidation | None = None
     timings: dict = field(default_factory=dict)  # seconds per stage: prepare, pass_<n>, attack_evaluation, research
     stages: tuple | None = field(default=None, repr=False, compare=False)  # internal: released merge and noise stages
+    # the advisor's explanation, recommendation and exchanges (personatwin.advisor.advise): internal report only
+    advice: Mapping | None = field(default=None, repr=False, compare=False)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -117,7 +120,7 @@ class Release:
             sensitive=self.sensitive if len(self.sensitive) else None,
             anonymeter=self.attacks.table() if self.attacks is not None else None, release_id=self.salt,
             research=self.research_validation.table() if self.research_validation is not None else None,
-            timings=dict(self.timings),
+            timings=dict(self.timings), advice=dict(self.advice) if self.advice else None,
         )
 
     def metrics(self) -> dict[str, float]:

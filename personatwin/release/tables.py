@@ -51,6 +51,7 @@ class ReleaseTables:
     # seconds per stage of the run that made this release (ingest, validate, prepare, each loop pass, attack
     # evaluation, research validation, export): published in the manifest, so a slow month shows
     timings: Mapping[str, float] = field(default_factory=dict)
+    advice: Mapping | None = None  # the advisor's record (explanation marked generated, exchanges): internal only
 
     @property
     def pram_p(self) -> float | None:
@@ -88,7 +89,9 @@ class ReleaseTables:
                                          "policy": json.dumps(dict(self.policy), sort_keys=True),
                                          "requested_policy": json.dumps(dict(self.requested_policy), sort_keys=True),
                                          "series": json.dumps(dict(self.series), sort_keys=True),
-                                         "timings": json.dumps(dict(self.timings), sort_keys=True)}]),
+                                         "timings": json.dumps(dict(self.timings), sort_keys=True),
+                                         "advice": json.dumps(dict(self.advice), sort_keys=True)
+                                         if self.advice else ""}]),
             "counts": pd.DataFrame([dict(self.counts)]) if self.counts else pd.DataFrame([{}]),
             "adverse_outcomes": pd.DataFrame(
                 [(t, o) for t, outs in sorted(self.adverse_outcomes.items()) for o in outs],
@@ -128,6 +131,7 @@ class ReleaseTables:
             series=json.loads(params.get("series") or "{}"), exposure=frames.get("exposure"),
             dp_tables=frames.get("dp_tables"), research=frames.get("research"),
             timings=json.loads(params.get("timings") or "{}"),
+            advice=json.loads(params["advice"]) if params.get("advice") else None,
         )
 
 
