@@ -54,3 +54,14 @@ def database_text(dbname: str) -> str:
     finally:
         conn.close()
     return out.getvalue()
+
+
+def execute(dbname: str, *statements: str) -> None:
+    """Run statements on ``dbname`` (autocommit)."""
+    conn = connect(dbname)
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+    finally:
+        conn.close()

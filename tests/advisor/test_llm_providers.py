@@ -51,18 +51,6 @@ WEAKEN = {"changes": [{"field": "target_risk", "value": 0.2}, {"field": "k", "va
           "rationale": "Relax the target and raise k."}
 
 
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """No test here reaches the network: a connection to anything but 127.0.0.1 fails the test."""
-    connect = socket.socket.connect
-
-    def guarded(sock, address):
-        assert address[0] == "127.0.0.1", f"a connection to {address} left the machine"
-        return connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-
-
 @pytest.fixture
 def stub():
     with StubServer() as server:

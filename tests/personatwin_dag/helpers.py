@@ -101,6 +101,32 @@ def live_pids_in_group(pgid: int) -> set[int]:
     return pids
 
 
+def graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    """POST a query to a webserver's /graphql; its data (fails the test on GraphQL errors)."""
+    request = urllib.request.Request(f"{url}/graphql", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"query": query, "variables": variables or {}}).encode())
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        body = json.load(resp)
+    assert not body.get("errors"), body["errors"]
+    return body["data"]
+
+
+def wait_for_webserver(url: str, alive, timeout: float, logs) -> float:
+    """Seconds until a Dagster webserver at ``url`` answers GET /server_info; ``alive()`` fails the test when its
+    process died; on timeout the test fails with ``logs()``."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        alive()
+        try:
+            with urllib.request.urlopen(f"{url}/server_info", timeout=2) as resp:
+                if "dagster_webserver_version" in json.load(resp):
+                    return time.monotonic() - t0
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"no answer from /server_info within {timeout:.0f}s: {logs()}")
+
+
 class DagsterDev:
     """`dagster dev -h 127.0.0.1` from the project root, in its own process group, with the test's environment."""
 
@@ -124,27 +150,15 @@ class DagsterDev:
 
     def wait_ready(self, timeout: float = 90.0) -> float:
         """Seconds until GET /server_info answers; fails with the log if it never does."""
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < timeout:
+        def alive() -> None:
             if self.proc.poll() is not None:
                 pytest.fail(f"dagster dev exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/server_info", timeout=2) as resp:
-                    if "dagster_webserver_version" in json.load(resp):
-                        return time.monotonic() - t0
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
-        pytest.fail(f"dagster dev did not answer /server_info within {timeout:.0f}s:\n{self.log_tail()}")
+
+        return wait_for_webserver(self.url, alive, timeout, lambda: f"dagster dev:\n{self.log_tail()}")
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         """POST a query to /graphql; its data (fails the test on GraphQL errors)."""
-        request = urllib.request.Request(f"{self.url}/graphql", headers={"Content-Type": "application/json"},
-                                         data=json.dumps({"query": query, "variables": variables or {}}).encode())
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            body = json.load(resp)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
+        return graphql(self.url, query, variables)
 
     def processes(self) -> set[int]:
         """Live processes of the server's process group (dagster dev, webserver, daemon, code servers, runs)."""

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +25,16 @@ from personatwin_dag.constants import SCHEDULE_NAME, SENSOR_NAME
 from personatwin_dag.demo import write_sample
 from personatwin_dag.environments import resources_for
 from tests.paths import PROJECT
-from tests.personatwin_dag.helpers import MONTHS, QUIET, TEST_KEY, default_sigint, free_port, live_pids_in_group
+from tests.personatwin_dag.helpers import (
+    MONTHS,
+    QUIET,
+    TEST_KEY,
+    default_sigint,
+    free_port,
+    graphql,
+    live_pids_in_group,
+    wait_for_webserver,
+)
 from tests.postgres import HOST, PORT, USER, database_text, fresh_database
 
 DEPLOY_YAML = PROJECT / "deploy" / "dagster.yaml"
@@ -133,25 +141,10 @@ class Deployment:
         pytest.fail(f"the code server did not answer within {timeout:.0f}s:\n{self.logs()}")
 
     def wait_for_webserver(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._alive()
-            try:
-                with urllib.request.urlopen(f"{self.url}/server_info", timeout=2) as resp:
-                    if "dagster_webserver_version" in json.load(resp):
-                        return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.5)
-        pytest.fail(f"the webserver did not answer within {timeout:.0f}s:\n{self.logs()}")
+        wait_for_webserver(self.url, self._alive, timeout, self.logs)
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        request = urllib.request.Request(f"{self.url}/graphql", headers={"Content-Type": "application/json"},
-                                         data=json.dumps({"query": query, "variables": variables or {}}).encode())
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            body = json.load(resp)
-        assert not body.get("errors"), body["errors"]
-        return body["data"]
+        return graphql(self.url, query, variables)
 
     def stop(self) -> None:
         """SIGTERM to each process group, then SIGKILL to anything left after 20 s."""

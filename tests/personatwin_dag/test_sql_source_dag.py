@@ -26,7 +26,7 @@ from tests.personatwin_dag.helpers import (
     release_runs,
     run_partition,
 )
-from tests.postgres import connect, fresh_database
+from tests.postgres import execute, fresh_database
 from tests.sqldata import load_folder, url
 
 PASSWORD = "Pw-dag-n0t-in-any-log"
@@ -41,17 +41,6 @@ def sql_env(project_env, monkeypatch):
         monkeypatch.setenv("PERSONATWIN_SOURCE_URL", url(db, PASSWORD))
         project_env.db = db
         yield project_env
-
-
-def execute(dbname: str, *statements: str) -> None:
-    """Run statements on ``dbname`` (autocommit)."""
-    conn = connect(dbname)
-    try:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-    finally:
-        conn.close()
 
 
 def instance_text(instance) -> str:

@@ -27,7 +27,7 @@ from resources.sql_source import (
     period_fingerprints,
 )
 from tests.personatwin_dag.helpers import MONTHS, free_port
-from tests.postgres import connect, fresh_database
+from tests.postgres import connect, execute, fresh_database
 from tests.sqldata import copy_table, load_folder, read_folder, url
 
 PASSWORD = "Pw-n0t-in-any-message"
@@ -82,17 +82,6 @@ def read_error(source: SqlSourceResource, error=InputError) -> str:
     message = str(info.value)
     assert PASSWORD not in message
     return message
-
-
-def execute(dbname: str, *statements: str) -> None:
-    """Run statements on ``dbname`` (autocommit)."""
-    conn = connect(dbname)
-    try:
-        with conn.cursor() as cur:
-            for statement in statements:
-                cur.execute(statement)
-    finally:
-        conn.close()
 
 
 # -- same partition as the files ---------------------------------------------------------------------------
