@@ -50,6 +50,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # numpy is imported where used: the workers import this module by name
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results")
@@ -67,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The workload (module-level so both engines' workers import it by name: PYTHONPATH is set before start-up)
 # ----------------------------------------------------------------------------------------------------------
 
-def keyed64(values) -> "np.ndarray":
+def keyed64(values) -> np.ndarray:
     """uint64 keyed blake2b of each string (8-byte digest)."""
     import numpy as np
 
