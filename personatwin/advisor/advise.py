@@ -85,13 +85,13 @@ def recommend_for_refusal(advisor: Advisor, exc: PrivacyTargetError, requested: 
                           domain: Domain) -> tuple[Advice, tuple[Change, ...], tuple[str, ...]]:
     """The advisor's recommendation for a refusal and, of its changes, those accepted (never weaker than the
     requested configuration) and those rejected with the reason."""
-    figures, best = _best(exc)
+    figures = _best(exc)[0]  # the lowest-risk pass's figures; the changes are judged against the requested policy
     refusal = getattr(exc, "refusal", None)
-    params = requested.parameters()
+    params = configuration_of(requested)
     advice = advisor.recommend(recommend_payload(figures, params, _failures(exc), domain,
                                                  refusal.text() if refusal is not None else str(exc)))
     rec: Recommendation = advice.value
-    accepted, rejected = validate_changes(rec.changes, configuration_of(requested))
+    accepted, rejected = validate_changes(rec.changes, params)
     return advice, tuple(accepted), tuple(rec.rejected) + tuple(rejected)
 
 
