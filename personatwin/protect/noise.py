@@ -7,6 +7,7 @@ event type, so the expected released marginal equals pi and an analyst unbiases 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,15 +124,35 @@ def shift_dates(dates: np.ndarray, persona: np.ndarray, max_days: int, rng: np.r
     return dates + offsets.astype("timedelta64[D]")[persona]
 
 
+def persona_offsets(counts: np.ndarray, max_days: int, draw: Callable[[int], np.random.Generator]) -> np.ndarray:
+    """One date offset in [-max_days, max_days] per persona, drawn bucket by bucket (``counts``: personas per
+    bucket, ``draw(b)``: the bucket's generator); with one bucket, the offsets ``shift_dates`` draws."""
+    parts = [draw(b).integers(-max_days, max_days + 1, size=int(c)) for b, c in enumerate(counts) if c]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def shift_by(dates: np.ndarray, persona: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Every event shifted by its persona's offset (``persona_offsets``): order inside a persona is kept."""
+    if not len(offsets) or not offsets.any():
+        return dates
+    return dates + offsets.astype("timedelta64[D]")[persona]
+
+
 def pram_matrix(type_codes: np.ndarray, outcome_codes: np.ndarray, type_names, outcome_names,
                 p: float) -> PramMatrix:
     """Marginal outcome distribution per event type: the pi of invariant PRAM."""
     T, n_out = len(type_names), len(outcome_names)
     key = type_codes * n_out
     key += outcome_codes
-    counts = np.bincount(key, minlength=T * n_out).reshape(T, n_out).astype(np.float64)
-    totals = counts.sum(axis=1, keepdims=True)
-    pi = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    return pram_from_counts(np.bincount(key, minlength=T * n_out), type_names, outcome_names, p)
+
+
+def pram_from_counts(counts: np.ndarray, type_names, outcome_names, p: float) -> PramMatrix:
+    """``pram_matrix`` from the (type, outcome) counts (``type * n_outcomes + outcome``): sums over shards."""
+    T, n_out = len(type_names), len(outcome_names)
+    c = np.asarray(counts).reshape(T, n_out).astype(np.float64)
+    totals = c.sum(axis=1, keepdims=True)
+    pi = np.divide(c, totals, out=np.zeros_like(c), where=totals > 0)
     return PramMatrix(float(p), tuple(map(str, type_names)), tuple(map(str, outcome_names)), pi)
 
 
@@ -158,6 +179,32 @@ def joint_pram_sources(type_codes: np.ndarray, p: float, rng: np.random.Generato
     return source
 
 
+def bucketed_pram_sources(type_codes: np.ndarray, n_types: int, p: float, event_bucket: np.ndarray, n: int,
+                          draw: Callable[[int], np.random.Generator],
+                          groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """``joint_pram_sources`` drawn bucket by bucket: each bucket's generator decides which of its events keep their
+    joint value and which position of their type's event list each replaced one takes. The list of a type holds
+    every event of it, bucket by bucket, canonical order inside: the source of a replaced event is drawn from the
+    whole release, as with one generator, and one bucket gives exactly ``joint_pram_sources``'s draws."""
+    type_codes = np.asarray(type_codes)
+    if n == 1:
+        return joint_pram_sources(type_codes, p, draw(0), groups)
+    by_bucket, bounds = grouped(event_bucket, n)
+    t_order, t_bounds = grouped(type_codes[by_bucket], n_types)
+    members = by_bucket[t_order]  # type t's events: members[t_bounds[t]:t_bounds[t + 1]], bucket-major
+    n_of_type = np.diff(t_bounds)
+    source = np.arange(len(type_codes))
+    for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets and event types, not events
+        rng = draw(int(b))
+        events = by_bucket[bounds[b]:bounds[b + 1]]
+        replaced = events[rng.random(len(events)) >= p]
+        r_order, r_bounds = grouped(type_codes[replaced], n_types)
+        for t in np.flatnonzero(np.diff(r_bounds)):
+            sel = replaced[r_order[r_bounds[t]:r_bounds[t + 1]]]
+            source[sel] = members[t_bounds[t] + rng.integers(0, n_of_type[t], size=len(sel))]
+    return source
+
+
 def apply_pram(type_codes: np.ndarray, outcome_codes: np.ndarray, pram: PramMatrix,
                rng: np.random.Generator) -> np.ndarray:
     """Randomized outcome codes: keep with probability p, else a draw from pi of the event's type."""
@@ -173,6 +220,19 @@ def apply_pram(type_codes: np.ndarray, outcome_codes: np.ndarray, pram: PramMatr
         row = cdf[t].copy()
         row[row >= row[-1] - 1e-12] = np.inf  # last outcome with mass takes the rounding remainder
         out[sel] = np.searchsorted(row, draws[sel], side="right")
+    return out
+
+
+def bucketed_pram(type_codes: np.ndarray, outcome_codes: np.ndarray, pram: PramMatrix, item_bucket: np.ndarray,
+                  n: int, draw: Callable[[int], np.random.Generator]) -> np.ndarray:
+    """``apply_pram`` drawn bucket by bucket over each bucket's items in canonical order; one bucket: the same."""
+    if n == 1:
+        return apply_pram(type_codes, outcome_codes, pram, draw(0))
+    out = np.asarray(outcome_codes).copy()
+    order, bounds = grouped(item_bucket, n)
+    for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
+        rows = order[bounds[b]:bounds[b + 1]]
+        out[rows] = apply_pram(np.asarray(type_codes)[rows], out[rows], pram, draw(int(b)))
     return out
 
 

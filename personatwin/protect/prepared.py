@@ -6,6 +6,7 @@ pass then works on these codes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -24,6 +25,7 @@ from personatwin.core.schema import (
     PERSON_ID,
     VALUE,
 )
+from personatwin.protect import buckets
 from personatwin.protect.merge import factorize, person_features
 
 
@@ -135,10 +137,24 @@ class PassContext:
     policy: PrivacyPolicy
     key: ReleaseKey
     salt: str = ""
+    bucket_people: int | None = None  # people per bucket of draws; None: ``buckets.BUCKET_PEOPLE``
+    # where the event-level stages run (``personatwin.scale.runners``: Dask workers or shards in sequence); None:
+    # in this process as one piece. It never changes a result, so it is not part of the pass's identity.
+    runner: object | None = None
 
     def rng(self, *purpose: str) -> np.random.Generator:
         """The generator of one purpose (e.g. "pram") in this release: independent across purposes."""
         return self.key.rng(self.salt, *purpose)
+
+    @property
+    def n_buckets(self) -> int:
+        """Buckets the draws of this release are made in (from the number of people, never from workers)."""
+        return buckets.n_buckets(self.data.n_people, self.bucket_people or buckets.BUCKET_PEOPLE)
+
+    def bucket_rng(self, *purpose: str) -> Callable[[int], np.random.Generator]:
+        """The generator of one purpose in each bucket: ``draw(b)``; with one bucket, ``rng(*purpose)``."""
+        n = self.n_buckets
+        return lambda b: self.rng(*buckets.bucket_purpose(purpose, b, n))
 
     def with_policy(self, policy: PrivacyPolicy) -> PassContext:
         """The same data, key and salt under another policy (one step of the privacy loop)."""
@@ -147,4 +163,4 @@ class PassContext:
     def same_as(self, other: PassContext | None) -> bool:
         """The very same prepared data (identity, not a comparison of tables), policy, key and salt."""
         return (other is not None and other.data is self.data and other.policy == self.policy
-                and other.key == self.key and other.salt == self.salt)
+                and other.key == self.key and other.salt == self.salt and other.bucket_people == self.bucket_people)

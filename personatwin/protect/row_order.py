@@ -42,3 +42,20 @@ def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng:
     del tie  # 10M positions freed before the sort
     return _grouped_order(np.asarray(major, dtype=np.int64), np.asarray(minor, dtype=np.int64), by_tie,
                           int(n_major))
+
+
+def keyed_order_bucketed(major: np.ndarray, n_major: int, minor: np.ndarray, row_bucket: np.ndarray, n: int,
+                         draw) -> np.ndarray:
+    """``keyed_order_grouped`` with the tie order drawn bucket by bucket (``draw(b)``: the bucket's generator):
+    every major group lies in one bucket, so its ties follow its bucket's permutation. One bucket: the same."""
+    if n == 1:
+        return keyed_order_grouped(major, n_major, minor, draw(0))
+    from personatwin.core.codes import grouped
+
+    order, bounds = grouped(row_bucket, n)
+    by_tie = np.empty(len(major), dtype=np.int64)
+    for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
+        lo, hi = bounds[b], bounds[b + 1]
+        by_tie[lo + draw(int(b)).permutation(hi - lo)] = order[lo:hi]
+    return _grouped_order(np.asarray(major, dtype=np.int64), np.asarray(minor, dtype=np.int64), by_tie,
+                          int(n_major))

@@ -23,7 +23,14 @@ from personatwin.core.schema import (
 )
 from personatwin.core.sensitive import SensitiveAttribute, coded
 from personatwin.protect import diversity, noise
-from personatwin.protect.merge import Grouping, factorize, group_people, information_loss
+from personatwin.protect.buckets import (
+    PersonaBuckets,
+    anchor_buckets,
+    bucket_major,
+    bucket_purpose,
+    stratum_buckets,
+)
+from personatwin.protect.merge import Grouping, factorize, group_people, information_loss, strata
 from personatwin.protect.personas import PersonaAttributes, persona_attributes, start_levels
 from personatwin.protect.prepared import PassContext, PreparedData
 
@@ -41,23 +48,38 @@ def _location_table(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAt
     """Where event locations are generalized to the policy level, never finer than the persona's own
     location: each event's level, a (level, location code) -> label code table (code -1, missing, is
     the last column) and the labels. An event's released location is ``table[level, code]``."""
+    level = event_location_levels(data, ev_persona, attrs, policy)
+    present = np.flatnonzero(np.bincount(level)) if len(level) else np.zeros(0, dtype=np.int64)
+    table, labels = location_table(data, present)
+    return level, table, labels
+
+
+def event_location_levels(data: PreparedData, ev_persona: np.ndarray, attrs: PersonaAttributes,
+                          policy: PrivacyPolicy) -> np.ndarray:
+    """The hierarchy level each event's location is released at: the policy's, never finer than its persona's."""
+    loc_qi = data.domain.location_qi
+    if not loc_qi:
+        return np.zeros(len(ev_persona), dtype=np.int64)
+    if loc_qi in attrs.levels:
+        return np.maximum(attrs.levels[loc_qi].to_numpy(), policy.location_level)[ev_persona]
+    return np.full(len(ev_persona), policy.location_level, dtype=np.int64)
+
+
+def location_table(data: PreparedData, present: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The (level, location code) -> label code table of the levels ``present`` (ascending) and the labels, coded
+    by first appearance level by level."""
     loc_qi = data.domain.location_qi
     n_names = len(data.location_names) + 1
     if not loc_qi:
-        return np.zeros(len(ev_persona), dtype=np.int64), np.zeros((1, n_names), dtype=np.int64), ["*"]
+        return np.zeros((1, n_names), dtype=np.int64), ["*"]
     h = data.domain.hierarchy(loc_qi)
-    if loc_qi in attrs.levels:
-        level = np.maximum(attrs.levels[loc_qi].to_numpy(), policy.location_level)[ev_persona]
-    else:
-        level = np.full(len(ev_persona), policy.location_level, dtype=np.int64)
-    present = np.flatnonzero(np.bincount(level)) if len(level) else np.zeros(0, dtype=np.int64)
     labels: dict[str, int] = {}
     table = np.zeros((int(present.max(initial=0)) + 1, n_names), dtype=np.int64)
     names = pd.Series(list(data.location_names) + [None], dtype="object")  # code -1 (missing) -> last
     for lv in present:  # a loop over hierarchy levels
         lab = h.generalize(names, int(lv)).astype(str).to_numpy()
         table[lv] = [labels.setdefault(x, len(labels)) for x in lab]
-    return level, table, list(labels)
+    return table, list(labels)
 
 
 def _day_keys(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, bool]:
@@ -116,25 +138,18 @@ def _in_release_order(codes: np.ndarray, order: np.ndarray, n_categories: int) -
     return codes.astype(small, copy=False)[order]
 
 
-def released_sources(ctx: PassContext, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def released_sources(ctx: PassContext, merged: Merged,
+                     groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """For each (canonically ordered) event, the event whose outcome and outcome-dependent columns it
     releases: itself with probability p, else a keyed draw from its event type (joint invariant PRAM).
 
-    Draws are per event, independent of the grouping, so the merge stage can see released values.
-    ``groups``: the events grouped by type (``grouped``), when the caller has them."""
-    return noise.joint_pram_sources(ctx.data.type_codes, ctx.policy.pram_p, ctx.rng("pram"), groups)
-
-
-def released_outcomes(ctx: PassContext) -> tuple[noise.PramMatrix, np.ndarray]:
-    """Published PRAM parameters and the randomized outcome code of each (canonically ordered) event.
-
-    The published pi is the released outcome marginal per event type, which anyone can compute from
-    the events file; the true marginal is never published: with the exact per-type event counts it
-    would give back the original outcome counts (DESIGN §4)."""
+    Drawn bucket by bucket (``personatwin.protect.buckets``: an event is in its persona's bucket), each source
+    from the whole release. ``groups``: the events grouped by type (``grouped``), when the caller has them."""
     data = ctx.data
-    released = data.outcome_codes[released_sources(ctx)]
-    pram = noise.pram_matrix(data.type_codes, released, data.type_names, data.outcome_names, ctx.policy.pram_p)
-    return pram, released
+    event_bucket = merged.buckets.of_persona()[merged.person_persona[data.event_person]] if ctx.n_buckets > 1 \
+        else np.zeros(0, dtype=np.int64)
+    return noise.bucketed_pram_sources(data.type_codes, len(data.type_names), ctx.policy.pram_p, event_bucket,
+                                       ctx.n_buckets, ctx.bucket_rng("pram"), groups)
 
 
 def sensitive_coded(values: pd.Series, spec: SensitiveAttribute) -> tuple[np.ndarray, pd.Index]:
@@ -145,25 +160,29 @@ def sensitive_coded(values: pd.Series, spec: SensitiveAttribute) -> tuple[np.nda
     return codes, pd.Index(labels)
 
 
-def released_sensitive(ctx: PassContext) -> list[tuple[str, pd.Index, np.ndarray]]:
-    """Per person-level sensitive column: its categories and each person's PRAM-randomized code."""
+def released_sensitive(ctx: PassContext, merged: Merged) -> list[tuple[str, pd.Index, np.ndarray]]:
+    """Per person-level sensitive column: its categories and each person's PRAM-randomized code (drawn bucket by
+    bucket: a person is in its persona's bucket)."""
     data, policy = ctx.data, ctx.policy
     out = []
+    person_bucket = merged.buckets.of_persona()[merged.person_persona] if ctx.n_buckets > 1 \
+        else np.zeros(0, dtype=np.int64)
     for col in data.domain.sensitive:
         if col not in data.people.columns:
             continue
         codes, cats = sensitive_coded(data.people[col], data.domain.sensitive_attribute(col))
         zeros = np.zeros(len(codes), dtype=np.int64)
         pram = noise.pram_matrix(zeros, codes, [col], cats, policy.pram_p)
-        out.append((col, cats, noise.apply_pram(zeros, codes, pram, ctx.rng("pram-sensitive", col))))
+        out.append((col, cats, noise.bucketed_pram(zeros, codes, pram, person_bucket, ctx.n_buckets,
+                                                   ctx.bucket_rng("pram-sensitive", col))))
     return out
 
 
-def _sensitive_people(ctx: PassContext, person_persona: np.ndarray,
-                      ids: np.ndarray) -> tuple[pd.DataFrame, list[tuple[np.ndarray, int]]]:
+def _sensitive_people(ctx: PassContext, merged: Merged) -> tuple[pd.DataFrame, list[tuple[np.ndarray, int]]]:
     """Person-level sensitive attributes, PRAM-randomized, released as counts per persona."""
     frames, coded = [], []
-    for col, cats, rand in released_sensitive(ctx):
+    person_persona, ids = merged.person_persona, merged.ids
+    for col, cats, rand in released_sensitive(ctx, merged):
         coded.append((rand, len(cats)))
         counts = np.bincount(person_persona * len(cats) + rand, minlength=len(ids) * len(cats))
         nz = np.flatnonzero(counts)
@@ -238,6 +257,7 @@ class Merged:
     attributes: PersonaAttributes
     ids: np.ndarray  # persona id of each persona index
     id_rank: np.ndarray  # position of each persona in id order (release row order)
+    buckets: PersonaBuckets  # the bucket of each persona (numbered bucket by bucket): the draws' units
 
     @property
     def personas(self) -> pd.DataFrame:
@@ -278,22 +298,73 @@ def merge_stage(ctx: PassContext,
         grouping = group_people(data.people, None, data.domain, policy.k, start_levels(data.domain, policy),
                                 data.features)
     grouping = repair_diversity(ctx, grouping)
-    # Persona numbering follows a keyed random permutation: order reveals nothing about people.
-    perm = ctx.rng("persona-order").permutation(grouping.n_personas)
-    return merged_from_assignment(ctx, perm[grouping.persona_index], grouping)
+    # Persona numbering: bucket by bucket, a keyed random permutation inside each: order reveals nothing about people.
+    labels_bucket = anchor_buckets(grouping.persona_index, grouping.n_personas, person_buckets(ctx, grouping.stratum))
+    new, buckets = bucket_major(labels_bucket, ctx.n_buckets, ctx.bucket_rng("persona-order"))
+    return merged_from_assignment(ctx, new[grouping.persona_index], grouping, buckets)
 
 
-def merged_from_assignment(ctx: PassContext,
-                           person_persona: np.ndarray, grouping: Grouping | None = None) -> Merged:
-    """Rebuild the merge stage from a person -> persona assignment (e.g. one stored by a pipeline)."""
+def person_buckets(ctx: PassContext, stratum: np.ndarray | None = None) -> np.ndarray:
+    """Bucket of each person: its stratum's keyed bucket (``stratum``: the grouping's, else computed from the
+    policy as the merge does); all 0 with one bucket."""
+    n = ctx.n_buckets
+    if n == 1:
+        return np.zeros(ctx.data.n_people, dtype=np.int64)
+    if stratum is None:
+        stratum = strata(ctx.data.people, ctx.data.domain, start_levels(ctx.data.domain, ctx.policy), ctx.policy.k)
+    n_strata = int(stratum.max()) + 1 if len(stratum) else 0
+    return stratum_buckets(ctx.rng("stratum-buckets"), n_strata, n)[stratum]
+
+
+def assignment_buckets(ctx: PassContext, person_persona: np.ndarray, n_personas: int,
+                       stratum: np.ndarray | None = None) -> PersonaBuckets:
+    """The buckets of a bucket-major assignment (``merge_stage``'s numbering); refused when it is not one."""
+    labels_bucket = anchor_buckets(person_persona, n_personas, person_buckets(ctx, stratum))
+    if len(labels_bucket) and (np.diff(labels_bucket) < 0).any():
+        raise ValueError("the persona assignment is not numbered bucket by bucket; rerun the merge stage")
+    return PersonaBuckets.from_counts(np.bincount(labels_bucket, minlength=ctx.n_buckets))
+
+
+def in_bucket_order(ctx: PassContext, person_persona: np.ndarray, n_personas: int) -> tuple[np.ndarray, PersonaBuckets]:
+    """A fixed assignment (e.g. a series' stable personas) numbered bucket by bucket, its order kept inside each
+    bucket: the new index of each persona and the buckets. One bucket: the same numbering."""
+    labels_bucket = anchor_buckets(person_persona, n_personas, person_buckets(ctx))
+    new = np.empty(n_personas, dtype=np.int64)
+    new[np.argsort(labels_bucket, kind="stable")] = np.arange(n_personas)
+    return new, PersonaBuckets.from_counts(np.bincount(labels_bucket, minlength=ctx.n_buckets))
+
+
+def bucketed_persona_ids(ctx: PassContext, buckets: PersonaBuckets) -> np.ndarray:
+    """Persona ids drawn bucket by bucket (unique inside a bucket by ``persona_ids``); the rare id two buckets share
+    is drawn again in the later bucket, from a generator of that attempt, until every id is unique."""
+    draw = ctx.bucket_rng("persona-ids")
+    counts = buckets.counts
+    parts = {int(b): persona_ids(int(counts[b]), draw(int(b))) for b in buckets.nonempty()}
+    for attempt in range(1, 100):
+        ids = np.concatenate([parts[b] for b in sorted(parts)]) if parts else np.zeros(0, dtype=object)
+        _, first = np.unique(ids.astype(str), return_index=True)
+        if len(first) == len(ids):
+            return ids
+        repeated = np.setdiff1d(np.arange(len(ids)), first)
+        for b in np.unique(buckets.of_persona()[repeated]):
+            parts[int(b)] = persona_ids(int(counts[b]), ctx.rng(*bucket_purpose(("persona-ids", f"again {attempt}"),
+                                                                               int(b), ctx.n_buckets)))
+    raise RuntimeError("persona ids kept colliding across buckets")  # 2**62 ids: never in practice
+
+
+def merged_from_assignment(ctx: PassContext, person_persona: np.ndarray, grouping: Grouping | None = None,
+                           buckets: PersonaBuckets | None = None) -> Merged:
+    """Rebuild the merge stage from a bucket-major person -> persona assignment (e.g. one stored by a pipeline)."""
     data, policy = ctx.data, ctx.policy
     n_personas = int(person_persona.max()) + 1 if len(person_persona) else 0
+    if buckets is None:
+        buckets = assignment_buckets(ctx, person_persona, n_personas, grouping.stratum if grouping else None)
     if grouping is None:
         grouping = Grouping(person_persona, n_personas, information_loss(data.features, person_persona), 0)
     attrs = persona_attributes(data.people, person_persona, n_personas, data.domain, policy)
-    ids = persona_ids(n_personas, ctx.rng("persona-ids"))
+    ids = bucketed_persona_ids(ctx, buckets)
     id_rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
-    return Merged(grouping, person_persona, attrs, ids, id_rank)
+    return Merged(grouping, person_persona, attrs, ids, id_rank, buckets)
 
 
 def assignment_from_membership(ctx: PassContext, membership: pd.DataFrame) -> np.ndarray:
@@ -304,10 +375,11 @@ def assignment_from_membership(ctx: PassContext, membership: pd.DataFrame) -> np
         raise ValueError("the stored persona membership does not cover every valid person; rerun the merge stage")
     persona_id = membership[PERSONA_ID].astype(str).to_numpy()[pos]
     codes, uniq = pd.factorize(persona_id)
-    n = len(uniq)
-    ids = persona_ids(n, ctx.rng("persona-ids"))
+    labels_bucket = anchor_buckets(codes.astype(np.int64), len(uniq), person_buckets(ctx))
+    buckets = PersonaBuckets.from_counts(np.bincount(labels_bucket, minlength=ctx.n_buckets))
+    ids = bucketed_persona_ids(ctx, buckets)
     lookup = pd.Index(ids.astype(str)).get_indexer(np.asarray(uniq, dtype=str))
-    if (lookup < 0).any():
+    if (lookup < 0).any() or (buckets.of_persona()[np.maximum(lookup, 0)] != labels_bucket).any():
         raise ValueError("the stored persona membership was made with another key or salt; rerun the merge stage")
     return lookup[codes]
 
@@ -326,19 +398,23 @@ class NoisedCodes:
 def noise_codes(ctx: PassContext, merged: Merged) -> NoisedCodes:
     """Dates blurred to periods, outcomes and person-level sensitive values PRAM-randomized: the same draws as
     ``noise_stage`` (same keyed generators), as codes only (an attack evaluation's release needs no tables)."""
-    ev_persona, starts, source = _event_draws(ctx, merged, grouped(ctx.data.type_codes, len(ctx.data.type_names)))
-    sensitive = [(rand, len(cats)) for _, cats, rand in released_sensitive(ctx)]
+    ev_persona, starts, source, _ = _event_draws(ctx, merged,
+                                                 grouped(ctx.data.type_codes, len(ctx.data.type_names)))
+    sensitive = [(rand, len(cats)) for _, cats, rand in released_sensitive(ctx, merged)]
     return NoisedCodes(ev_persona, starts, ctx.data.outcome_codes[source], source, sensitive)
 
 
 def _event_draws(ctx: PassContext, merged: Merged,
-                 groups: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each event's persona, released period start (dates shifted, then blurred) and PRAM source event: the
-    draws both ``noise_stage`` and ``noise_codes`` release."""
+                 groups: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each event's persona, released period start (dates shifted, then blurred) and PRAM source event, and each
+    persona's date offset: the draws both ``noise_stage`` and ``noise_codes`` release."""
     data, policy = ctx.data, ctx.policy
     ev_persona = merged.person_persona[data.event_person]
-    shifted = noise.shift_dates(data.event_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
-    return ev_persona, noise.period_start(shifted, policy.date_precision), released_sources(ctx, groups)
+    offsets = noise.persona_offsets(merged.buckets.counts, policy.date_shift_days, ctx.bucket_rng("date-shift")) \
+        if policy.date_shift_days > 0 else np.zeros(0, dtype=np.int64)
+    shifted = noise.shift_by(data.event_day, ev_persona, offsets)
+    return ev_persona, noise.period_start(shifted, policy.date_precision), released_sources(ctx, merged, groups), \
+        offsets
 
 
 def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
@@ -346,9 +422,8 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     data, policy = ctx.data, ctx.policy
     ids, id_rank, attrs = merged.ids, merged.id_rank, merged.attributes
     groups = grouped(data.type_codes, len(data.type_names))  # events by type: PRAM draws and top codes
-    ev_persona, starts, source = _event_draws(ctx, merged, groups)
+    ev_persona, starts, source, offsets = _event_draws(ctx, merged, groups)
     period_code, period_values = dense_codes(starts.view(np.int64))
-    period_days = period_values.astype("datetime64[D]")
     rand_out = data.outcome_codes[source]
     pram = noise.pram_matrix(data.type_codes, rand_out, data.type_names, data.outcome_names, policy.pram_p)
     dependent = set(data.domain.outcome_dependent)
@@ -366,17 +441,19 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     minor += data.type_codes
     minor *= n_out
     minor += rand_out
-    from personatwin.protect.row_order import keyed_order_grouped  # numba: imported on first use only
+    from personatwin.protect.row_order import keyed_order_bucketed  # numba: imported on first use only
 
+    event_bucket = merged.buckets.of_persona()[ev_persona] if ctx.n_buckets > 1 else np.zeros(0, dtype=np.int64)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-order") as pool:
-        ordering = pool.submit(keyed_order_grouped, ev_rank, len(ids), minor, ctx.rng("row-order"))
+        ordering = pool.submit(keyed_order_bucketed, ev_rank, len(ids), minor, event_bucket, ctx.n_buckets,
+                               ctx.bucket_rng("row-order"))
         del minor  # 10M keys: freed when the sort is done, before the released columns are built
         if data.end_day is not None:
             end_day = data.end_day
             if END_DATE in dependent:  # the duration travels with the released outcome (joint PRAM)
                 duration = (data.end_day - data.event_day)[source]
                 end_day = np.add(data.event_day, duration, out=duration.view("datetime64[D]"))  # in its place
-            end = noise.shift_dates(end_day, ev_persona, policy.date_shift_days, ctx.rng("date-shift"))
+            end = noise.shift_by(end_day, ev_persona, offsets)
             released_end = noise.period_start(end, policy.date_precision)
         if data.location_codes is not None:
             level, table, labels = _location_table(data, ev_persona, attrs, policy)
@@ -391,9 +468,27 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
             caps = noise.value_caps(raw, groups, policy.value_top_code_quantile)
             true = noise.capped_values(data.values, data.type_codes, caps, policy.value_rounding)
             true_vals = (true, travels)
-        sensitive, sens_codes = _sensitive_people(ctx, merged.person_persona, ids)
+        sensitive, sens_codes = _sensitive_people(ctx, merged)
         detail_true, detail_released = _event_details(data, policy, source, released_end, true_vals, locations)
         order = ordering.result()
+    released_values = None
+    if true_vals is not None:
+        true, travels = true_vals
+        released_values = true[source] if travels else true
+    events = released_frame(data, policy, order, ev_rank, ids, starts, period_code, period_values, rand_out,
+                            released_end, (locations[1], labels) if locations is not None else None, released_values)
+    return Noised(events, sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
+                  period_values, detail_true, detail_released)
+
+
+def released_frame(data: PreparedData, policy: PrivacyPolicy, order: np.ndarray, ev_rank: np.ndarray,
+                   ids: np.ndarray, starts: np.ndarray, period_code: np.ndarray, period_values: np.ndarray,
+                   rand_out: np.ndarray, released_end: np.ndarray | None,
+                   locations: tuple[np.ndarray, list[str]] | None, values: np.ndarray | None) -> pd.DataFrame:
+    """The released events table: each column of the (canonically ordered) events gathered in release row order,
+    categories as the files show them (persona ids sorted, types, periods, outcomes, location labels)."""
+    T, n_out = len(data.type_names), len(data.outcome_names)
+    period_days = period_values.astype("datetime64[D]")
     released = {
         PERSONA_ID: pd.Categorical.from_codes(_in_release_order(ev_rank, order, len(ids)),
                                               categories=np.sort(ids.astype(str))),
@@ -409,11 +504,9 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     released[OUTCOME] = pd.Categorical.from_codes(_in_release_order(rand_out, order, n_out),
                                                   categories=list(data.outcome_names))
     if locations is not None:
-        released[LOCATION] = pd.Categorical.from_codes(_in_release_order(locations[1], order, locations[2]),
+        codes, labels = locations
+        released[LOCATION] = pd.Categorical.from_codes(_in_release_order(codes, order, len(labels)),
                                                        categories=labels)
-    if true_vals is not None:
-        true, travels = true_vals
-        released[VALUE] = (true[source] if travels else true)[order]
-    events = pd.DataFrame(released, copy=False)  # every column is a new array already
-    return Noised(events, sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
-                  period_values, detail_true, detail_released)
+    if values is not None:
+        released[VALUE] = values[order]
+    return pd.DataFrame(released, copy=False)  # every column is a new array already
