@@ -80,6 +80,7 @@ def create_safe_personas(
     preserve_for_analysis: Sequence[Analysis | Mapping | str] | None = None,
     require_analyses: bool = False,
     advisor: Any = None,
+    runner: Any = None,
     **policy_overrides: Any,
 ) -> Release:
     """Protect people-events data: ingest, validate, then raise protection until every target holds.
@@ -113,6 +114,9 @@ def create_safe_personas(
     a lower target: ``personatwin.advisor.advise``). Only aggregates go to it; its explanation and every exchange
     are in ``result.advice`` and the internal report, never in published files.
 
+    ``runner`` (``personatwin.scale.runners.DaskRunner`` for a Dask cluster, ``InProcess`` for shards one after
+    another) runs the event-level stages shard by shard: the released files are the same as without it.
+
     Large arrays reuse freed heap memory in this process from the first call on (``personatwin.core.memory``;
     ``PERSONATWIN_MALLOC_TUNING=0`` opts out).
     """
@@ -142,7 +146,7 @@ def create_safe_personas(
         return make_release(checked.people, checked.events, d, pol, release_key, salt=salt,
                             max_iterations=max_iterations, anonymeter=anonymeter,
                             anonymeter_options=anonymeter_options, analyses=analyses,
-                            require_analyses=require_analyses)
+                            require_analyses=require_analyses, runner=runner)
 
     if advisor is None:
         result = make(policy, dom)

@@ -58,7 +58,12 @@ def protect(ctx: PassContext, grouping: Grouping | None = None) -> Protection:
     clock = StageClock()
     merged = merge_stage(ctx, grouping)
     clock.lap("merge")
-    noised = noise_stage(ctx, merged)
+    if ctx.runner is not None and ctx.n_buckets > 1:  # shard by shard (Dask workers, or one after another)
+        from personatwin.scale.noise import sharded_noise_stage
+
+        noised = sharded_noise_stage(ctx, merged, ctx.runner)  # type: ignore[arg-type]
+    else:
+        noised = noise_stage(ctx, merged)
     clock.lap("noise")
     return protection_of(ctx, merged, noised, clock)
 

@@ -209,12 +209,13 @@ def make_release(people: pd.DataFrame, events: pd.DataFrame, domain: Domain, pol
                  key: ReleaseKey, salt: str = "", max_iterations: int = 25, anonymeter: bool = False,
                  anonymeter_options: AnonymeterOptions | None = None,
                  anonymeter_escalations: int = ANONYMETER_ESCALATIONS, analyses: Declared | None = None,
-                 require_analyses: bool = False) -> Release:
-    """Run the privacy loop on validated tables and package the winning pass as a release."""
+                 require_analyses: bool = False, runner: object | None = None) -> Release:
+    """Run the privacy loop on validated tables and package the winning pass as a release (``runner``: where the
+    event-level stages run, ``personatwin.scale.runners``; the same release wherever they run)."""
     t0 = time.perf_counter()
     data = prepare(people, events, domain)
     prepared = time.perf_counter() - t0
-    result = make_release_from_prepared(PassContext(data, policy, key, salt), max_iterations,
+    result = make_release_from_prepared(PassContext(data, policy, key, salt, runner=runner), max_iterations,
                                         anonymeter=anonymeter, anonymeter_options=anonymeter_options,
                                         anonymeter_escalations=anonymeter_escalations, analyses=analyses,
                                         require_analyses=require_analyses)

@@ -1,0 +1,144 @@
+"""Where shards run: in this process one after another, or on a Dask distributed cluster.
+
+A runner places each shard's data once (``put``) and runs a phase on every shard (``map``): a function of the
+shard's data and of that shard's arguments, its results gathered in shard order. The release key never leaves
+the coordinator: shards receive the generators of their buckets, already drawn from it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+SCHEDULER_ENV = "PERSONATWIN_DASK_SCHEDULER"  # tcp://host:8786; unset: a local cluster of worker processes
+
+
+class Runner(Protocol):
+    """Runs the phases of a sharded stage: data placed once, tasks on handles, results gathered when needed."""
+
+    workers: int
+    log: PhaseLog
+
+    def put(self, shards: Sequence[Any]) -> list[Any]: ...
+
+    def share(self, obj: Any) -> Any: ...
+
+    def submit(self, phase: str, shard: int, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]: ...
+
+
+@dataclass
+class PhaseLog:
+    """Seconds per phase (wall time at the coordinator) and per shard and phase (inside the task)."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    shards: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.phases[name] = self.phases.get(name, 0.0) + seconds
+
+    def add_shard(self, name: str, shard: int, seconds: float) -> None:
+        per = self.shards.setdefault(name, {})
+        per[shard] = per.get(shard, 0.0) + seconds
+
+    def as_metadata(self) -> dict:
+        """Per phase: the wall seconds and each shard's seconds (Dagster run metadata, benchmarks)."""
+        out: dict[str, dict] = {name: {"seconds": round(sec, 3)} for name, sec in self.phases.items()}
+        for name, per in self.shards.items():
+            out.setdefault(name, {})["per_shard"] = {str(k): round(v, 3) for k, v in sorted(per.items())}
+        return out
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def _first(pair: tuple[Any, float]) -> Any:
+    return pair[0]
+
+
+def _second(pair: tuple[Any, float]) -> float:
+    return pair[1]
+
+
+class InProcess:
+    """Shards one after another in this process."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self.log = PhaseLog()
+
+    def put(self, shards: Sequence[Any]) -> list[Any]:
+        return list(shards)
+
+    def share(self, obj: Any) -> Any:
+        return obj
+
+    def submit(self, phase: str, shard: int, fn: Callable[..., Any], *args: Any) -> Any:
+        out, seconds = _timed(fn, *args)
+        self.log.add_shard(phase, shard, seconds)
+        return out
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]:
+        return list(handles)
+
+
+class DaskRunner:
+    """Shards on a Dask distributed cluster: the scheduler at ``address`` (or ``PERSONATWIN_DASK_SCHEDULER``),
+    else a local cluster of ``n_workers`` worker processes started here (and closed by ``close``). Each shard's
+    data and intermediate results stay on its worker; only what the coordinator needs is gathered."""
+
+    def __init__(self, address: str | None = None, n_workers: int = 2, threads_per_worker: int = 1) -> None:
+        from distributed import Client, LocalCluster  # lazy: only sharded releases need Dask
+
+        address = address or os.environ.get(SCHEDULER_ENV) or None
+        self._cluster = None
+        if address:
+            self.client = Client(address)
+        else:
+            self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                         processes=True, dashboard_address=None)
+            self.client = Client(self._cluster)
+        self._names = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
+        self.workers = max(1, len(self._names))
+        self.log = PhaseLog()
+        self._times: list[tuple[str, int, Any]] = []
+
+    def put(self, shards: Sequence[Any]) -> list[Any]:
+        """Each shard's data to one worker, round robin, held there for every phase."""
+        return [self.client.scatter(s, workers=[self._names[i % len(self._names)]]) for i, s in enumerate(shards)]
+
+    def share(self, obj: Any) -> Any:
+        """One object every shard reads (e.g. per-persona arrays), sent to each worker once."""
+        return self.client.scatter(obj, broadcast=True)
+
+    def submit(self, phase: str, shard: int, fn: Callable[..., Any], *args: Any) -> Any:
+        pair = self.client.submit(_timed, fn, *args, pure=False)
+        self._times.append((phase, shard, self.client.submit(_second, pair, pure=False)))
+        return self.client.submit(_first, pair, pure=False)
+
+    def gather(self, handles: Sequence[Any]) -> list[Any]:
+        out = self.client.gather(list(handles))
+        if self._times:
+            seconds = self.client.gather([f for _, _, f in self._times])
+            for (phase, shard, _), sec in zip(self._times, seconds):
+                self.log.add_shard(phase, shard, sec)
+            self._times = []
+        return out
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> DaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,70 @@
+"""The sharded noise stage on a real Dask distributed cluster of two worker processes: the single-process result,
+each shard's work timed on its worker, the scheduler address taken from configuration."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from personatwin.core.domains import get_domain
+from personatwin.core.keys import ReleaseKey
+from personatwin.core.policy import policy_for_level
+from personatwin.ingest import synth
+from personatwin.protect.prepared import PassContext, prepare
+from personatwin.protect.stages import merge_stage, noise_stage
+from personatwin.release.one_pass import protect
+from personatwin.scale.noise import sharded_noise_stage
+from personatwin.scale.runners import SCHEDULER_ENV, DaskRunner
+from tests.personatwin.scale.test_sharded_noise import same_noise
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local cluster of two worker processes (one thread each), as a scheduler a release connects to."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def ctx():
+    s = synth.generate("healthcare", 6_000, seed=8)
+    data = prepare(s.people, s.events, get_domain("healthcare"))
+    return PassContext(data, policy_for_level("high"), ReleaseKey("dask-cluster-test-key-000000001"), "2024-05",
+                       bucket_people=600)
+
+
+def test_the_scheduler_address_comes_from_configuration(cluster, ctx, monkeypatch):
+    monkeypatch.setenv(SCHEDULER_ENV, cluster.scheduler_address)
+    with DaskRunner() as runner:
+        assert runner.workers == 2 and runner._cluster is None  # connected, nothing started here
+        pids = runner.client.run(os.getpid)
+        assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+        merged = merge_stage(ctx)
+        same_noise(noise_stage(ctx, merged), sharded_noise_stage(ctx, merged, runner, n_shards=4))
+        meta = runner.log.as_metadata()
+        assert set(meta["draw"]["per_shard"]) == {"0", "1", "2", "3"}  # every shard's phase timed on its worker
+        assert {"split", "draw + exchange", "parameters", "columns", "assemble"} <= set(meta)
+
+
+def test_a_whole_pass_on_the_cluster_is_the_single_process_pass(cluster, ctx):
+    with DaskRunner(cluster.scheduler_address) as runner:
+        a = protect(ctx)
+        from dataclasses import replace
+
+        b = protect(replace(ctx, runner=runner))
+    assert a.events.equals(b.events) and a.personas.equals(b.personas) and a.sensitive.equals(b.sensitive)
+    assert a.figures() == b.figures()
+    np.testing.assert_array_equal(a.person_persona, b.person_persona)
+
+
+def test_a_local_cluster_starts_and_stops_with_the_runner(ctx):
+    with DaskRunner(n_workers=2) as runner:
+        assert runner.workers == 2 and runner._cluster is not None
+        merged = merge_stage(ctx)
+        same_noise(noise_stage(ctx, merged), sharded_noise_stage(ctx, merged, runner))
+    assert runner.client.status == "closed"

@@ -1,0 +1,114 @@
+"""The sharded engine (personatwin.scale) releases what the single-process engine releases: the noise stage shard
+by shard, the privacy loop with it, and the exported files, on three sizes and three keys."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import personatwin as pt
+from personatwin.core.domains import get_domain
+from personatwin.core.keys import ReleaseKey
+from personatwin.core.policy import policy_for_level
+from personatwin.core.schema import END_DATE, LOCATION, VALUE
+from personatwin.ingest import synth
+from personatwin.protect.prepared import PassContext, prepare
+from personatwin.protect.stages import merge_stage, noise_stage
+from personatwin.release.one_pass import protect
+from personatwin.scale.noise import sharded_noise_stage
+from personatwin.scale.plan import plan_shards
+from personatwin.scale.runners import InProcess
+
+KEYS = ("scale-test-key-one-0000000000001", "scale-test-key-two-0000000000002", "scale-test-key-three-00000000003")
+SIZES = (1_200, 3_000, 7_000)
+
+
+def same_noise(a, b) -> None:
+    """Every published table and every per-event array of two noise stages are equal."""
+    assert a.events.equals(b.events)
+    assert a.sensitive.equals(b.sensitive)
+    np.testing.assert_array_equal(a.pram.matrix, b.pram.matrix)
+    for f in ("ev_persona", "starts", "outcomes", "order", "period_values", "detail_true", "detail_released"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    for (x, nx), (y, ny) in zip(a.sensitive_codes, b.sensitive_codes):
+        np.testing.assert_array_equal(x, y)
+        assert nx == ny
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    out = {}
+    for n in SIZES:
+        s = synth.generate("criminal_justice", n, seed=n)
+        out[n] = prepare(s.people, s.events, get_domain("criminal_justice"))
+    return out
+
+
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("key", KEYS)
+def test_noise_shard_by_shard_is_the_single_process_noise(prepared, n, key):
+    ctx = PassContext(prepared[n], policy_for_level("high"), ReleaseKey(key), "2024-01", bucket_people=n // 8)
+    assert ctx.n_buckets >= 8
+    merged = merge_stage(ctx)
+    single = noise_stage(ctx, merged)
+    for shards in (2, 3):
+        runner = InProcess()
+        same_noise(single, sharded_noise_stage(ctx, merged, runner, n_shards=shards))
+        assert set(runner.log.shards["draw"]) == set(range(shards))  # every shard drew its own buckets
+
+
+def test_every_outcome_dependent_column_travels_the_same_way(prepared):
+    """A custom domain where the location travels with the outcome too, at a policy with date shifts."""
+    data = prepared[3_000]
+    dom = replace(data.domain, outcome_dependent=(END_DATE, VALUE, LOCATION))
+    data = replace(data, domain=dom)
+    policy = policy_for_level("medium").with_changes(date_shift_days=20)
+    ctx = PassContext(data, policy, ReleaseKey(KEYS[0]), "2024-02", bucket_people=300)
+    merged = merge_stage(ctx)
+    single = noise_stage(ctx, merged)
+    assert (single.detail_true != single.detail_released).any()  # the details do travel
+    same_noise(single, sharded_noise_stage(ctx, merged, InProcess(), n_shards=4))
+
+
+def test_a_pass_and_its_figures_are_the_same_with_a_runner(prepared):
+    data = prepared[7_000]
+    base = PassContext(data, policy_for_level("high"), ReleaseKey(KEYS[1]), "2024-03", bucket_people=700)
+    a = protect(base)
+    b = protect(replace(base, runner=InProcess()))
+    assert a.events.equals(b.events) and a.personas.equals(b.personas)
+    assert a.figures() == b.figures()
+
+
+def test_the_released_files_are_byte_identical(tmp_path, monkeypatch):
+    """create_safe_personas with and without a runner, written as release folders: the same Parquet, CSV and JSON
+    files, the same report, the same manifest (but for its timings)."""
+    import json
+
+    from personatwin.protect import buckets
+    from personatwin.publish.export import write_release_folder
+
+    monkeypatch.setattr(buckets, "BUCKET_PEOPLE", 500)  # 8 buckets of draws at 4,000 people
+    s = synth.generate("criminal_justice", 4_000, seed=21)
+    kwargs = dict(people=s.people, events=s.events, privacy_level="medium", key=KEYS[2], salt="2024-04")
+    digests = []
+    for name, extra in (("single", {}), ("sharded", {"runner": InProcess()})):
+        res = pt.create_safe_personas(**kwargs, **extra)
+        folder = tmp_path / name
+        write_release_folder(res.tables(), folder, partition="2024-04", created_at="2024-05-01T00:00:00+00:00")
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest.pop("timings", None)
+        digests.append(({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()
+                         if p.name != "manifest.json"}, manifest))
+    assert {"events.parquet", "events.csv", "events.json", "privacy_report.html"} <= set(digests[0][0])
+    assert digests[0] == digests[1]
+
+
+def test_shard_plans_balance_whole_buckets():
+    load = np.array([50, 10, 10, 40, 30, 0, 20])
+    plan = plan_shards(load, 3)
+    totals = np.bincount(plan.shard_of, weights=load, minlength=3)
+    assert sorted(totals) == [50, 50, 60] and plan_shards(load, 3).shard_of.tolist() == plan.shard_of.tolist()
+    assert plan_shards(load, 20).n_shards == len(load) and plan_shards(load, 1).shard_of.tolist() == [0] * 7
