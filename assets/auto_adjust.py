@@ -2,6 +2,7 @@
 
 
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 
 import dagster as dg
@@ -36,6 +37,7 @@ from resources.io_manager import READ_ONCE
 from resources.key import ReleaseKeyResource
 from resources.policy import PrivacyPolicyResource
 from resources.series import SeriesLedgerResource
+from resources.shards import ShardRunnerResource, shard_metadata
 from resources.source import SourceResource
 from resources.storage import ReleaseStorageResource
 
@@ -56,7 +58,8 @@ HISTORY_COLUMNS = ["iteration", "step", "k", "date_precision", "location_level",
           ])
 def release(context: dg.AssetExecutionContext, source: SourceResource, policy: PrivacyPolicyResource,
             release_key: ReleaseKeyResource, series_ledger: SeriesLedgerResource,
-            release_storage: ReleaseStorageResource, advisor: AdvisorResource, valid_people: pd.DataFrame,
+            release_storage: ReleaseStorageResource, advisor: AdvisorResource, shards: ShardRunnerResource,
+            valid_people: pd.DataFrame,
             valid_events: pd.DataFrame, quarantine: dict):
     """The released personas and events: protection raised until every target holds, for this release and
     for its series (composition over the window, differencing against a published version), or no release."""
@@ -69,7 +72,9 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
                         data_tag(key, valid_people, valid_events, domain.name,
                                  digests=CACHE.table_digests(valid_people, valid_events)), pol.series_window_months)
     t_prepare = time.perf_counter()
-    ctx = PassContext(CACHE.prepared(valid_people, valid_events, domain), pol, key, plan.salt)
+    shard_runner = ExitStack()  # closed (a local Dask cluster stopped) once the loop is done, refused or not
+    runner = shard_runner.enter_context(shards.runner())
+    ctx = PassContext(CACHE.prepared(valid_people, valid_events, domain), pol, key, plan.salt, runner=runner)
     prepare_seconds = time.perf_counter() - t_prepare
     where = f"partition {context.partition_key}"
 
@@ -114,6 +119,8 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         raise dg.Failure(description=f"{where}: nothing is released: {exc}") from None
     except InputRejectedError as exc:  # e.g. fewer than k people
         raise dg.Failure(description=f"{where}: {exc}") from None
+    finally:
+        shard_runner.close()
     result, plan = outcome.release, outcome.plan
     counts = quarantine["counts"].iloc[0].to_dict()
     tables = result.tables().with_counts(counts)
@@ -145,6 +152,7 @@ def release(context: dg.AssetExecutionContext, source: SourceResource, policy: P
         "release_id": dg.MetadataValue.text(plan.release_id),
         "configuration_review": dg.MetadataValue.text(review_sentence(release.series.get("pinned"))),
         **float_metadata({f"seconds_{k}": v for k, v in release.timings.items()}),
+        **shard_metadata(runner),
         **seconds_since(t0),
     }
     if release.advice:

@@ -22,9 +22,9 @@ from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import PrivacyPolicy
 from personatwin.measure.anonymeter_eval import AnonymeterOptions, evaluate_prepared_ahead
 from personatwin.protect.prepared import PassContext, PreparedData, prepare
-from personatwin.protect.stages import Merged, Noised, assignment_from_membership, merged_from_assignment, noise_stage
+from personatwin.protect.stages import Merged, Noised, assignment_from_membership, merged_from_assignment
 from personatwin.release.identity import table_digest
-from personatwin.release.one_pass import Protection, protection_of
+from personatwin.release.one_pass import Protection, noise_of, protection_of
 from personatwin.series.exposure import person_digests_ahead
 
 # One background worker: the steps run single-threaded, so work a later step needs and that depends only on the
@@ -75,9 +75,10 @@ class StepCache:
         return data
 
     def context(self, people: pd.DataFrame, events: pd.DataFrame, domain: Domain, policy: PrivacyPolicy,
-                key: ReleaseKey, salt: str) -> PassContext:
-        """The pass context of a step: the prepared tables (reused), the policy, the key and the partition."""
-        return PassContext(self.prepared(people, events, domain), policy, key, salt)
+                key: ReleaseKey, salt: str, runner: object | None = None) -> PassContext:
+        """The pass context of a step: the prepared tables (reused), the policy, the key and the partition (and
+        where the sharded stages run: never a part of the result)."""
+        return PassContext(self.prepared(people, events, domain), policy, key, salt, runner=runner)
 
     def attack_evaluation_ahead(self, ctx: PassContext) -> None:
         """Start the independent attack evaluation of ``ctx`` in the background, when its policy gates on it: the
@@ -109,7 +110,7 @@ class StepCache:
             self._hit("first_pass")
             return self._first_pass[2]
         merged = self._merged_for(ctx, personas)
-        result = (merged, noise_stage(ctx, merged))
+        result = (merged, noise_of(ctx, merged))
         self._first_pass = (ctx, personas, result)
         return result
 

@@ -34,6 +34,8 @@ APPROVALS_SENSOR_NAME = "approved_releases"
 SCHEDULE_NAME = "release_last_complete_period"
 SENSOR_NAME = "new_source_files"
 SQL_SENSOR_NAME = "new_source_rows"  # replaces new_source_files when the source is a SQL database
+ENV_SHARDS = "PERSONATWIN_SHARDS"  # "" (one piece), sequential, dask (personatwin.scale; resources.shards)
+ENV_DASK_WORKERS = "PERSONATWIN_DASK_WORKERS"  # worker processes of a local Dask cluster (no scheduler address set)
 ENV_ADVISOR = "PERSONATWIN_ADVISOR"  # "" (none), rules, anthropic, openai (PERSONATWIN_ADVISOR_*: personatwin.advisor)
 # Release calendar (personatwin_dag/automation.py).
 ENV_RELEASE_DAY = "PERSONATWIN_RELEASE_DAY"  # day of the month after a period closes when it is released (5)

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from personatwin.core.errors import InputError
 from personatwin.govern.approvals import ApprovalPolicy
+from personatwin.scale.runners import SCHEDULER_ENV
 from personatwin_dag.constants import (
     ENV_ADVISOR,
     ENV_APPROVALS,
     ENV_ASSET_STORE,
+    ENV_DASK_WORKERS,
     ENV_DOMAIN,
     ENV_DP_RHO,
     ENV_DP_RHO_CAP,
@@ -25,6 +27,7 @@ from personatwin_dag.constants import (
     ENV_RELEASES,
     ENV_SERIES,
     ENV_SERIES_RELEASES,
+    ENV_SHARDS,
     ENV_SOURCE,
     ENV_SOURCE_CHANGE_COLUMN,
     ENV_SOURCE_COLUMN_MAPPING,
@@ -44,6 +47,7 @@ from resources import (
     ReleaseKeyResource,
     ReleaseStorageResource,
     SeriesLedgerResource,
+    ShardRunnerResource,
     SourceResource,
     SqlSourceResource,
     fs,
@@ -170,6 +174,9 @@ def resources_for(env: str | None = None) -> dict:
         "io_manager": PartitionedParquetIOManager(base_dir=_setting(ENV_ASSET_STORE, env)),
         "governance": governance_for(env).resource(),
         "advisor": AdvisorResource(provider=os.environ.get(ENV_ADVISOR, "")),
+        "shards": ShardRunnerResource(mode=os.environ.get(ENV_SHARDS, ""),
+                                      scheduler=os.environ.get(SCHEDULER_ENV, ""),
+                                      workers=int(os.environ.get(ENV_DASK_WORKERS) or 2)),
     }
 
 

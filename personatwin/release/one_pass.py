@@ -58,14 +58,19 @@ def protect(ctx: PassContext, grouping: Grouping | None = None) -> Protection:
     clock = StageClock()
     merged = merge_stage(ctx, grouping)
     clock.lap("merge")
-    if ctx.runner is not None and ctx.n_buckets > 1:  # shard by shard (Dask workers, or one after another)
-        from personatwin.scale.noise import sharded_noise_stage
-
-        noised = sharded_noise_stage(ctx, merged, ctx.runner)  # type: ignore[arg-type]
-    else:
-        noised = noise_stage(ctx, merged)
+    noised = noise_of(ctx, merged)
     clock.lap("noise")
     return protection_of(ctx, merged, noised, clock)
+
+
+def noise_of(ctx: PassContext, merged: Merged) -> Noised:
+    """The noise stage, shard by shard on the context's runner when it has one (and more than one bucket): the
+    same result either way."""
+    if ctx.runner is not None and ctx.n_buckets > 1:
+        from personatwin.scale.noise import sharded_noise_stage
+
+        return sharded_noise_stage(ctx, merged, ctx.runner)  # type: ignore[arg-type]
+    return noise_stage(ctx, merged)
 
 
 def protection_of(ctx: PassContext, merged: Merged, noised: Noised, clock: StageClock | None = None) -> Protection:
