@@ -124,15 +124,8 @@ def shift_dates(dates: np.ndarray, persona: np.ndarray, max_days: int, rng: np.r
     return dates + offsets.astype("timedelta64[D]")[persona]
 
 
-def persona_offsets(counts: np.ndarray, max_days: int, draw: Callable[[int], np.random.Generator]) -> np.ndarray:
-    """One date offset in [-max_days, max_days] per persona, drawn bucket by bucket (``counts``: personas per
-    bucket, ``draw(b)``: the bucket's generator); with one bucket, the offsets ``shift_dates`` draws."""
-    parts = [draw(b).integers(-max_days, max_days + 1, size=int(c)) for b, c in enumerate(counts) if c]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
 def shift_by(dates: np.ndarray, persona: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Every event shifted by its persona's offset (``persona_offsets``): order inside a persona is kept."""
+    """Every event shifted by its persona's offset (``shift_dates``'s draw, given): order inside a persona is kept."""
     if not len(offsets) or not offsets.any():
         return dates
     return dates + offsets.astype("timedelta64[D]")[persona]

@@ -151,6 +151,10 @@ class PassContext:
         """Buckets the draws of this release are made in (from the number of people, never from workers)."""
         return buckets.n_buckets(self.data.n_people, self.bucket_people or buckets.BUCKET_PEOPLE)
 
+    def person_buckets(self) -> np.ndarray:
+        """Each person's bucket of draws: a keyed draw per person, the same in every pass of the release."""
+        return buckets.person_buckets(self.rng("person-buckets"), self.data.n_people, self.n_buckets)
+
     def bucket_rng(self, *purpose: str) -> Callable[[int], np.random.Generator]:
         """The generator of one purpose in each bucket: ``draw(b)``; with one bucket, ``rng(*purpose)``."""
         n = self.n_buckets

@@ -23,14 +23,7 @@ from personatwin.core.schema import (
 )
 from personatwin.core.sensitive import SensitiveAttribute, coded
 from personatwin.protect import diversity, noise
-from personatwin.protect.buckets import (
-    PersonaBuckets,
-    anchor_buckets,
-    bucket_major,
-    bucket_purpose,
-    stratum_buckets,
-)
-from personatwin.protect.merge import Grouping, factorize, group_people, information_loss, strata
+from personatwin.protect.merge import Grouping, factorize, group_people, information_loss
 from personatwin.protect.personas import PersonaAttributes, persona_attributes, start_levels
 from personatwin.protect.prepared import PassContext, PreparedData
 
@@ -143,11 +136,10 @@ def released_sources(ctx: PassContext, merged: Merged,
     """For each (canonically ordered) event, the event whose outcome and outcome-dependent columns it
     releases: itself with probability p, else a keyed draw from its event type (joint invariant PRAM).
 
-    Drawn bucket by bucket (``personatwin.protect.buckets``: an event is in its persona's bucket), each source
+    Drawn bucket by bucket (``personatwin.protect.buckets``: an event is in its person's bucket), each source
     from the whole release. ``groups``: the events grouped by type (``grouped``), when the caller has them."""
     data = ctx.data
-    event_bucket = merged.buckets.of_persona()[merged.person_persona[data.event_person]] if ctx.n_buckets > 1 \
-        else np.zeros(0, dtype=np.int64)
+    event_bucket = ctx.person_buckets()[data.event_person] if ctx.n_buckets > 1 else np.zeros(0, dtype=np.int64)
     return noise.bucketed_pram_sources(data.type_codes, len(data.type_names), ctx.policy.pram_p, event_bucket,
                                        ctx.n_buckets, ctx.bucket_rng("pram"), groups)
 
@@ -162,11 +154,10 @@ def sensitive_coded(values: pd.Series, spec: SensitiveAttribute) -> tuple[np.nda
 
 def released_sensitive(ctx: PassContext, merged: Merged) -> list[tuple[str, pd.Index, np.ndarray]]:
     """Per person-level sensitive column: its categories and each person's PRAM-randomized code (drawn bucket by
-    bucket: a person is in its persona's bucket)."""
+    bucket)."""
     data, policy = ctx.data, ctx.policy
     out = []
-    person_bucket = merged.buckets.of_persona()[merged.person_persona] if ctx.n_buckets > 1 \
-        else np.zeros(0, dtype=np.int64)
+    person_bucket = ctx.person_buckets() if ctx.n_buckets > 1 else np.zeros(0, dtype=np.int64)
     for col in data.domain.sensitive:
         if col not in data.people.columns:
             continue
@@ -257,7 +248,6 @@ class Merged:
     attributes: PersonaAttributes
     ids: np.ndarray  # persona id of each persona index
     id_rank: np.ndarray  # position of each persona in id order (release row order)
-    buckets: PersonaBuckets  # the bucket of each persona (numbered bucket by bucket): the draws' units
 
     @property
     def personas(self) -> pd.DataFrame:
@@ -298,73 +288,22 @@ def merge_stage(ctx: PassContext,
         grouping = group_people(data.people, None, data.domain, policy.k, start_levels(data.domain, policy),
                                 data.features)
     grouping = repair_diversity(ctx, grouping)
-    # Persona numbering: bucket by bucket, a keyed random permutation inside each: order reveals nothing about people.
-    labels_bucket = anchor_buckets(grouping.persona_index, grouping.n_personas, person_buckets(ctx, grouping.stratum))
-    new, buckets = bucket_major(labels_bucket, ctx.n_buckets, ctx.bucket_rng("persona-order"))
-    return merged_from_assignment(ctx, new[grouping.persona_index], grouping, buckets)
+    # Persona numbering follows a keyed random permutation: order reveals nothing about people.
+    perm = ctx.rng("persona-order").permutation(grouping.n_personas)
+    return merged_from_assignment(ctx, perm[grouping.persona_index], grouping)
 
 
-def person_buckets(ctx: PassContext, stratum: np.ndarray | None = None) -> np.ndarray:
-    """Bucket of each person: its stratum's keyed bucket (``stratum``: the grouping's, else computed from the
-    policy as the merge does); all 0 with one bucket."""
-    n = ctx.n_buckets
-    if n == 1:
-        return np.zeros(ctx.data.n_people, dtype=np.int64)
-    if stratum is None:
-        stratum = strata(ctx.data.people, ctx.data.domain, start_levels(ctx.data.domain, ctx.policy), ctx.policy.k)
-    n_strata = int(stratum.max()) + 1 if len(stratum) else 0
-    return stratum_buckets(ctx.rng("stratum-buckets"), n_strata, n)[stratum]
-
-
-def assignment_buckets(ctx: PassContext, person_persona: np.ndarray, n_personas: int,
-                       stratum: np.ndarray | None = None) -> PersonaBuckets:
-    """The buckets of a bucket-major assignment (``merge_stage``'s numbering); refused when it is not one."""
-    labels_bucket = anchor_buckets(person_persona, n_personas, person_buckets(ctx, stratum))
-    if len(labels_bucket) and (np.diff(labels_bucket) < 0).any():
-        raise ValueError("the persona assignment is not numbered bucket by bucket; rerun the merge stage")
-    return PersonaBuckets.from_counts(np.bincount(labels_bucket, minlength=ctx.n_buckets))
-
-
-def in_bucket_order(ctx: PassContext, person_persona: np.ndarray, n_personas: int) -> tuple[np.ndarray, PersonaBuckets]:
-    """A fixed assignment (e.g. a series' stable personas) numbered bucket by bucket, its order kept inside each
-    bucket: the new index of each persona and the buckets. One bucket: the same numbering."""
-    labels_bucket = anchor_buckets(person_persona, n_personas, person_buckets(ctx))
-    new = np.empty(n_personas, dtype=np.int64)
-    new[np.argsort(labels_bucket, kind="stable")] = np.arange(n_personas)
-    return new, PersonaBuckets.from_counts(np.bincount(labels_bucket, minlength=ctx.n_buckets))
-
-
-def bucketed_persona_ids(ctx: PassContext, buckets: PersonaBuckets) -> np.ndarray:
-    """Persona ids drawn bucket by bucket (unique inside a bucket by ``persona_ids``); the rare id two buckets share
-    is drawn again in the later bucket, from a generator of that attempt, until every id is unique."""
-    draw = ctx.bucket_rng("persona-ids")
-    counts = buckets.counts
-    parts = {int(b): persona_ids(int(counts[b]), draw(int(b))) for b in buckets.nonempty()}
-    for attempt in range(1, 100):
-        ids = np.concatenate([parts[b] for b in sorted(parts)]) if parts else np.zeros(0, dtype=object)
-        _, first = np.unique(ids.astype(str), return_index=True)
-        if len(first) == len(ids):
-            return ids
-        repeated = np.setdiff1d(np.arange(len(ids)), first)
-        for b in np.unique(buckets.of_persona()[repeated]):
-            parts[int(b)] = persona_ids(int(counts[b]), ctx.rng(*bucket_purpose(("persona-ids", f"again {attempt}"),
-                                                                               int(b), ctx.n_buckets)))
-    raise RuntimeError("persona ids kept colliding across buckets")  # 2**62 ids: never in practice
-
-
-def merged_from_assignment(ctx: PassContext, person_persona: np.ndarray, grouping: Grouping | None = None,
-                           buckets: PersonaBuckets | None = None) -> Merged:
-    """Rebuild the merge stage from a bucket-major person -> persona assignment (e.g. one stored by a pipeline)."""
+def merged_from_assignment(ctx: PassContext,
+                           person_persona: np.ndarray, grouping: Grouping | None = None) -> Merged:
+    """Rebuild the merge stage from a person -> persona assignment (e.g. one stored by a pipeline)."""
     data, policy = ctx.data, ctx.policy
     n_personas = int(person_persona.max()) + 1 if len(person_persona) else 0
-    if buckets is None:
-        buckets = assignment_buckets(ctx, person_persona, n_personas, grouping.stratum if grouping else None)
     if grouping is None:
         grouping = Grouping(person_persona, n_personas, information_loss(data.features, person_persona), 0)
     attrs = persona_attributes(data.people, person_persona, n_personas, data.domain, policy)
-    ids = bucketed_persona_ids(ctx, buckets)
+    ids = persona_ids(n_personas, ctx.rng("persona-ids"))
     id_rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
-    return Merged(grouping, person_persona, attrs, ids, id_rank, buckets)
+    return Merged(grouping, person_persona, attrs, ids, id_rank)
 
 
 def assignment_from_membership(ctx: PassContext, membership: pd.DataFrame) -> np.ndarray:
@@ -375,11 +314,10 @@ def assignment_from_membership(ctx: PassContext, membership: pd.DataFrame) -> np
         raise ValueError("the stored persona membership does not cover every valid person; rerun the merge stage")
     persona_id = membership[PERSONA_ID].astype(str).to_numpy()[pos]
     codes, uniq = pd.factorize(persona_id)
-    labels_bucket = anchor_buckets(codes.astype(np.int64), len(uniq), person_buckets(ctx))
-    buckets = PersonaBuckets.from_counts(np.bincount(labels_bucket, minlength=ctx.n_buckets))
-    ids = bucketed_persona_ids(ctx, buckets)
+    n = len(uniq)
+    ids = persona_ids(n, ctx.rng("persona-ids"))
     lookup = pd.Index(ids.astype(str)).get_indexer(np.asarray(uniq, dtype=str))
-    if (lookup < 0).any() or (buckets.of_persona()[np.maximum(lookup, 0)] != labels_bucket).any():
+    if (lookup < 0).any():
         raise ValueError("the stored persona membership was made with another key or salt; rerun the merge stage")
     return lookup[codes]
 
@@ -404,14 +342,21 @@ def noise_codes(ctx: PassContext, merged: Merged) -> NoisedCodes:
     return NoisedCodes(ev_persona, starts, ctx.data.outcome_codes[source], source, sensitive)
 
 
+def persona_offsets(ctx: PassContext, n_personas: int) -> np.ndarray:
+    """Each persona's date offset in [-date_shift_days, date_shift_days] (empty when dates are not shifted)."""
+    d = ctx.policy.date_shift_days
+    if d <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return ctx.rng("date-shift").integers(-d, d + 1, size=n_personas)
+
+
 def _event_draws(ctx: PassContext, merged: Merged,
                  groups: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each event's persona, released period start (dates shifted, then blurred) and PRAM source event, and each
     persona's date offset: the draws both ``noise_stage`` and ``noise_codes`` release."""
     data, policy = ctx.data, ctx.policy
     ev_persona = merged.person_persona[data.event_person]
-    offsets = noise.persona_offsets(merged.buckets.counts, policy.date_shift_days, ctx.bucket_rng("date-shift")) \
-        if policy.date_shift_days > 0 else np.zeros(0, dtype=np.int64)
+    offsets = persona_offsets(ctx, len(merged.ids))
     shifted = noise.shift_by(data.event_day, ev_persona, offsets)
     return ev_persona, noise.period_start(shifted, policy.date_precision), released_sources(ctx, merged, groups), \
         offsets
@@ -443,7 +388,7 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     minor += rand_out
     from personatwin.protect.row_order import keyed_order_bucketed  # numba: imported on first use only
 
-    event_bucket = merged.buckets.of_persona()[ev_persona] if ctx.n_buckets > 1 else np.zeros(0, dtype=np.int64)
+    event_bucket = ctx.person_buckets()[data.event_person] if ctx.n_buckets > 1 else np.zeros(0, dtype=np.int64)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-order") as pool:
         ordering = pool.submit(keyed_order_bucketed, ev_rank, len(ids), minor, event_bucket, ctx.n_buckets,
                                ctx.bucket_rng("row-order"))

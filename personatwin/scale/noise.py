@@ -9,11 +9,10 @@ A pass runs in phases, each a function of one shard's data run on every shard by
 2. ``answer``: each shard looks up the requested events' joint values (outcome and outcome-dependent columns);
 3. ``resolve``: each shard completes its events' released joint values and returns what the release-wide
    parameters need: outcome counts per type (PRAM's pi), amounts per type (top codes), periods, location levels;
-4. ``columns``: with those parameters each shard builds its released columns and orders its rows (persona rank,
-   period, type, outcome, then its buckets' keyed ties).
+4. ``columns``: with those parameters each shard builds its released columns and draws its buckets' tie orders.
 
-The coordinator holds person- and persona-level arrays only, routes requests, and merges the shards' rows by
-persona rank (every persona lies in one bucket, so in one shard).
+The coordinator draws the persona-level values (date offsets), routes nothing but small summaries (requests go
+from shard to shard), and orders the rows (persona rank, period, type, outcome, then the buckets' tie orders).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from personatwin.core.codes import grouped
 from personatwin.core.schema import END_DATE, LOCATION, VALUE
 from personatwin.protect import noise
 from personatwin.protect.prepared import PassContext
-from personatwin.protect.row_order import keyed_order_bucketed
+from personatwin.protect.row_order import _grouped_order
 from personatwin.protect.stages import (
     Merged,
     Noised,
@@ -35,6 +34,7 @@ from personatwin.protect.stages import (
     _sensitive_people,
     event_location_levels,
     location_table,
+    persona_offsets,
     released_frame,
 )
 from personatwin.scale.plan import ShardPlan, plan_shards
@@ -226,7 +226,7 @@ def resolve(shard: ShardEvents, s: Settings, drawn: Drawn, persona_level: np.nda
 
 @dataclass(frozen=True)
 class Columns:
-    """A shard's released columns (canonical order) and its rows in release order."""
+    """A shard's released columns (canonical order) and, per bucket, its rows in their keyed tie order."""
 
     starts: np.ndarray
     outcome: np.ndarray
@@ -236,20 +236,13 @@ class Columns:
     released_location: np.ndarray | None
     true_values: np.ndarray | None
     released_values: np.ndarray | None
-    row_positions: np.ndarray  # canonical positions of the shard's events in release order
-    row_rank: np.ndarray  # persona rank of each of those rows
+    ties: dict[int, np.ndarray]  # bucket -> canonical positions of its events in their tie order
 
 
-def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray, period_values: np.ndarray,
-            id_rank: np.ndarray, caps: np.ndarray | None, table: np.ndarray | None, persona_level: np.ndarray,
-            rngs: dict[int, np.random.Generator]) -> Columns:
-    """Phase 4: released columns with the release-wide parameters, and the shard's rows in release order."""
-    starts = res.drawn.starts
-    period_code = np.searchsorted(period_values, starts.view(np.int64))
-    minor = (period_code.astype(np.int64) * s.n_types + shard.type_codes) * s.n_outcomes + res.outcome
-    ev_rank = id_rank[shard.ev_persona]
-    order = keyed_order_bucketed(ev_rank, len(id_rank), minor, shard.event_bucket, s.n_buckets,
-                                 lambda b: rngs[b])
+def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray, caps: np.ndarray | None,
+            table: np.ndarray | None, persona_level: np.ndarray, rngs: dict[int, np.random.Generator]) -> Columns:
+    """Phase 4: released columns with the release-wide parameters, and each bucket's keyed tie order (the
+    permutation ``row_order.keyed_order_bucketed`` draws for it)."""
     released_end = None
     if res.end_day is not None:
         released_end = noise.period_start(noise.shift_by(res.end_day, shard.ev_persona, offsets), s.precision)
@@ -263,8 +256,15 @@ def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray,
         true_vals = noise.capped_values(shard.values, shard.type_codes, caps, s.rounding)
         rel_vals = noise.capped_values(res.value, shard.type_codes, caps, s.rounding) if s.value_travels \
             else true_vals
-    return Columns(starts, res.outcome, res.source, released_end, own_loc, rel_loc, true_vals, rel_vals,
-                   shard.positions[order], ev_rank[order])
+    by_bucket, bounds = grouped(shard.event_bucket, s.n_buckets)
+    ties = {}
+    for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
+        rows = shard.positions[by_bucket[bounds[b]:bounds[b + 1]]]
+        tied = np.empty(len(rows), dtype=np.int64)
+        tied[rngs[int(b)].permutation(len(rows))] = rows
+        ties[int(b)] = tied
+    return Columns(res.drawn.starts, res.outcome, res.source, released_end, own_loc, rel_loc, true_vals, rel_vals,
+                   ties)
 
 
 def _settings(ctx: PassContext) -> Settings:
@@ -280,10 +280,10 @@ def _slice(a: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
 
 
 def split_events(ctx: PassContext, merged: Merged, plan_for: int) -> tuple[list[ShardEvents], ShardPlan]:
-    """The release's events cut into shards of whole buckets (each event in its persona's bucket)."""
+    """The release's events cut into shards of whole buckets (each event in its person's bucket)."""
     data = ctx.data
     ev_persona = merged.person_persona[data.event_person]
-    event_bucket = merged.buckets.of_persona()[ev_persona]
+    event_bucket = ctx.person_buckets()[data.event_person]
     plan = plan_shards(np.bincount(event_bucket, minlength=ctx.n_buckets), plan_for)
     by_shard, bounds = grouped(plan.shard_of[event_bucket], plan.n_shards)
     shards = []
@@ -311,8 +311,7 @@ def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None 
     handles = runner.put(shards)
     buckets_of = [plan.buckets(i) for i in range(len(handles))]
     # release-wide inputs of phase 1: per-persona date offsets, the type lists' bucket runs, per-bucket generators
-    offsets = noise.persona_offsets(merged.buckets.counts, policy.date_shift_days, ctx.bucket_rng("date-shift")) \
-        if policy.date_shift_days > 0 else np.zeros(0, dtype=np.int64)
+    offsets = persona_offsets(ctx, len(merged.ids))
     per_bucket_type = sum(np.bincount(sh.event_bucket * T + sh.type_codes, minlength=B * T) for sh in shards)
     per_bucket_type = np.asarray(per_bucket_type, dtype=np.int64).reshape(B, T)
     n_of_type = per_bucket_type.sum(axis=0)
@@ -351,12 +350,11 @@ def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None 
     if data.location_codes is not None:
         present = np.unique(np.concatenate([m.location_levels for m in summaries]))
         table, labels = location_table(data, present)
-    shared_rank = runner.share(merged.id_rank)
     runner.log.add("parameters", time.perf_counter() - t0)
 
     t0 = time.perf_counter()
     cols = runner.gather([runner.submit("columns", i, columns, h, s, runner.submit("state", i, _item, resolved[i], 0),
-                                        shared_offsets, period_values, shared_rank, caps, table, shared_levels,
+                                        shared_offsets, caps, table, shared_levels,
                                         {int(b): order_draw(int(b)) for b in buckets_of[i]})
                           for i, h in enumerate(handles)])
     runner.log.add("columns", time.perf_counter() - t0)
@@ -386,11 +384,15 @@ def _assemble(ctx: PassContext, merged: Merged, shards: list[ShardEvents], cols:
     released_end, own_loc, rel_loc = gather("released_end"), gather("own_location"), gather("released_location")
     true_vals, rel_vals = gather("true_values"), gather("released_values")
     assert starts is not None and outcome is not None and source is not None
-    rows = np.concatenate([c.row_positions for c in cols])
-    order = rows[np.argsort(np.concatenate([c.row_rank for c in cols]), kind="stable")]
     ev_persona = merged.person_persona[data.event_person]
     ev_rank = merged.id_rank[ev_persona]
     period_code = np.searchsorted(period_values, starts.view(np.int64))
+    # release row order: persona rank, period, type, outcome, then the buckets' tie orders (bucket by bucket)
+    ties = {b: t for c in cols for b, t in c.ties.items()}
+    by_tie = np.concatenate([ties[b] for b in sorted(ties)]) if ties else np.zeros(0, dtype=np.int64)
+    minor = (period_code.astype(np.int64) * len(data.type_names) + data.type_codes) * len(data.outcome_names) \
+        + outcome
+    order = _grouped_order(ev_rank.astype(np.int64), minor.astype(np.int64), by_tie, len(merged.ids))
     sensitive, sens_codes = _sensitive_people(ctx, merged)
     locations = (own_loc, rel_loc, len(labels)) if own_loc is not None and rel_loc is not None and labels else None
     travels = VALUE in set(data.domain.outcome_dependent)

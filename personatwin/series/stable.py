@@ -30,7 +30,7 @@ from personatwin.measure import linkage
 from personatwin.protect.merge import Grouping, information_loss
 from personatwin.protect.personas import persona_attributes
 from personatwin.protect.prepared import PassContext
-from personatwin.protect.stages import Merged, Noised, in_bucket_order, merge_stage
+from personatwin.protect.stages import Merged, Noised, merge_stage
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,10 @@ class StablePersonas:
         if len(pid) != len(self.person_ids) or (pid != self.person_ids).any():
             raise ValueError("a stable release must carry exactly the personas' members")
         n = self.n_personas
-        new, buckets = in_bucket_order(ctx, self.persona, n)  # the draws' buckets (one: the same numbering)
-        persona, ids = new[self.persona], np.empty_like(self.ids)
-        ids[new] = self.ids
-        attrs = persona_attributes(ctx.data.people, persona, n, ctx.data.domain, ctx.policy)
-        grouping = Grouping(persona, n, information_loss(ctx.data.features, persona), 0)
-        id_rank = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
-        return Merged(grouping, persona, attrs, ids, id_rank, buckets)
+        attrs = persona_attributes(ctx.data.people, self.persona, n, ctx.data.domain, ctx.policy)
+        grouping = Grouping(self.persona, n, information_loss(ctx.data.features, self.persona), 0)
+        id_rank = np.argsort(np.argsort(self.ids.astype(str), kind="stable"), kind="stable")
+        return Merged(grouping, self.persona, attrs, self.ids, id_rank)
 
 
 def window_personas(window: PassContext) -> StablePersonas:
