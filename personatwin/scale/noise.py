@@ -46,7 +46,7 @@ class ShardEvents:
     """One shard's events, in canonical order (the release's, restricted to the shard's buckets)."""
 
     positions: np.ndarray  # position of each event in the release's canonical order
-    ev_persona: np.ndarray
+    event_person: np.ndarray  # person index of each event (the release's people, canonical order)
     event_bucket: np.ndarray
     event_day: np.ndarray
     type_codes: np.ndarray
@@ -95,17 +95,19 @@ class Answers:
 class Drawn:
     """A shard after phase 1: its events' released period starts and its PRAM requests."""
 
+    ev_persona: np.ndarray  # persona of each of the shard's events in this pass
     starts: np.ndarray
     replaced: np.ndarray  # local event of each request
     owner: np.ndarray  # shard holding each request's source
     requests: Requests
 
 
-def draw(shard: ShardEvents, s: Settings, offsets: np.ndarray, list_starts: np.ndarray, n_of_type: np.ndarray,
-         shard_of: np.ndarray, rngs: dict[int, np.random.Generator]) -> Drawn:
-    """Phase 1: shifted and blurred dates; PRAM keep/replace and source positions, drawn per bucket
-    (``noise.bucketed_pram_sources``'s draws), as requests to the shards holding the sources."""
-    starts = noise.period_start(noise.shift_by(shard.event_day, shard.ev_persona, offsets), s.precision)
+def draw(shard: ShardEvents, s: Settings, person_persona: np.ndarray, offsets: np.ndarray, list_starts: np.ndarray,
+         n_of_type: np.ndarray, shard_of: np.ndarray, rngs: dict[int, np.random.Generator]) -> Drawn:
+    """Phase 1: each event's persona, shifted and blurred dates; PRAM keep/replace and source positions, drawn per
+    bucket (``noise.bucketed_pram_sources``'s draws), as requests to the shards holding the sources."""
+    ev_persona = person_persona[shard.event_person]
+    starts = noise.period_start(noise.shift_by(shard.event_day, ev_persona, offsets), s.precision)
     by_bucket, bounds = grouped(shard.event_bucket, s.n_buckets)
     sel_parts, type_parts, pos_parts = [], [], []
     for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets and event types, not events
@@ -128,7 +130,7 @@ def draw(shard: ShardEvents, s: Settings, offsets: np.ndarray, list_starts: np.n
         at = typ == t
         bucket[at] = np.searchsorted(list_starts[:, t], pos[at], side="right") - 1
     index = pos - list_starts[bucket, typ]
-    return Drawn(starts, sel, shard_of[bucket], Requests(bucket, typ, index))
+    return Drawn(ev_persona, starts, sel, shard_of[bucket], Requests(bucket, typ, index))
 
 
 def requests_to(drawn: Drawn, target: int) -> Requests:
@@ -219,7 +221,7 @@ def resolve(shard: ShardEvents, s: Settings, drawn: Drawn, persona_level: np.nda
     if value is not None:
         t_order, t_bounds = grouped(shard.type_codes, s.n_types)
         amounts = [value[t_order[t_bounds[t]:t_bounds[t + 1]]] for t in range(s.n_types)]
-    levels = np.unique(persona_level[shard.ev_persona]) if len(persona_level) else np.zeros(0, dtype=np.int64)
+    levels = np.unique(persona_level[drawn.ev_persona]) if len(persona_level) else np.zeros(0, dtype=np.int64)
     summary = Summary(counts, np.unique(drawn.starts.view(np.int64)), amounts, levels)
     return Resolved(drawn, outcome, source, end, location, value), summary
 
@@ -245,10 +247,10 @@ def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray,
     permutation ``row_order.keyed_order_bucketed`` draws for it)."""
     released_end = None
     if res.end_day is not None:
-        released_end = noise.period_start(noise.shift_by(res.end_day, shard.ev_persona, offsets), s.precision)
+        released_end = noise.period_start(noise.shift_by(res.end_day, res.drawn.ev_persona, offsets), s.precision)
     own_loc = rel_loc = None
     if table is not None and shard.location_codes is not None and res.location is not None:
-        level = persona_level[shard.ev_persona]
+        level = persona_level[res.drawn.ev_persona]
         own_loc = table[level, shard.location_codes]
         rel_loc = table[level, res.location]
     true_vals = rel_vals = None
@@ -279,20 +281,47 @@ def _slice(a: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if a is None else a[rows]
 
 
-def split_events(ctx: PassContext, merged: Merged, plan_for: int) -> tuple[list[ShardEvents], ShardPlan]:
-    """The release's events cut into shards of whole buckets (each event in its person's bucket)."""
+def split_events(ctx: PassContext, plan_for: int) -> tuple[list[ShardEvents], ShardPlan]:
+    """The release's events cut into shards of whole buckets (each event in its person's bucket): the same shards
+    for every pass of the release."""
     data = ctx.data
-    ev_persona = merged.person_persona[data.event_person]
     event_bucket = ctx.person_buckets()[data.event_person]
     plan = plan_shards(np.bincount(event_bucket, minlength=ctx.n_buckets), plan_for)
     by_shard, bounds = grouped(plan.shard_of[event_bucket], plan.n_shards)
     shards = []
     for i in range(plan.n_shards):
         rows = by_shard[bounds[i]:bounds[i + 1]]  # ascending: canonical order kept
-        shards.append(ShardEvents(rows, ev_persona[rows], event_bucket[rows], data.event_day[rows],
+        shards.append(ShardEvents(rows, data.event_person[rows], event_bucket[rows], data.event_day[rows],
                                   data.type_codes[rows], data.outcome_codes[rows], _slice(data.end_day, rows),
                                   _slice(data.location_codes, rows), _slice(data.values, rows)))
     return shards, plan
+
+
+@dataclass
+class Placed:
+    """A release's shards placed on a runner once, for every pass of its privacy loop."""
+
+    data: object  # the prepared data they were cut from (identity)
+    tag: tuple
+    handles: list
+    plan: ShardPlan
+    per_bucket_type: np.ndarray  # events per (bucket, type)
+
+
+def placed_shards(ctx: PassContext, runner: Runner, n_shards: int) -> Placed:
+    """The release's shards on ``runner``: cut and placed at the first pass, reused by the next ones."""
+    tag = (ctx.key.fingerprint(), ctx.salt, ctx.n_buckets, n_shards)
+    held = getattr(runner, "_placed", None)
+    if isinstance(held, Placed) and held.data is ctx.data and held.tag == tag:
+        return held
+    shards, plan = split_events(ctx, n_shards)
+    T, B = len(ctx.data.type_names), ctx.n_buckets
+    per_bucket_type = np.zeros(B * T, dtype=np.int64)
+    for sh in shards:
+        per_bucket_type += np.bincount(sh.event_bucket * T + sh.type_codes, minlength=B * T)
+    placed = Placed(ctx.data, tag, runner.put(shards), plan, per_bucket_type.reshape(B, T))
+    runner._placed = placed  # type: ignore[attr-defined]
+    return placed
 
 
 def _item(pair: tuple, i: int):
@@ -307,23 +336,23 @@ def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None 
     s = _settings(ctx)
     T, B = s.n_types, s.n_buckets
     t0 = time.perf_counter()
-    shards, plan = split_events(ctx, merged, (n_shards or max(2, runner.workers)) if B > 1 else 1)
-    handles = runner.put(shards)
+    placed = placed_shards(ctx, runner, (n_shards or max(2, runner.workers)) if B > 1 else 1)
+    handles, plan = placed.handles, placed.plan
     buckets_of = [plan.buckets(i) for i in range(len(handles))]
-    # release-wide inputs of phase 1: per-persona date offsets, the type lists' bucket runs, per-bucket generators
+    # release-wide inputs of phase 1: each person's persona, per-persona date offsets, the type lists' bucket runs,
+    # per-bucket generators
     offsets = persona_offsets(ctx, len(merged.ids))
-    per_bucket_type = sum(np.bincount(sh.event_bucket * T + sh.type_codes, minlength=B * T) for sh in shards)
-    per_bucket_type = np.asarray(per_bucket_type, dtype=np.int64).reshape(B, T)
-    n_of_type = per_bucket_type.sum(axis=0)
-    list_starts = np.cumsum(per_bucket_type, axis=0) - per_bucket_type
+    n_of_type = placed.per_bucket_type.sum(axis=0)
+    list_starts = np.cumsum(placed.per_bucket_type, axis=0) - placed.per_bucket_type
     pram_draw, order_draw = ctx.bucket_rng("pram"), ctx.bucket_rng("row-order")
     persona_level = event_location_levels(data, np.arange(len(merged.ids)), merged.attributes, policy) \
         if data.location_codes is not None else np.zeros(0, dtype=np.int64)
+    shared_persona = runner.share(merged.person_persona)
     shared_offsets, shared_levels = runner.share(offsets), runner.share(persona_level)
     runner.log.add("split", time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    drawn = [runner.submit("draw", i, draw, h, s, shared_offsets, list_starts, n_of_type, plan.shard_of,
+    drawn = [runner.submit("draw", i, draw, h, s, shared_persona, shared_offsets, list_starts, n_of_type, plan.shard_of,
                            {int(b): pram_draw(int(b)) for b in buckets_of[i]}) for i, h in enumerate(handles)]
     # requests travel from shard to shard (worker to worker on a cluster), never through the coordinator
     answered = [runner.submit("answer", k, answer, h, s,
@@ -359,25 +388,27 @@ def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None 
                           for i, h in enumerate(handles)])
     runner.log.add("columns", time.perf_counter() - t0)
     t0 = time.perf_counter()
-    out = _assemble(ctx, merged, shards, cols, pram, period_values, labels)
+    out = _assemble(ctx, merged, placed, cols, pram, period_values, labels)
     runner.log.add("assemble", time.perf_counter() - t0)
     return out
 
 
-def _assemble(ctx: PassContext, merged: Merged, shards: list[ShardEvents], cols: list[Columns],
+def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Columns],
               pram: noise.PramMatrix, period_values: np.ndarray, labels: list[str] | None) -> Noised:
     """The shards' columns at their canonical positions and their rows merged by persona rank: ``noise_stage``'s
     result (the coordinator's in-memory form, for sizes one process can hold)."""
     data, policy = ctx.data, ctx.policy
     n = data.n_events
+    by_shard, bounds = grouped(placed.plan.shard_of[ctx.person_buckets()[data.event_person]], placed.plan.n_shards)
+    positions = [by_shard[bounds[i]:bounds[i + 1]] for i in range(placed.plan.n_shards)]
 
     def gather(field: str) -> np.ndarray | None:
         first = getattr(cols[0], field) if cols else None
         if first is None:
             return None
         out = np.empty(n, dtype=first.dtype)
-        for sh, c in zip(shards, cols):
-            out[sh.positions] = getattr(c, field)
+        for pos, c in zip(positions, cols):
+            out[pos] = getattr(c, field)
         return out
 
     starts, outcome, source = gather("starts"), gather("outcome"), gather("source")

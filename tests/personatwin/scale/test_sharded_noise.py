@@ -77,9 +77,15 @@ def test_a_pass_and_its_figures_are_the_same_with_a_runner(prepared):
     data = prepared[7_000]
     base = PassContext(data, policy_for_level("high"), ReleaseKey(KEYS[1]), "2024-03", bucket_people=700)
     a = protect(base)
-    b = protect(replace(base, runner=InProcess()))
+    runner = InProcess()
+    b = protect(replace(base, runner=runner))
     assert a.events.equals(b.events) and a.personas.equals(b.personas)
     assert a.figures() == b.figures()
+    # the events are cut into shards once per release: the next pass (another k) reuses them
+    placed = runner._placed
+    coarser = replace(base, policy=base.policy.with_changes(k=base.policy.k * 2))
+    assert protect(replace(coarser, runner=runner)).events.equals(protect(coarser).events)
+    assert runner._placed is placed
 
 
 def test_the_released_files_are_byte_identical(tmp_path, monkeypatch):
