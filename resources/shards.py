@@ -34,6 +34,8 @@ class ShardRunnerResource(dg.ConfigurableResource):
         else:
             try:
                 dask = DaskRunner(self.scheduler or None, n_workers=max(1, self.workers))
+            except ValueError as exc:  # an address the rows must not travel to (plain tcp off this machine)
+                raise dg.Failure(description=str(exc)) from None
             except OSError as exc:  # the scheduler is not reachable: say where, without a traceback
                 raise dg.Failure(description=f"the Dask scheduler at {self.scheduler or '(local cluster)'} could "
                                              f"not be reached: {exc}") from None

@@ -13,7 +13,36 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-SCHEDULER_ENV = "PERSONATWIN_DASK_SCHEDULER"  # tcp://host:8786; unset: a local cluster of worker processes
+SCHEDULER_ENV = "PERSONATWIN_DASK_SCHEDULER"  # tls://host:8786; unset: a local cluster of worker processes
+# TLS of a remote scheduler (the event rows travel to its workers): CA, client certificate and its key (PEM files)
+TLS_ENV = ("PERSONATWIN_DASK_TLS_CA", "PERSONATWIN_DASK_TLS_CERT", "PERSONATWIN_DASK_TLS_KEY")
+
+
+def connection_security(address: str):
+    """How to reach a scheduler: None for this machine's loopback, TLS (certificates from ``TLS_ENV``) for any other
+    host. Sharded stages send event rows to the workers, so a plain ``tcp://`` address off this machine is refused,
+    as is ``tls://`` without the certificates, before anything connects."""
+    import ipaddress
+
+    scheme, sep, rest = address.partition("://")
+    scheme = scheme.lower() if sep else "tcp"
+    host = (rest if sep else address).rsplit(":", 1)[0].strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if scheme == "tls":
+        ca, cert, key = (os.environ.get(v, "") for v in TLS_ENV)
+        if not (ca and cert):
+            raise ValueError(f"{SCHEDULER_ENV} is a tls:// address: set {TLS_ENV[0]} (the CA) and {TLS_ENV[1]} (this "
+                             f"client's certificate; {TLS_ENV[2]} its key unless in the same file)")
+        from distributed import Security
+
+        return Security(require_encryption=True, tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key or None)
+    if scheme in ("tcp", "inproc") and loopback:
+        return None
+    raise ValueError(f"{SCHEDULER_ENV}={scheme}://{host}:...: event rows would cross the network unencrypted; use a "
+                     "tls:// address (with the certificates) for a scheduler on another host")
 
 
 class Runner(Protocol):
@@ -101,7 +130,8 @@ class DaskRunner:
         address = address or os.environ.get(SCHEDULER_ENV) or None
         self._cluster = None
         if address:
-            self.client = Client(address)
+            security = connection_security(address)  # refused before connecting when the rows would go in clear
+            self.client = Client(address, security=security) if security is not None else Client(address)
         else:
             self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                          processes=True, dashboard_address=None)

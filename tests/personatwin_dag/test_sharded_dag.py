@@ -56,3 +56,10 @@ def test_an_unknown_shard_mode_fails_the_step_by_name(project_env, instance, mon
     monkeypatch.setenv("PERSONATWIN_SHARDS", "spark")
     result = run_partition(build_defs(resources_for("ci")), instance, "2024-01")
     assert not result.success and "PERSONATWIN_SHARDS" in failure_message(result)
+
+
+def test_a_remote_scheduler_without_tls_fails_the_step_before_any_row_leaves(project_env, instance, monkeypatch):
+    monkeypatch.setenv("PERSONATWIN_SHARDS", "dask")
+    monkeypatch.setenv("PERSONATWIN_DASK_SCHEDULER", "tcp://10.20.30.40:8786")
+    result = run_partition(build_defs(resources_for("ci")), instance, "2024-01")
+    assert not result.success and "tls://" in failure_message(result)

@@ -68,3 +68,33 @@ def test_a_local_cluster_starts_and_stops_with_the_runner(ctx):
         merged = merge_stage(ctx)
         same_noise(noise_stage(ctx, merged), sharded_noise_stage(ctx, merged, runner))
     assert runner.client.status == "closed"
+
+
+def test_a_plain_tcp_scheduler_off_this_machine_is_refused_before_connecting(monkeypatch):
+    """Sharded stages send event rows to the workers: never unencrypted across a network."""
+    with pytest.raises(ValueError, match="unencrypted; use a tls:// address"):
+        DaskRunner("tcp://10.20.30.40:8786")
+    monkeypatch.delenv("PERSONATWIN_DASK_TLS_CA", raising=False)
+    with pytest.raises(ValueError, match="PERSONATWIN_DASK_TLS_CA"):
+        DaskRunner("tls://scheduler.internal:8786")
+
+
+def test_a_tls_scheduler_is_reached_with_the_configured_certificates(ctx, tmp_path, monkeypatch):
+    """A cluster whose every connection is TLS (temporary certificates): the runner connects with the CA and client
+    certificate files named by PERSONATWIN_DASK_TLS_*, and the release is the same."""
+    pytest.importorskip("cryptography")
+    security = distributed.Security.temporary()
+    files = {}
+    for name, pem in (("ca", security.tls_ca_file), ("cert", security.tls_client_cert),
+                      ("key", security.tls_client_key)):
+        files[name] = tmp_path / f"{name}.pem"
+        files[name].write_text(pem)
+    monkeypatch.setenv("PERSONATWIN_DASK_TLS_CA", str(files["ca"]))
+    monkeypatch.setenv("PERSONATWIN_DASK_TLS_CERT", str(files["cert"]))
+    monkeypatch.setenv("PERSONATWIN_DASK_TLS_KEY", str(files["key"]))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, protocol="tls://",
+                                  security=security, dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tls://")
+        with DaskRunner(cluster.scheduler_address) as runner:
+            merged = merge_stage(ctx)
+            same_noise(noise_stage(ctx, merged), sharded_noise_stage(ctx, merged, runner, n_shards=2))
