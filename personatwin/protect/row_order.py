@@ -44,18 +44,50 @@ def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng:
                           int(n_major))
 
 
+@njit(cache=True, nogil=True)
+def _keyed_order(major: np.ndarray, minor: np.ndarray, tie: np.ndarray, n_major: int) -> np.ndarray:
+    """Rows sorted by (major, minor, tie, position): a counting sort by ``major``, then inside each major group a
+    sort by ``tie`` made stable by ``minor`` (so equal minors keep the random tie order)."""
+    starts = np.zeros(n_major + 1, dtype=np.int64)
+    for r in range(len(major)):
+        starts[major[r] + 1] += 1
+    for b in range(n_major):
+        starts[b + 1] += starts[b]
+    fill = starts[:-1].copy()
+    out = np.empty(len(major), dtype=np.int64)
+    for r in range(len(major)):
+        b = major[r]
+        out[fill[b]] = r
+        fill[b] += 1
+    for b in range(n_major):
+        lo, hi = starts[b], starts[b + 1]
+        if hi - lo > 1:
+            seg = out[lo:hi].copy()
+            seg = seg[np.argsort(tie[seg], kind="mergesort")]
+            o = np.argsort(minor[seg], kind="mergesort")
+            for i in range(hi - lo):
+                out[lo + i] = seg[o[i]]
+    return out
+
+
+def bucket_ties(n_rows: int, draw) -> np.ndarray:
+    """One random 63-bit tie key per row of a bucket (its generator ``draw``), in the bucket's canonical order."""
+    return draw.integers(0, 2**63 - 1, size=n_rows, dtype=np.int64)
+
+
 def keyed_order_bucketed(major: np.ndarray, n_major: int, minor: np.ndarray, row_bucket: np.ndarray, n: int,
                          draw) -> np.ndarray:
-    """``keyed_order_grouped`` with the tie order drawn bucket by bucket (``draw(b)``: the bucket's generator):
-    every major group lies in one bucket, so its ties follow its bucket's permutation. One bucket: the same."""
+    """``keyed_order_grouped`` with the ties drawn bucket by bucket (``draw(b)``: the bucket's generator): each row a
+    random key from its bucket's generator, rows of equal (major, minor) in key order. A persona's rows come from
+    several buckets (its members'), so the order inside its blocks is random across members, never grouped by
+    bucket (which would group each person's rows). One bucket: ``keyed_order_grouped``'s permutation."""
     if n == 1:
         return keyed_order_grouped(major, n_major, minor, draw(0))
     from personatwin.core.codes import grouped
 
     order, bounds = grouped(row_bucket, n)
-    by_tie = np.empty(len(major), dtype=np.int64)
+    tie = np.empty(len(major), dtype=np.int64)
     for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
-        lo, hi = bounds[b], bounds[b + 1]
-        by_tie[lo + draw(int(b)).permutation(hi - lo)] = order[lo:hi]
-    return _grouped_order(np.asarray(major, dtype=np.int64), np.asarray(minor, dtype=np.int64), by_tie,
-                          int(n_major))
+        rows = order[bounds[b]:bounds[b + 1]]
+        tie[rows] = bucket_ties(len(rows), draw(int(b)))
+    return _keyed_order(np.asarray(major, dtype=np.int64), np.asarray(minor, dtype=np.int64), tie, int(n_major))

@@ -26,7 +26,7 @@ from personatwin.core.codes import grouped
 from personatwin.core.schema import END_DATE, LOCATION, VALUE
 from personatwin.protect import noise
 from personatwin.protect.prepared import PassContext
-from personatwin.protect.row_order import _grouped_order
+from personatwin.protect.row_order import _keyed_order, bucket_ties
 from personatwin.protect.stages import (
     Merged,
     Noised,
@@ -238,13 +238,13 @@ class Columns:
     released_location: np.ndarray | None
     true_values: np.ndarray | None
     released_values: np.ndarray | None
-    ties: dict[int, np.ndarray]  # bucket -> canonical positions of its events in their tie order
+    ties: np.ndarray  # random tie key of each event (its bucket's draws)
 
 
 def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray, caps: np.ndarray | None,
             table: np.ndarray | None, persona_level: np.ndarray, rngs: dict[int, np.random.Generator]) -> Columns:
-    """Phase 4: released columns with the release-wide parameters, and each bucket's keyed tie order (the
-    permutation ``row_order.keyed_order_bucketed`` draws for it)."""
+    """Phase 4: released columns with the release-wide parameters, and each event's random tie key (drawn per
+    bucket as ``row_order.keyed_order_bucketed`` draws them)."""
     released_end = None
     if res.end_day is not None:
         released_end = noise.period_start(noise.shift_by(res.end_day, res.drawn.ev_persona, offsets), s.precision)
@@ -259,12 +259,10 @@ def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray,
         rel_vals = noise.capped_values(res.value, shard.type_codes, caps, s.rounding) if s.value_travels \
             else true_vals
     by_bucket, bounds = grouped(shard.event_bucket, s.n_buckets)
-    ties = {}
+    ties = np.empty(len(shard.positions), dtype=np.int64)
     for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
-        rows = shard.positions[by_bucket[bounds[b]:bounds[b + 1]]]
-        tied = np.empty(len(rows), dtype=np.int64)
-        tied[rngs[int(b)].permutation(len(rows))] = rows
-        ties[int(b)] = tied
+        rows = by_bucket[bounds[b]:bounds[b + 1]]
+        ties[rows] = bucket_ties(len(rows), rngs[int(b)])
     return Columns(res.drawn.starts, res.outcome, res.source, released_end, own_loc, rel_loc, true_vals, rel_vals,
                    ties)
 
@@ -418,12 +416,12 @@ def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Colum
     ev_persona = merged.person_persona[data.event_person]
     ev_rank = merged.id_rank[ev_persona]
     period_code = np.searchsorted(period_values, starts.view(np.int64))
-    # release row order: persona rank, period, type, outcome, then the buckets' tie orders (bucket by bucket)
-    ties = {b: t for c in cols for b, t in c.ties.items()}
-    by_tie = np.concatenate([ties[b] for b in sorted(ties)]) if ties else np.zeros(0, dtype=np.int64)
+    # release row order: persona rank, period, type, outcome, then the events' random tie keys
+    ties = gather("ties")
+    assert ties is not None
     minor = (period_code.astype(np.int64) * len(data.type_names) + data.type_codes) * len(data.outcome_names) \
         + outcome
-    order = _grouped_order(ev_rank.astype(np.int64), minor.astype(np.int64), by_tie, len(merged.ids))
+    order = _keyed_order(ev_rank.astype(np.int64), minor.astype(np.int64), ties, len(merged.ids))
     sensitive, sens_codes = _sensitive_people(ctx, merged)
     locations = (own_loc, rel_loc, len(labels)) if own_loc is not None and rel_loc is not None and labels else None
     travels = VALUE in set(data.domain.outcome_dependent)
