@@ -46,8 +46,8 @@ def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng:
 
 @njit(cache=True, nogil=True)
 def _keyed_order(major: np.ndarray, minor: np.ndarray, tie: np.ndarray, n_major: int) -> np.ndarray:
-    """Rows sorted by (major, minor, tie, position): a counting sort by ``major``, then inside each major group a
-    sort by ``tie`` made stable by ``minor`` (so equal minors keep the random tie order)."""
+    """Rows sorted by (major, minor, tie, position): a counting sort by ``major``, then inside each major group one
+    sort of minor and the tie's top bits packed in one 63-bit key (two stable sorts when minors are too wide)."""
     starts = np.zeros(n_major + 1, dtype=np.int64)
     for r in range(len(major)):
         starts[major[r] + 1] += 1
@@ -59,12 +59,23 @@ def _keyed_order(major: np.ndarray, minor: np.ndarray, tie: np.ndarray, n_major:
         b = major[r]
         out[fill[b]] = r
         fill[b] += 1
+    hi_minor = 0
+    for r in range(len(minor)):
+        hi_minor = max(hi_minor, minor[r])
+    m_bits = 0
+    while (1 << m_bits) <= hi_minor:
+        m_bits += 1
+    t_bits = 63 - m_bits  # one sort key per row: minor in the high bits, the tie's top bits below it
     for b in range(n_major):
         lo, hi = starts[b], starts[b + 1]
         if hi - lo > 1:
             seg = out[lo:hi].copy()
-            seg = seg[np.argsort(tie[seg], kind="mergesort")]
-            o = np.argsort(minor[seg], kind="mergesort")
+            if t_bits >= 24:
+                key = (minor[seg] << t_bits) | (tie[seg] >> (63 - t_bits))
+                o = np.argsort(key, kind="mergesort")  # equal keys (tie bits alike): canonical order
+            else:  # minors too wide to share a 63-bit key
+                seg = seg[np.argsort(tie[seg], kind="mergesort")]
+                o = np.argsort(minor[seg], kind="mergesort")
             for i in range(hi - lo):
                 out[lo + i] = seg[o[i]]
     return out
