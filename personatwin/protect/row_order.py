@@ -9,9 +9,9 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _grouped_order(major: np.ndarray, minor: np.ndarray, by_tie: np.ndarray, n_major: int) -> np.ndarray:
-    """Rows sorted by (major, minor, position in ``by_tie``): a counting sort of the rows in tie order by
-    ``major``, then a stable sort by ``minor`` inside each major group."""
+def _by_major(major: np.ndarray, rows: np.ndarray, n_major: int) -> tuple[np.ndarray, np.ndarray]:
+    """A counting sort by ``major`` of the rows taken in the order ``rows`` lists them: the sorted rows and each
+    major group's start."""
     starts = np.zeros(n_major + 1, dtype=np.int64)
     for r in range(len(major)):
         starts[major[r] + 1] += 1
@@ -19,10 +19,18 @@ def _grouped_order(major: np.ndarray, minor: np.ndarray, by_tie: np.ndarray, n_m
         starts[b + 1] += starts[b]
     fill = starts[:-1].copy()
     out = np.empty(len(major), dtype=np.int64)
-    for r in by_tie:
+    for r in rows:
         b = major[r]
         out[fill[b]] = r
         fill[b] += 1
+    return out, starts
+
+
+@njit(cache=True, nogil=True)
+def _grouped_order(major: np.ndarray, minor: np.ndarray, by_tie: np.ndarray, n_major: int) -> np.ndarray:
+    """Rows sorted by (major, minor, position in ``by_tie``): a counting sort of the rows in tie order by
+    ``major``, then a stable sort by ``minor`` inside each major group."""
+    out, starts = _by_major(major, by_tie, n_major)
     for b in range(n_major):
         lo, hi = starts[b], starts[b + 1]
         if hi - lo > 1:
@@ -48,17 +56,7 @@ def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng:
 def _keyed_order(major: np.ndarray, minor: np.ndarray, tie: np.ndarray, n_major: int) -> np.ndarray:
     """Rows sorted by (major, minor, tie, position): a counting sort by ``major``, then inside each major group one
     sort of minor and the tie's top bits packed in one 63-bit key (two stable sorts when minors are too wide)."""
-    starts = np.zeros(n_major + 1, dtype=np.int64)
-    for r in range(len(major)):
-        starts[major[r] + 1] += 1
-    for b in range(n_major):
-        starts[b + 1] += starts[b]
-    fill = starts[:-1].copy()
-    out = np.empty(len(major), dtype=np.int64)
-    for r in range(len(major)):
-        b = major[r]
-        out[fill[b]] = r
-        fill[b] += 1
+    out, starts = _by_major(major, np.arange(len(major)), n_major)
     hi_minor = 0
     for r in range(len(minor)):
         hi_minor = max(hi_minor, minor[r])
