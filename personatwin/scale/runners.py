@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 SCHEDULER_ENV = "PERSONATWIN_DASK_SCHEDULER"  # tls://host:8786; unset: a local cluster of worker processes
 # TLS of a remote scheduler (the event rows travel to its workers): CA, client certificate and its key (PEM files)
+WORKER_WAIT = 120  # seconds a release waits for a first worker of a remote cluster
 TLS_ENV = ("PERSONATWIN_DASK_TLS_CA", "PERSONATWIN_DASK_TLS_CERT", "PERSONATWIN_DASK_TLS_KEY")
 
 
@@ -136,14 +137,28 @@ class DaskRunner:
             self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
                                          processes=True, dashboard_address=None)
             self.client = Client(self._cluster)
-        self._names = sorted(self.client.scheduler_info(n_workers=-1)["workers"])
-        self.workers = max(1, len(self._names))
         self.log = PhaseLog()
         self._times: list[tuple[str, int, Any]] = []
 
+    def _worker_names(self) -> list[str]:
+        return sorted(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+
+    @property
+    def workers(self) -> int:
+        """Workers the scheduler has now (at least 1: shards wait for one in ``put``)."""
+        return max(1, len(self._worker_names()))
+
     def put(self, shards: Sequence[Any]) -> list[Any]:
-        """Each shard's data to one worker, round robin, held there for every phase."""
-        return [self.client.scatter(s, workers=[self._names[i % len(self._names)]]) for i, s in enumerate(shards)]
+        """Each shard's data to one worker, round robin, held there for every phase (waits up to
+        ``WORKER_WAIT`` seconds for a first worker of a cluster still starting)."""
+        names = self._worker_names()
+        if not names:
+            try:
+                self.client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except TimeoutError:
+                raise RuntimeError(f"the Dask scheduler has no worker after {WORKER_WAIT} s") from None
+            names = self._worker_names()
+        return [self.client.scatter(s, workers=[names[i % len(names)]]) for i, s in enumerate(shards)]
 
     def share(self, obj: Any) -> Any:
         """One object every shard reads (e.g. per-persona arrays), sent to each worker once."""
