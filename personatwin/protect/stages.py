@@ -131,8 +131,7 @@ def _in_release_order(codes: np.ndarray, order: np.ndarray, n_categories: int) -
     return codes.astype(small, copy=False)[order]
 
 
-def released_sources(ctx: PassContext, merged: Merged,
-                     groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def released_sources(ctx: PassContext, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """For each (canonically ordered) event, the event whose outcome and outcome-dependent columns it
     releases: itself with probability p, else a keyed draw from its event type (joint invariant PRAM).
 
@@ -152,7 +151,7 @@ def sensitive_coded(values: pd.Series, spec: SensitiveAttribute) -> tuple[np.nda
     return codes, pd.Index(labels)
 
 
-def released_sensitive(ctx: PassContext, merged: Merged) -> list[tuple[str, pd.Index, np.ndarray]]:
+def released_sensitive(ctx: PassContext) -> list[tuple[str, pd.Index, np.ndarray]]:
     """Per person-level sensitive column: its categories and each person's PRAM-randomized code (drawn bucket by
     bucket)."""
     data, policy = ctx.data, ctx.policy
@@ -173,7 +172,7 @@ def _sensitive_people(ctx: PassContext, merged: Merged) -> tuple[pd.DataFrame, l
     """Person-level sensitive attributes, PRAM-randomized, released as counts per persona."""
     frames, coded = [], []
     person_persona, ids = merged.person_persona, merged.ids
-    for col, cats, rand in released_sensitive(ctx, merged):
+    for col, cats, rand in released_sensitive(ctx):
         coded.append((rand, len(cats)))
         counts = np.bincount(person_persona * len(cats) + rand, minlength=len(ids) * len(cats))
         nz = np.flatnonzero(counts)
@@ -338,7 +337,7 @@ def noise_codes(ctx: PassContext, merged: Merged) -> NoisedCodes:
     ``noise_stage`` (same keyed generators), as codes only (an attack evaluation's release needs no tables)."""
     ev_persona, starts, source, _ = _event_draws(ctx, merged,
                                                  grouped(ctx.data.type_codes, len(ctx.data.type_names)))
-    sensitive = [(rand, len(cats)) for _, cats, rand in released_sensitive(ctx, merged)]
+    sensitive = [(rand, len(cats)) for _, cats, rand in released_sensitive(ctx)]
     return NoisedCodes(ev_persona, starts, ctx.data.outcome_codes[source], source, sensitive)
 
 
@@ -358,7 +357,7 @@ def _event_draws(ctx: PassContext, merged: Merged,
     ev_persona = merged.person_persona[data.event_person]
     offsets = persona_offsets(ctx, len(merged.ids))
     shifted = noise.shift_by(data.event_day, ev_persona, offsets)
-    return ev_persona, noise.period_start(shifted, policy.date_precision), released_sources(ctx, merged, groups), \
+    return ev_persona, noise.period_start(shifted, policy.date_precision), released_sources(ctx, groups), \
         offsets
 
 
