@@ -51,7 +51,7 @@ from personatwin.core.policy import policy_for_level  # noqa: E402
 from personatwin.core.schema import EVENT_DATE, PERSON_ID  # noqa: E402
 from personatwin.ingest import synth  # noqa: E402
 from personatwin.measure import linkage  # noqa: E402
-from personatwin.measure.assess import measure  # noqa: E402
+from personatwin.measure.assess import counts_of, measure  # noqa: E402
 from personatwin.measure.linkage import confidence  # noqa: E402
 from personatwin.protect.merge import information_loss  # noqa: E402
 from personatwin.protect.prepared import PassContext, PreparedData, prepare  # noqa: E402
@@ -220,8 +220,8 @@ def run_fresh(mo: Months, policy, key: ReleaseKey) -> dict:
         tgt = np.searchsorted(ids, mo.targets[here])
         res = linkage.simulate(inp, dom, policy.attacker_knowledge, 0, attack_rng(key, lab), use_qis=True,
                                targets=tgt)
-        util = measure(data, policy, merged.person_persona, merged.attributes, noised.starts, noised.outcomes,
-                       noised.pram, merged.grouping)
+        util = measure(data, policy, merged.person_persona, merged.attributes, noised.pram, merged.grouping,
+                       counts_of(ctx, merged, noised))
         tally.month(np.flatnonzero(here), res.success, res.singled_out, util.information_loss, util,
                     merged.grouping.n_personas)
         tally.active(data, merged.person_persona, policy.k)
@@ -264,8 +264,8 @@ def run_stable(mo: Months, policy, key: ReleaseKey, variant: str) -> dict:
         tgt = np.searchsorted(personas.person_ids, mo.ids[mo.targets[here]])
         cand = stable.candidates(inp, dom, m, tgt, attack_rng(key, lab))
         success, single = stable.outcome(cand.bits, cand.true_persona, cand.sizes)
-        util = measure(data, policy, merged.person_persona, merged.attributes, noised.starts, noised.outcomes,
-                       noised.pram, merged.grouping)
+        util = measure(data, policy, merged.person_persona, merged.attributes, noised.pram, merged.grouping,
+                       counts_of(ctx, merged, noised))
         present_persona = personas.persona[np.searchsorted(personas.person_ids, mo.ids[ids])]
         il = information_loss(mo.fresh[r].features, present_persona)  # month features of the month's people
         tally.month(np.flatnonzero(here), success, single, il, util, personas.n_personas)

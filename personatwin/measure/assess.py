@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,17 +21,62 @@ from personatwin.protect.prepared import PassContext, PreparedData
 from personatwin.protect.stages import Merged, Noised, sensitive_observations
 
 
+@dataclass(frozen=True)
+class PassCounts:
+    """The event-level sums a pass's utility figures and event l-diversity come from: sums over events, so over
+    shards (``+``; each person's events all in one shard)."""
+
+    periods: utility.PeriodCounts
+    outcomes_true: np.ndarray  # per outcome
+    outcomes_released: np.ndarray
+    rates: utility.RateCounts
+    by_type: np.ndarray  # T x personas x outcomes: true outcomes per persona and event type (l-diversity)
+
+    def __add__(self, other: PassCounts) -> PassCounts:
+        return PassCounts(self.periods + other.periods, self.outcomes_true + other.outcomes_true,
+                          self.outcomes_released + other.outcomes_released, self.rates + other.rates,
+                          self.by_type + other.by_type)
+
+
+def pass_counts(event_person: np.ndarray, type_codes: np.ndarray, event_day: np.ndarray, outcome_codes: np.ndarray,
+                starts: np.ndarray, rand_out: np.ndarray, n_types: int, n_outcomes: int, precision: str,
+                groups, person_persona: np.ndarray, n_personas: int) -> PassCounts:
+    """The sums ``PassCounts`` holds, of these events (the whole release's, or one shard's)."""
+    ev_persona = person_persona[event_person]
+    by_type = np.bincount((type_codes * n_personas + ev_persona) * n_outcomes + outcome_codes,
+                          minlength=n_types * n_personas * n_outcomes).reshape(n_types, n_personas, n_outcomes)
+    return PassCounts(
+        utility.period_counts(type_codes, n_types, noise.period_start(event_day, precision), starts),
+        np.bincount(outcome_codes, minlength=n_outcomes), np.bincount(rand_out, minlength=n_outcomes),
+        utility.rate_counts(groups, event_person, type_codes, n_types, outcome_codes, rand_out, n_outcomes,
+                            person_persona, n_personas),
+        by_type)
+
+
+def counts_of(ctx: PassContext, merged: Merged, noised: Noised) -> PassCounts:
+    """The pass's sums: the shards' (``noised.counts``, added up) when it was made shard by shard, else counted
+    here from the whole release's events."""
+    if noised.counts is not None:
+        return noised.counts
+    data = ctx.data
+    return pass_counts(data.event_person, data.type_codes, data.event_day, data.outcome_codes, noised.starts,
+                       noised.outcomes, len(data.type_names), len(data.outcome_names), ctx.policy.date_precision,
+                       group_codes(data, merged.person_persona, merged.attributes), merged.person_persona,
+                       len(merged.ids))
+
+
 def evaluate(ctx: PassContext, merged: Merged,
              noised: Noised, clock: StageClock | None = None) -> tuple[risk.RiskReport, utility.UtilityReport]:
     """Risk (DESIGN §5) and utility (§6) of one pass."""
     data, policy = ctx.data, ctx.policy
     clock = clock or StageClock()
+    counts = counts_of(ctx, merged, noised)
     # the utility figures are computed on a thread beside the risk (both read the pass, neither writes it);
     # "utility" is then the time they take beyond the risk's
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="utility") as pool:
-        util = pool.submit(measure, data, policy, merged.person_persona, merged.attributes, noised.starts,
-                           noised.outcomes, noised.pram, merged.grouping)
-        risk_report = assess(ctx, merged.person_persona, merged.attributes, noised)
+        util = pool.submit(measure, data, policy, merged.person_persona, merged.attributes, noised.pram,
+                           merged.grouping, counts)
+        risk_report = assess(ctx, merged.person_persona, merged.attributes, noised, counts)
         clock.lap("risk")
         utility_report = util.result()
     clock.lap("utility")
@@ -51,8 +97,8 @@ class StageClock:
 
 
 def assess(ctx: PassContext, person_persona: np.ndarray,
-           attrs: PersonaAttributes, noised: Noised) -> risk.RiskReport:
-    """Every §5 risk metric of this pass."""
+           attrs: PersonaAttributes, noised: Noised, counts: PassCounts | None = None) -> risk.RiskReport:
+    """Every §5 risk metric of this pass (``counts``: its event-level sums, when already made)."""
     data, policy = ctx.data, ctx.policy
     ev_persona = noised.ev_persona
     n = data.n_people
@@ -65,10 +111,21 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
     P = len(size)
     # l-diversity and t-closeness per sensitive attribute on true values (issue 11): each event type's
     # outcomes, each person-level sensitive column
+    if counts is None:
+        counts = pass_counts(data.event_person, data.type_codes, data.event_day, data.outcome_codes, noised.starts,
+                             noised.outcomes, len(data.type_names), len(data.outcome_names), policy.date_precision,
+                             (), person_persona, P)
+    n_event_attributes = len(data.type_names) if data.n_events else 0  # the first observations: event types
+
+    def value_counts(i: int, o) -> np.ndarray:  # an event type's from the sums; a person-level column's here
+        if i < n_event_attributes:
+            return counts.by_type[i]
+        return risk.value_counts_matrix(person_persona[o.owner], o.value, P, o.n_values)
+
     by_attribute = tuple(
-        (o.name, risk.attribute_diversity(risk.value_counts_matrix(person_persona[o.owner], o.value, P, o.n_values),
-                                          o.min_count, o.ordered, max(o.l or policy.l_diversity, 2)))
-        for o in sensitive_observations(data, policy))
+        (o.name, risk.attribute_diversity(value_counts(i, o), o.min_count, o.ordered,
+                                          max(o.l or policy.l_diversity, 2)))
+        for i, o in enumerate(sensitive_observations(data, policy, events=False)))
     l_distinct, l_entropy, t_close = risk.overall_diversity(f for _, f in by_attribute)
     demo, outliers = risk.demographic_concentration(data.people, person_persona, attrs, policy.k)
     inputs = linkage.AttackInputs(
@@ -123,11 +180,9 @@ def group_codes(data: PreparedData, person_persona: np.ndarray, attrs: PersonaAt
 
 
 def measure(data: PreparedData, policy: PrivacyPolicy, person_persona: np.ndarray, attrs: PersonaAttributes,
-            starts: np.ndarray, rand_out: np.ndarray, pram: noise.PramMatrix,
-            grouping: Grouping) -> utility.UtilityReport:
-    """Every §6 utility figure of this pass."""
-    true_starts = noise.period_start(data.event_day, policy.date_precision)
-    counts = utility.event_counts(data.type_codes, data.type_names, true_starts, starts, policy.date_precision)
+            pram: noise.PramMatrix, grouping: Grouping, sums: PassCounts) -> utility.UtilityReport:
+    """Every §6 utility figure of this pass, from its event-level sums."""
+    counts = utility.event_counts_from(sums.periods, data.type_names, policy.date_precision)
     preserved = bool((counts["original"] == counts["released"]).all()) if policy.date_shift_days == 0 else \
         int(counts["original"].sum()) == int(counts["released"].sum())
     qi_tvd = {}
@@ -136,11 +191,9 @@ def measure(data: PreparedData, policy: PrivacyPolicy, person_persona: np.ndarra
         codes, labels = generalized_codes(data.people[qi], data.domain.hierarchy(qi),
                                           start_level(data.domain, policy, qi))
         qi_tvd[qi] = utility.tvd_codes(codes, labels, attrs.table[qi].astype(str).to_numpy(dtype=object), weights)
-    outcome_tvd = utility.tvd_counts(np.bincount(data.outcome_codes, minlength=len(data.outcome_names)),
-                                     np.bincount(rand_out, minlength=len(data.outcome_names)))
-    rates = utility.group_rates(group_codes(data, person_persona, attrs), data.event_person, data.type_codes,
-                                data.type_names, data.outcome_codes, rand_out, data.outcome_names, pram, policy.gates,
-                                person_persona)
+    outcome_tvd = utility.tvd_counts(sums.outcomes_true, sums.outcomes_released)
+    rates = utility.rates_from_counts(group_codes(data, person_persona, attrs), sums.rates, person_persona,
+                                      data.type_names, data.outcome_names, pram, policy.gates)
     disp = utility.disparity(rates, data.domain.adverse_outcomes)
     fails = utility.gate_failures(rates, policy.gates, preserved)
     return utility.UtilityReport(counts, preserved, qi_tvd, outcome_tvd, rates, disp, grouping.information_loss, fails)

@@ -50,17 +50,48 @@ class UtilityReport:
         return out
 
 
-def event_counts(type_codes: np.ndarray, type_names, orig_starts: np.ndarray, rel_starts: np.ndarray,
-                 precision: str) -> pd.DataFrame:
-    """Event counts per type x period, original vs released (re-attribution keeps every event)."""
-    T = len(type_names)
+@dataclass(frozen=True)
+class PeriodCounts:
+    """Events per type x period start, original and released: sums over events, so over shards (``+``)."""
+
+    days: np.ndarray  # distinct period starts (int64 days; NaT as its int64), sorted
+    original: np.ndarray  # T x len(days)
+    released: np.ndarray
+
+    def __add__(self, other: PeriodCounts) -> PeriodCounts:
+        days = np.union1d(self.days, other.days)
+        out = []
+        for a, b in ((self.original, other.original), (self.released, other.released)):
+            total = np.zeros((a.shape[0], len(days)), dtype=np.int64)
+            total[:, np.searchsorted(days, self.days)] += a
+            total[:, np.searchsorted(days, other.days)] += b
+            out.append(total)
+        return PeriodCounts(days, out[0], out[1])
+
+
+def period_counts(type_codes: np.ndarray, T: int, orig_starts: np.ndarray, rel_starts: np.ndarray) -> PeriodCounts:
+    """``event_counts``'s sums: events per type x period start, original and released."""
     days = np.concatenate([orig_starts, rel_starts]).astype("datetime64[D]")
     inv, uniq = dense_codes(days.astype(np.int64))
     P = len(uniq)
     o = np.bincount(type_codes * P + inv[: len(orig_starts)], minlength=T * P)
     r = np.bincount(type_codes * P + inv[len(orig_starts):], minlength=T * P)
+    return PeriodCounts(uniq, o.reshape(T, P), r.reshape(T, P))
+
+
+def event_counts(type_codes: np.ndarray, type_names, orig_starts: np.ndarray, rel_starts: np.ndarray,
+                 precision: str) -> pd.DataFrame:
+    """Event counts per type x period, original vs released (re-attribution keeps every event)."""
+    return event_counts_from(period_counts(type_codes, len(type_names), orig_starts, rel_starts), type_names,
+                             precision)
+
+
+def event_counts_from(counts: PeriodCounts, type_names, precision: str) -> pd.DataFrame:
+    """``event_counts`` from its sums (``period_counts``, added over shards)."""
+    P = len(counts.days)
+    o, r = counts.original.reshape(-1), counts.released.reshape(-1)
     nz = np.flatnonzero(o + r)
-    labels = period_label(uniq.astype("datetime64[D]"), precision)
+    labels = period_label(counts.days.astype("datetime64[D]"), precision)
     return pd.DataFrame({"event_type": np.asarray(type_names, dtype=object)[nz // P],
                          "period": labels[nz % P], "original": o[nz], "released": r[nz]})
 
@@ -115,6 +146,40 @@ def distinct_people(pairs: tuple[np.ndarray, np.ndarray], group: np.ndarray, G: 
                        minlength=G * T).reshape(G, T).astype(np.int64)
 
 
+@dataclass(frozen=True)
+class RateCounts:
+    """What ``group_rates`` is computed from: sums over events, so sums over shards (``+``), per bias grouping."""
+
+    co: tuple[np.ndarray, ...]  # per grouping: G x T x n_out true outcomes by the person's own group
+    cr: tuple[np.ndarray, ...]  # per grouping: released outcomes by the group the person's persona publishes
+    people_o: tuple[np.ndarray, ...]  # per grouping: G x T distinct people with an event of the type
+    persona_types: np.ndarray  # n_personas x T: the persona holds an event of the type
+
+    def __add__(self, other: RateCounts) -> RateCounts:
+        """Counts of two disjoint sets of events (each person's events all in one of them)."""
+        return RateCounts(tuple(a + b for a, b in zip(self.co, other.co)),
+                          tuple(a + b for a, b in zip(self.cr, other.cr)),
+                          tuple(a + b for a, b in zip(self.people_o, other.people_o)),
+                          self.persona_types | other.persona_types)
+
+
+def rate_counts(groups, event_person: np.ndarray, type_codes: np.ndarray, T: int, outcome_codes: np.ndarray,
+                released_outcomes: np.ndarray, n_out: int, person_persona: np.ndarray, n_personas: int) -> RateCounts:
+    """The counts ``group_rates`` needs, of these events (``groups`` as there; person indices are the release's)."""
+    person_pairs = unit_types(event_person, type_codes, T)  # once for every attribute
+    persona_types = np.zeros((n_personas, T), dtype=bool)
+    persona_types[person_persona[event_person], type_codes] = True
+    co, cr, people_o = [], [], []
+    for _, orig, rel, names in groups:
+        G = len(names)
+        people_o.append(distinct_people(person_pairs, orig, G, T))
+        co.append(np.bincount((orig[event_person] * T + type_codes) * n_out + outcome_codes,
+                              minlength=G * T * n_out).reshape(G, T, n_out))
+        cr.append(np.bincount((rel[event_person] * T + type_codes) * n_out + released_outcomes,
+                              minlength=G * T * n_out).reshape(G, T, n_out))
+    return RateCounts(tuple(co), tuple(cr), tuple(people_o), persona_types)
+
+
 def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_names, outcome_codes: np.ndarray,
                 released_outcomes: np.ndarray, outcome_names, pram: PramMatrix, gates: UtilityGates,
                 person_persona: np.ndarray | None = None) -> pd.DataFrame:
@@ -126,24 +191,28 @@ def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_n
     the number of distinct people of the group with an event of the type; ``people_released`` the
     members of the personas publishing the group that hold an event of the type (small-cell rule).
     """
-    T, n_out = len(type_names), len(outcome_names)
-    p = pram.p
-    frames = []
     if person_persona is None:
         person_persona = np.arange(int(event_person.max()) + 1 if len(event_person) else 0)
-    persona_size = np.bincount(person_persona)
+    n_personas = int(person_persona.max()) + 1 if len(person_persona) else 0
+    counts = rate_counts(groups, event_person, type_codes, len(type_names), outcome_codes, released_outcomes,
+                         len(outcome_names), person_persona, n_personas)
+    return rates_from_counts(groups, counts, person_persona, type_names, outcome_names, pram, gates)
+
+
+def rates_from_counts(groups, counts: RateCounts, person_persona: np.ndarray, type_names, outcome_names,
+                      pram: PramMatrix, gates: UtilityGates) -> pd.DataFrame:
+    """``group_rates`` from its counts (``rate_counts``, summed over shards)."""
+    T = len(type_names)
+    p = pram.p
+    frames = []
+    persona_size = np.bincount(person_persona, minlength=len(counts.persona_types))
     persona_member = np.zeros(len(persona_size), dtype=np.int64)
     persona_member[person_persona] = np.arange(len(person_persona))
-    person_pairs = unit_types(event_person, type_codes, T)  # once for every attribute
-    persona_pairs = unit_types(person_persona[event_person], type_codes, T)
-    for attr, orig, rel, names in groups:
+    unit, typ = np.nonzero(counts.persona_types)
+    persona_pairs = (unit, typ)
+    for (attr, _, rel, names), co, cr, people_o in zip(groups, counts.co, counts.cr, counts.people_o):
         G = len(names)
-        people_o = distinct_people(person_pairs, orig, G, T)
         people_r = distinct_people(persona_pairs, rel[persona_member], G, T, weight=persona_size)
-        co = np.bincount((orig[event_person] * T + type_codes) * n_out + outcome_codes,
-                         minlength=G * T * n_out).reshape(G, T, n_out)
-        cr = np.bincount((rel[event_person] * T + type_codes) * n_out + released_outcomes,
-                         minlength=G * T * n_out).reshape(G, T, n_out)
         no, nr = co.sum(axis=2), cr.sum(axis=2)
         # every outcome the event type can take, also those with zero count in this group
         g, t, o = np.nonzero((no > 0)[:, :, None] & (pram.matrix > 0)[None, :, :])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -184,15 +185,17 @@ def _sensitive_people(ctx: PassContext, merged: Merged) -> tuple[pd.DataFrame, l
     return out, coded
 
 
-def sensitive_observations(data: PreparedData, policy: PrivacyPolicy) -> list[diversity.Observed]:
+def sensitive_observations(data: PreparedData, policy: PrivacyPolicy, events: bool = True) -> list[diversity.Observed]:
     """The sensitive attributes diversity is judged on, with true values and the policy's limits for each: each
-    event type's outcomes (a persona counts for a type once it holds at least k events of it) and each
-    person-level sensitive column."""
+    event type's outcomes (a persona counts for a type once it holds at least k events of it; first, in type
+    order) and each person-level sensitive column. ``events=False``: the event types' limits only (no values;
+    their counts come from the pass's sums)."""
     out = []
     if data.n_events:
-        order, bounds = grouped(data.type_codes, len(data.type_names))
+        order, bounds = grouped(data.type_codes, len(data.type_names)) if events else (None, None)
+        none = np.zeros(0, dtype=np.int64)
         for t, name in enumerate(data.type_names):
-            rows = order[bounds[t]:bounds[t + 1]]
+            rows = order[bounds[t]:bounds[t + 1]] if order is not None and bounds is not None else none
             out.append(_with_limits(diversity.Observed(data.event_person[rows], data.outcome_codes[rows],
                                                        len(data.outcome_names), policy.k, name), policy))
     people = np.arange(data.n_people)
@@ -277,6 +280,9 @@ class Noised:
     # shows (true values) and what the release shows for it; the linkage attack matches on both.
     detail_true: np.ndarray
     detail_released: np.ndarray
+    # the pass's event-level sums when its shards made them (``personatwin.measure.assess.PassCounts``); None: the
+    # figures count them from the events above
+    counts: Any = None
 
 
 def merge_stage(ctx: PassContext,

@@ -1,7 +1,9 @@
 """The noise stage over shards of whole buckets: the released events, draws and codes of
 ``personatwin.protect.stages.noise_stage``, each shard computing its own events.
 
-A pass runs in phases, each a function of one shard's data run on every shard by a runner:
+A pass runs in phases, each a function of one shard's data run on every shard by a runner (the last one also
+returns the shard's part of the pass's event-level sums, from which the utility figures and the events' l-diversity
+are computed: ``personatwin.measure.assess.PassCounts``):
 
 1. ``draw``: dates shifted by their persona's offset and blurred; PRAM decisions of the shard's buckets from their
    generators. A replaced event takes the joint value of a position in its type's list (every event of the type,
@@ -24,6 +26,7 @@ import numpy as np
 
 from personatwin.core.codes import grouped
 from personatwin.core.schema import END_DATE, LOCATION, VALUE
+from personatwin.measure.assess import PassCounts, group_codes, pass_counts
 from personatwin.protect import noise
 from personatwin.protect.prepared import PassContext
 from personatwin.protect.row_order import _keyed_order, bucket_ties
@@ -239,10 +242,12 @@ class Columns:
     true_values: np.ndarray | None
     released_values: np.ndarray | None
     ties: np.ndarray  # random tie key of each event (its bucket's draws)
+    counts: PassCounts  # the shard's part of the pass's event-level sums (utility, event l-diversity)
 
 
 def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray, caps: np.ndarray | None,
-            table: np.ndarray | None, persona_level: np.ndarray, rngs: dict[int, np.random.Generator]) -> Columns:
+            table: np.ndarray | None, persona_level: np.ndarray, rngs: dict[int, np.random.Generator],
+            person_persona: np.ndarray, groups: list) -> Columns:
     """Phase 4: released columns with the release-wide parameters, and each event's random tie key (drawn per
     bucket as ``row_order.keyed_order_bucketed`` draws them)."""
     released_end = None
@@ -263,8 +268,11 @@ def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray,
     for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
         rows = by_bucket[bounds[b]:bounds[b + 1]]
         ties[rows] = bucket_ties(len(rows), rngs[int(b)])
+    counts = pass_counts(shard.event_person, shard.type_codes, shard.event_day, shard.outcome_codes, res.drawn.starts,
+                         res.outcome, s.n_types, s.n_outcomes, s.precision, groups, person_persona,
+                         int(person_persona.max()) + 1 if len(person_persona) else 0)
     return Columns(res.drawn.starts, res.outcome, res.source, released_end, own_loc, rel_loc, true_vals, rel_vals,
-                   ties)
+                   ties, counts)
 
 
 def _settings(ctx: PassContext) -> Settings:
@@ -380,9 +388,11 @@ def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None 
     runner.log.add("parameters", time.perf_counter() - t0)
 
     t0 = time.perf_counter()
+    shared_groups = runner.share(group_codes(data, merged.person_persona, merged.attributes))
     cols = runner.gather([runner.submit("columns", i, columns, h, s, runner.submit("state", i, _item, resolved[i], 0),
                                         shared_offsets, caps, table, shared_levels,
-                                        {int(b): order_draw(int(b)) for b in buckets_of[i]})
+                                        {int(b): order_draw(int(b)) for b in buckets_of[i]}, shared_persona,
+                                        shared_groups)
                           for i, h in enumerate(handles)])
     runner.log.add("columns", time.perf_counter() - t0)
     t0 = time.perf_counter()
@@ -430,5 +440,8 @@ def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Colum
     events = released_frame(data, policy, order, ev_rank, merged.ids, starts, period_code, period_values, outcome,
                             released_end, (rel_loc, labels) if rel_loc is not None and labels is not None else None,
                             rel_vals)
+    counts = cols[0].counts
+    for c in cols[1:]:
+        counts = counts + c.counts
     return Noised(events, sensitive, pram, ev_persona, starts, outcome, sens_codes, order, period_values,
-                  detail_true, detail_released)
+                  detail_true, detail_released, counts)

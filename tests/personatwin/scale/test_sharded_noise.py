@@ -15,6 +15,7 @@ from personatwin.core.keys import ReleaseKey
 from personatwin.core.policy import policy_for_level
 from personatwin.core.schema import END_DATE, LOCATION, VALUE
 from personatwin.ingest import synth
+from personatwin.measure.assess import counts_of
 from personatwin.protect.prepared import PassContext, prepare
 from personatwin.protect.stages import merge_stage, noise_stage
 from personatwin.release.one_pass import protect
@@ -38,6 +39,19 @@ def same_noise(a, b) -> None:
         assert nx == ny
 
 
+def same_counts(a, b) -> None:
+    """Two passes' event-level sums are equal, field by field."""
+    np.testing.assert_array_equal(a.periods.days, b.periods.days)
+    for f in ("original", "released"):
+        np.testing.assert_array_equal(getattr(a.periods, f), getattr(b.periods, f))
+    for f in ("outcomes_true", "outcomes_released", "by_type"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    for f in ("co", "cr", "people_o"):
+        for x, y in zip(getattr(a.rates, f), getattr(b.rates, f)):
+            np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a.rates.persona_types, b.rates.persona_types)
+
+
 @pytest.fixture(scope="module")
 def prepared():
     out = {}
@@ -54,10 +68,13 @@ def test_noise_shard_by_shard_is_the_single_process_noise(prepared, n, key):
     assert ctx.n_buckets >= 8
     merged = merge_stage(ctx)
     single = noise_stage(ctx, merged)
+    whole = counts_of(ctx, merged, single)  # the pass's event-level sums, counted in one piece
     for shards in (2, 3):
         runner = InProcess()
-        same_noise(single, sharded_noise_stage(ctx, merged, runner, n_shards=shards))
+        sharded = sharded_noise_stage(ctx, merged, runner, n_shards=shards)
+        same_noise(single, sharded)
         assert set(runner.log.shards["draw"]) == set(range(shards))  # every shard drew its own buckets
+        same_counts(whole, sharded.counts)  # the shards' sums add up to them
 
 
 def test_every_outcome_dependent_column_travels_the_same_way(prepared):
@@ -81,6 +98,9 @@ def test_a_pass_and_its_figures_are_the_same_with_a_runner(prepared):
     b = protect(replace(base, runner=runner))
     assert a.events.equals(b.events) and a.personas.equals(b.personas)
     assert a.figures() == b.figures()
+    assert b.stages[1].counts is not None  # the sharded pass's utility and l-diversity came from the shards' sums
+    assert a.utility.group_rates.equals(b.utility.group_rates) and a.utility.event_counts.equals(b.utility.event_counts)
+    assert a.risk.by_attribute == b.risk.by_attribute
     # the events are cut into shards once per release: the next pass (another k) reuses them
     placed = runner._placed
     coarser = replace(base, policy=base.policy.with_changes(k=base.policy.k * 2))
