@@ -139,13 +139,19 @@ class DaskRunner:
             self.client = Client(self._cluster)
         self.log = PhaseLog()
         self._times: list[tuple[str, int, Any]] = []
+        self._seen_workers = 0
 
     def _worker_names(self) -> list[str]:
-        return sorted(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        names = sorted(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        self._seen_workers = len(names)
+        return names
 
     @property
     def workers(self) -> int:
-        """Workers the scheduler has now (at least 1: shards wait for one in ``put``)."""
+        """Workers the scheduler has now (at least 1: shards wait for one in ``put``); once the runner is closed,
+        those it had when last asked (its metadata is written after the step's cluster stopped)."""
+        if self.client.status in ("closing", "closed"):
+            return max(1, self._seen_workers)
         return max(1, len(self._worker_names()))
 
     def put(self, shards: Sequence[Any]) -> list[Any]:
