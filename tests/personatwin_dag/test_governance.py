@@ -236,3 +236,15 @@ def test_a_pinned_configuration_needs_only_approvals_and_a_changed_one_a_full_re
     monkeypatch.setenv("PERSONATWIN_POLICY_FROM", "2024-03")
     refused = run_partition(defs(), instance, "2024-01")
     assert not refused.success and "no release of 2024-03 is published" in failure_message(refused)
+
+
+def test_the_demo_review_of_a_staging_it_already_approved_is_a_no_op(reviewed_defs, instance, reviewed):
+    """Running the demo twice in one checkout: the second run finds its reviewers' approvals and adds none."""
+    from personatwin_dag.demo import DEMO_REVIEWERS, demo_review
+
+    assert run_partition(reviewed_defs, instance, PERIOD).success
+    governance = reviewed_defs.resources["governance"]
+    first = demo_review(governance, PERIOD)
+    before = len(governance.log().decisions())
+    assert demo_review(governance, PERIOD) == first and first.startswith("approved")
+    assert len(governance.log().decisions()) == before == len(DEMO_REVIEWERS)
