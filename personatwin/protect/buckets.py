@@ -14,14 +14,10 @@ is the one generator per purpose it was before buckets existed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 BUCKET_PEOPLE = 20_000  # people per bucket: 1M people make 50 buckets, 10M make 500
-
-BucketRng = Callable[[int], np.random.Generator]
-
 
 def n_buckets(n_people: int, bucket_people: int = BUCKET_PEOPLE) -> int:
     """Buckets of a release of ``n_people``: at least one, one more per ``bucket_people`` people."""

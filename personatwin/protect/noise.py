@@ -120,8 +120,8 @@ def shift_dates(dates: np.ndarray, persona: np.ndarray, max_days: int, rng: np.r
     """Shift every event of a persona by one random offset in [-max_days, max_days]: order is kept."""
     if max_days <= 0:
         return dates
-    offsets = rng.integers(-max_days, max_days + 1, size=int(persona.max()) + 1 if len(persona) else 0)
-    return dates + offsets.astype("timedelta64[D]")[persona]
+    return shift_by(dates, persona, rng.integers(-max_days, max_days + 1, size=int(persona.max()) + 1 if len(persona)
+                                                 else 0))
 
 
 def shift_by(dates: np.ndarray, persona: np.ndarray, offsets: np.ndarray) -> np.ndarray:

@@ -312,6 +312,7 @@ class Placed:
     handles: list
     plan: ShardPlan
     per_bucket_type: np.ndarray  # events per (bucket, type)
+    positions: list[np.ndarray]  # each shard's events' canonical positions (kept here to put its columns back)
 
 
 def placed_shards(ctx: PassContext, runner: Runner, n_shards: int) -> Placed:
@@ -325,7 +326,8 @@ def placed_shards(ctx: PassContext, runner: Runner, n_shards: int) -> Placed:
     per_bucket_type = np.zeros(B * T, dtype=np.int64)
     for sh in shards:
         per_bucket_type += np.bincount(sh.event_bucket * T + sh.type_codes, minlength=B * T)
-    placed = Placed(ctx.data, tag, runner.put(shards), plan, per_bucket_type.reshape(B, T))
+    placed = Placed(ctx.data, tag, runner.put(shards), plan, per_bucket_type.reshape(B, T),
+                    [sh.positions for sh in shards])
     runner._placed = placed  # type: ignore[attr-defined]
     return placed
 
@@ -407,8 +409,7 @@ def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Colum
     result (the coordinator's in-memory form, for sizes one process can hold)."""
     data, policy = ctx.data, ctx.policy
     n = data.n_events
-    by_shard, bounds = grouped(placed.plan.shard_of[ctx.person_buckets()[data.event_person]], placed.plan.n_shards)
-    positions = [by_shard[bounds[i]:bounds[i + 1]] for i in range(placed.plan.n_shards)]
+    positions = placed.positions
 
     def gather(field: str) -> np.ndarray | None:
         first = getattr(cols[0], field) if cols else None
