@@ -14,6 +14,9 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 OPT_OUT = "PERSONATWIN_MALLOC_TUNING"
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # mallopt parameters (malloc.h)
@@ -41,3 +44,21 @@ def reuse_freed_memory() -> bool:
                   and mallopt(M_ARENA_MAX, 1) == 1)
     _applied.append(ok)
     return ok
+
+
+def spilled(obj: Any, folder: Path, names: Iterable[str] | None = None) -> Any:
+    """A frozen dataclass with its (non-empty, 1-d) arrays -- or only those ``names`` -- written to ``folder`` as
+    ``.npy`` files and read back memory-mapped, read-only: out of core, the kernel pages them in while they are
+    read and drops them under pressure. The folder must outlive the object."""
+    import dataclasses
+
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for name in names if names is not None else (f.name for f in dataclasses.fields(obj)):
+        a = getattr(obj, name)
+        if isinstance(a, np.ndarray) and a.ndim == 1 and len(a):
+            np.save(folder / f"{name}.npy", a)
+            arrays[name] = np.load(folder / f"{name}.npy", mmap_mode="r")
+    return dataclasses.replace(obj, **arrays)
