@@ -58,9 +58,10 @@ class AttackInputs:
     event_person: np.ndarray  # person index of each true event
     event_type_code: np.ndarray  # event type code of each event (same codes in truth and release)
     event_date: np.ndarray  # true date, datetime64[D]
-    released_persona: np.ndarray  # persona index of each released event
-    released_type_code: np.ndarray
-    released_period: np.ndarray  # released period start, datetime64[D]
+    # the release's events (None when the caller gives the attacks the release's cells, ``released_cells``)
+    released_persona: np.ndarray | None  # persona index of each released event
+    released_type_code: np.ndarray | None
+    released_period: np.ndarray | None  # released period start, datetime64[D]
     precision: str
     released_sorted: bool = False  # released events grouped by persona, then period, then type
     period_values: np.ndarray | None = None  # distinct released period starts (int days), if known
@@ -136,15 +137,6 @@ def known_events(inp: AttackInputs, targets: np.ndarray, m: int, rng: np.random.
     return tgt, inp.event_type_code[sel], period, detail
 
 
-def _run_occurrence(key: np.ndarray) -> np.ndarray:
-    """0-based position of each row inside its run of equal consecutive keys (O(n), no sort)."""
-    n = len(key)
-    new = np.ones(n, dtype=bool)
-    new[1:] = key[1:] != key[:-1]
-    start = np.maximum.accumulate(np.where(new, np.arange(n), 0))
-    return np.arange(n) - start
-
-
 @dataclass(frozen=True)
 class ReleasedCells:
     """The released events as (persona, cell, occurrence), cell = type x period code; the part of
@@ -162,27 +154,54 @@ class ReleasedCells:
 
 def released_cells(inp: AttackInputs, m: int) -> ReleasedCells:
     """Index the released events by (persona, cell) occurrence; only the first m per pair matter."""
-    rel_period = inp.released_period.astype(np.int64)
+    if inp.released_persona is None or inp.released_type_code is None or inp.released_period is None:
+        raise ValueError("these attack inputs hold no released events: give the release's cells (released=...) "
+                         f"for attacker knowledge m={m}")
+    rel_period = days(inp.released_period)
     periods = np.asarray(inp.period_values if inp.period_values is not None else np.unique(rel_period), dtype=np.int64)
-    P = max(len(periods), 1)
     detail = inp.released_detail if inp.released_detail is not None else np.zeros(len(rel_period), dtype=np.int64)
     D = int(max(detail.max() if len(detail) else 0,
                 inp.event_detail.max() if inp.event_detail is not None and len(inp.event_detail) else 0)) + 1
-    rcell = (inp.released_type_code.astype(np.int64) * P + np.searchsorted(periods, rel_period)) * D + detail
-    n_cells = (int(inp.released_type_code.max()) + 1) * P * D if len(rcell) else 1
-    if inp.released_sorted:  # runs of one (persona, cell) are contiguous: count in place
-        rocc = _run_occurrence(inp.released_persona * n_cells + rcell)
-    else:
-        rocc = _occurrence(inp.released_persona * n_cells + rcell,
-                           np.lexsort((rcell, inp.released_persona)))
+    rcell = cell_codes(inp.released_type_code, rel_period, detail, periods, D)
+    n_types = int(inp.released_type_code.max()) + 1 if len(rcell) else 0
+    return cells_of(inp.released_persona, rcell, periods, D, n_types, m, inp.released_sorted)
+
+
+def days(dates: np.ndarray) -> np.ndarray:
+    """Dates as int64 counts of their unit (a view of datetime64, no copy)."""
+    return dates.view(np.int64) if dates.dtype.kind == "M" else dates.astype(np.int64)
+
+
+def cell_codes(type_code: np.ndarray, period: np.ndarray, detail: np.ndarray, periods: np.ndarray,
+               n_details: int) -> np.ndarray:
+    """Cell of each event, (type x period code) x detail, computed in place (one event-long temporary)."""
+    cell = type_code.astype(np.int64)
+    cell *= max(len(periods), 1)
+    cell += np.searchsorted(periods, period)
+    cell *= n_details
+    cell += detail
+    return cell
+
+
+def cells_of(persona: np.ndarray, rcell: np.ndarray, periods: np.ndarray, n_details: int, n_types: int, m: int,
+             is_sorted: bool, order: np.ndarray | None = None) -> ReleasedCells:
+    """``ReleasedCells`` from each released event's persona and cell (``is_sorted``: runs of one (persona, cell)
+    are contiguous, as in the release's row order; ``order``: the events are ``persona[order]``, ``rcell[order]``)."""
+    P = max(len(periods), 1)
+    n_cells = n_types * P * n_details if len(rcell) else 1
+    if is_sorted:  # runs of one (persona, cell) are contiguous: counted in place, compiled
+        from personatwin.measure.runs import first_occurrences  # numba: imported on first use only
+
+        return ReleasedCells(periods, P, n_details, *first_occurrences(persona, rcell, m, order), n_cells, m)
+    if order is not None:
+        persona, rcell = persona[order], rcell[order]
+    rocc = _occurrence(persona * n_cells + rcell, np.lexsort((rcell, persona)))
     keep = rocc < m
-    return ReleasedCells(periods, P, D, inp.released_persona[keep], rcell[keep], rocc[keep], n_cells, m)
+    return ReleasedCells(periods, P, n_details, persona[keep], rcell[keep], rocc[keep], n_cells, m)
 
 
-def _event_rows(inp: AttackInputs, known, m: int,
-                released: ReleasedCells | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Row id per known event and the (row, persona) pairs of the released event occurrences."""
-    released = released if released is not None and released.m == m else released_cells(inp, m)
+def _known_rows(released: ReleasedCells, known, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row id per known event, and the sorted (cell x m + occurrence) key of each row."""
     tgt, ktype, kperiod, kdetail = known
     kperiod = np.asarray(kperiod, dtype=np.int64)
     kp = np.searchsorted(released.periods, kperiod)
@@ -195,19 +214,25 @@ def _event_rows(inp: AttackInputs, known, m: int,
     kocc = _occurrence(tgt * (int(kcell.max()) + 1 if len(kcell) else 1) + kcell, np.lexsort((kcell, tgt)))
     kkey = kcell * m + kocc
     row_known, needed = dense_codes(kkey)
-    inside = needed // m
-    if released.n_cells <= 50_000_000:  # a table lookup while the cell space is small
-        wanted = np.zeros(released.n_cells, dtype=bool)
-        wanted[inside[inside < released.n_cells]] = True
-        sel = np.flatnonzero(wanted[released.cell])
+    return row_known.reshape(-1), needed
+
+
+def attack_bits(inp: AttackInputs, domain: Domain, m: int, targets: np.ndarray, known, n_personas: int,
+                released: ReleasedCells | None = None, use_qis: bool = True):
+    """The attack's candidate bitsets: (row of each known event, per-QI rows of each target, the bitset matrix
+    -- a row per known (cell, occurrence) and per QI value, two extra rows all-zero and all-one --, its row count).
+    The released occurrences set their bits in a compiled pass, with no (row, persona) pair list."""
+    from personatwin.measure.bitsets import set_released_bits  # numba: compiled or loaded on first use only
+
+    released = released if released is not None and released.m == m else released_cells(inp, m)
+    row_known, needed = _known_rows(released, known, m)
+    if use_qis:
+        per_qi, qi_pairs, n_rows = _qi_rows(inp, domain, targets, len(needed))
     else:
-        sel = np.flatnonzero(np.isin(released.cell, inside))
-    rp = released.persona[sel]
-    rkey = released.cell[sel] * m + released.occurrence[sel]
-    pos = np.searchsorted(needed, rkey)
-    ok = pos < len(needed)
-    ok[ok] = needed[pos[ok]] == rkey[ok]
-    return row_known.reshape(-1), np.column_stack([pos[ok], rp[ok]]), len(needed)
+        per_qi, qi_pairs, n_rows = [], np.zeros((0, 2), np.int64), len(needed)
+    bits = _build_bits(qi_pairs[:, 0], qi_pairs[:, 1], n_rows, n_personas)
+    set_released_bits(bits, released.persona, released.cell, released.occurrence, needed, m)
+    return row_known, per_qi, bits, n_rows
 
 
 def _qi_rows(inp: AttackInputs, domain: Domain, targets: np.ndarray, offset: int):
@@ -247,13 +272,7 @@ def simulate(inp: AttackInputs, domain: Domain, m: int, n_targets: int, rng: np.
         return AttackResult(0.0, 0.0, 0.0, 0, 0.0)
     targets = sample_targets(n_people, n_targets, rng) if targets is None else np.asarray(targets, dtype=np.int64)
     known = known_events(inp, targets, m, rng)
-    row_known, ev_pairs, n_ev_rows = _event_rows(inp, known, m, released)
-    if use_qis:
-        per_qi, qi_pairs, n_rows = _qi_rows(inp, domain, targets, n_ev_rows)
-    else:
-        per_qi, qi_pairs, n_rows = [], np.zeros((0, 2), np.int64), n_ev_rows
-    pairs = np.concatenate([ev_pairs, qi_pairs]) if len(qi_pairs) else ev_pairs
-    bits = _build_bits(pairs[:, 0], pairs[:, 1], n_rows, n_personas)
+    row_known, per_qi, bits, n_rows = attack_bits(inp, domain, m, targets, known, n_personas, released, use_qis)
     zero, ones = n_rows, n_rows + 1
     ev_matrix = np.full((len(targets), max(m, 1)), ones, dtype=np.int64)
     tgt = known[0]

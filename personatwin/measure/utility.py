@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from personatwin.core.codes import dense_codes
+from personatwin.core.codes import DENSE_RANGE_LIMIT, dense_codes
 from personatwin.core.policy import UtilityGates
 from personatwin.protect.noise import PramMatrix, period_label
 
@@ -71,12 +71,30 @@ class PeriodCounts:
 
 def period_counts(type_codes: np.ndarray, T: int, orig_starts: np.ndarray, rel_starts: np.ndarray) -> PeriodCounts:
     """``event_counts``'s sums: events per type x period start, original and released."""
-    days = np.concatenate([orig_starts, rel_starts]).astype("datetime64[D]")
-    inv, uniq = dense_codes(days.astype(np.int64))
+    o_days = orig_starts.astype("datetime64[D]", copy=False).view(np.int64)
+    r_days = rel_starts.astype("datetime64[D]", copy=False).view(np.int64)
+    if len(o_days) and len(r_days):
+        lo, hi = min(int(o_days.min()), int(r_days.min())), max(int(o_days.max()), int(r_days.max()))
+        if (hi - lo + 1) * T < DENSE_RANGE_LIMIT:  # counted per (type, day) at once: no event-long codes
+            R = hi - lo + 1
+            o = _type_day_counts(type_codes, o_days, lo, R, T)
+            r = _type_day_counts(type_codes, r_days, lo, R, T)
+            present = (o.sum(axis=0) + r.sum(axis=0)) > 0
+            return PeriodCounts(np.flatnonzero(present) + lo, o[:, present], r[:, present])
+    days = np.concatenate([o_days, r_days])
+    inv, uniq = dense_codes(days)
     P = len(uniq)
     o = np.bincount(type_codes * P + inv[: len(orig_starts)], minlength=T * P)
     r = np.bincount(type_codes * P + inv[len(orig_starts):], minlength=T * P)
     return PeriodCounts(uniq, o.reshape(T, P), r.reshape(T, P))
+
+
+def _type_day_counts(type_codes: np.ndarray, days: np.ndarray, lo: int, R: int, T: int) -> np.ndarray:
+    """Events per (type, day - lo): a T x R table."""
+    key = np.multiply(type_codes, R, dtype=np.int64)
+    key += days
+    key -= lo
+    return np.bincount(key, minlength=T * R).reshape(T, R)
 
 
 def event_counts(type_codes: np.ndarray, type_names, orig_starts: np.ndarray, rel_starts: np.ndarray,
@@ -173,11 +191,22 @@ def rate_counts(groups, event_person: np.ndarray, type_codes: np.ndarray, T: int
     for _, orig, rel, names in groups:
         G = len(names)
         people_o.append(distinct_people(person_pairs, orig, G, T))
-        co.append(np.bincount((orig[event_person] * T + type_codes) * n_out + outcome_codes,
+        co.append(np.bincount(_cell_keys(orig, event_person, type_codes, T, outcome_codes, n_out),
                               minlength=G * T * n_out).reshape(G, T, n_out))
-        cr.append(np.bincount((rel[event_person] * T + type_codes) * n_out + released_outcomes,
+        cr.append(np.bincount(_cell_keys(rel, event_person, type_codes, T, released_outcomes, n_out),
                               minlength=G * T * n_out).reshape(G, T, n_out))
     return RateCounts(tuple(co), tuple(cr), tuple(people_o), persona_types)
+
+
+def _cell_keys(group: np.ndarray, event_person: np.ndarray, type_codes: np.ndarray, T: int, outcomes: np.ndarray,
+               n_out: int) -> np.ndarray:
+    """(group x type) x outcome of each event, computed in place: one event-long array, no temporaries."""
+    key = group.astype(np.int64, copy=False)[event_person]
+    key *= T
+    key += type_codes
+    key *= n_out
+    key += outcomes
+    return key
 
 
 def group_rates(groups, event_person: np.ndarray, type_codes: np.ndarray, type_names, outcome_codes: np.ndarray,

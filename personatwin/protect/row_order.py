@@ -10,8 +10,8 @@ from numba import njit
 
 @njit(cache=True, nogil=True)
 def _by_major(major: np.ndarray, rows: np.ndarray, n_major: int) -> tuple[np.ndarray, np.ndarray]:
-    """A counting sort by ``major`` of the rows taken in the order ``rows`` lists them: the sorted rows and each
-    major group's start."""
+    """A counting sort by ``major`` of the rows taken in the order ``rows`` lists them (empty: 0, 1, ... without an
+    array of them): the sorted rows and each major group's start."""
     starts = np.zeros(n_major + 1, dtype=np.int64)
     for r in range(len(major)):
         starts[major[r] + 1] += 1
@@ -19,7 +19,9 @@ def _by_major(major: np.ndarray, rows: np.ndarray, n_major: int) -> tuple[np.nda
         starts[b + 1] += starts[b]
     fill = starts[:-1].copy()
     out = np.empty(len(major), dtype=np.int64)
-    for r in rows:
+    n_rows = len(rows) if len(rows) else len(major)
+    for i in range(n_rows):
+        r = rows[i] if len(rows) else i
         b = major[r]
         out[fill[b]] = r
         fill[b] += 1
@@ -56,7 +58,7 @@ def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng:
 def _keyed_order(major: np.ndarray, minor: np.ndarray, tie: np.ndarray, n_major: int) -> np.ndarray:
     """Rows sorted by (major, minor, tie, position): a counting sort by ``major``, then inside each major group one
     sort of minor and the tie's top bits packed in one 63-bit key (two stable sorts when minors are too wide)."""
-    out, starts = _by_major(major, np.arange(len(major)), n_major)
+    out, starts = _by_major(major, np.zeros(0, dtype=np.int64), n_major)
     hi_minor = 0
     for r in range(len(minor)):
         hi_minor = max(hi_minor, minor[r])
@@ -84,6 +86,18 @@ def bucket_ties(n_rows: int, draw) -> np.ndarray:
     return draw.integers(0, 2**63 - 1, size=n_rows, dtype=np.int64)
 
 
+def row_ties(row_bucket: np.ndarray, n: int, draw) -> np.ndarray:
+    """Each row's random tie key from its bucket's generator (rows of a bucket in canonical order)."""
+    from personatwin.core.codes import grouped
+
+    order, bounds = grouped(row_bucket, n)
+    tie = np.empty(len(row_bucket), dtype=np.int64)
+    for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
+        rows = order[bounds[b]:bounds[b + 1]]
+        tie[rows] = bucket_ties(len(rows), draw(int(b)))
+    return tie
+
+
 def keyed_order_bucketed(major: np.ndarray, n_major: int, minor: np.ndarray, row_bucket: np.ndarray, n: int,
                          draw) -> np.ndarray:
     """``keyed_order_grouped`` with the ties drawn bucket by bucket (``draw(b)``: the bucket's generator): each row a
@@ -92,11 +106,6 @@ def keyed_order_bucketed(major: np.ndarray, n_major: int, minor: np.ndarray, row
     bucket (which would group each person's rows). One bucket: ``keyed_order_grouped``'s permutation."""
     if n == 1:
         return keyed_order_grouped(major, n_major, minor, draw(0))
-    from personatwin.core.codes import grouped
-
-    order, bounds = grouped(row_bucket, n)
-    tie = np.empty(len(major), dtype=np.int64)
-    for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
-        rows = order[bounds[b]:bounds[b + 1]]
-        tie[rows] = bucket_ties(len(rows), draw(int(b)))
+    tie = row_ties(row_bucket, n, draw)
+    del row_bucket  # the caller's only reference (``stages._row_order``): 100M rows' buckets freed before the sort
     return _keyed_order(np.asarray(major, dtype=np.int64), np.asarray(minor, dtype=np.int64), tie, int(n_major))

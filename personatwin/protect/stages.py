@@ -125,11 +125,25 @@ def _event_details(data: PreparedData, policy: PrivacyPolicy, source: np.ndarray
     return tuple_codes(columns)
 
 
+def _small_int(n_categories: int) -> type:
+    """The integer type pandas keeps codes of ``n_categories`` in."""
+    return np.int8 if n_categories < 127 else np.int16 if n_categories < 32767 else np.int32
+
+
 def _in_release_order(codes: np.ndarray, order: np.ndarray, n_categories: int) -> np.ndarray:
     """Category codes in release row order, gathered in the integer type pandas keeps them in: the
     same codes, a smaller gather than int64's."""
-    small = np.int8 if n_categories < 127 else np.int16 if n_categories < 32767 else np.int32
-    return codes.astype(small, copy=False)[order]
+    return codes.astype(_small_int(n_categories), copy=False)[order]
+
+
+def _row_order(ctx: PassContext, ev_rank: np.ndarray, n_ids: int, minor: np.ndarray) -> np.ndarray:
+    """The release's row order (``keyed_order_bucketed``); the rows' buckets are made here, so they are dropped as
+    soon as their ties are drawn, before the sort."""
+    from personatwin.protect.row_order import keyed_order_bucketed  # numba: imported on first use only
+
+    return keyed_order_bucketed(ev_rank, n_ids, minor, ctx.person_buckets()[ctx.data.event_person]
+                                if ctx.n_buckets > 1 else np.zeros(0, dtype=np.int64), ctx.n_buckets,
+                                ctx.bucket_rng("row-order"))
 
 
 def released_sources(ctx: PassContext, groups: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
@@ -374,6 +388,7 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     groups = grouped(data.type_codes, len(data.type_names))  # events by type: PRAM draws and top codes
     ev_persona, starts, source, offsets = _event_draws(ctx, merged, groups)
     period_code, period_values = dense_codes(starts.view(np.int64))
+    period_code = period_code.astype(_small_int(len(period_values)))  # 100M events: 0.6 GB less
     rand_out = data.outcome_codes[source]
     pram = noise.pram_matrix(data.type_codes, rand_out, data.type_names, data.outcome_names, policy.pram_p)
     dependent = set(data.domain.outcome_dependent)
@@ -391,12 +406,8 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     minor += data.type_codes
     minor *= n_out
     minor += rand_out
-    from personatwin.protect.row_order import keyed_order_bucketed  # numba: imported on first use only
-
-    event_bucket = ctx.person_buckets()[data.event_person] if ctx.n_buckets > 1 else np.zeros(0, dtype=np.int64)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-order") as pool:
-        ordering = pool.submit(keyed_order_bucketed, ev_rank, len(ids), minor, event_bucket, ctx.n_buckets,
-                               ctx.bucket_rng("row-order"))
+        ordering = pool.submit(_row_order, ctx, ev_rank, len(ids), minor)
         del minor  # 10M keys: freed when the sort is done, before the released columns are built
         if data.end_day is not None:
             end_day = data.end_day
@@ -404,20 +415,25 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
                 duration = (data.end_day - data.event_day)[source]
                 end_day = np.add(data.event_day, duration, out=duration.view("datetime64[D]"))  # in its place
             end = noise.shift_by(end_day, ev_persona, offsets)
+            del end_day  # 100M events: every event-long temporary is 0.8 GB, so each goes as soon as it is used
             released_end = noise.period_start(end, policy.date_precision)
+            del end
         if data.location_codes is not None:
             level, table, labels = _location_table(data, ev_persona, attrs, policy)
             own = table[level, data.location_codes]
             # the location travels with the released outcome (joint PRAM) only if the domain says so
             loc = table[level, data.location_codes[source]] if LOCATION in dependent else own
             locations = (own, loc, len(labels))
+            del level, own, loc
         if data.values is not None:
             # top codes from the released amounts (they travel with the outcome), applied to every true amount
             travels = VALUE in dependent
             raw = data.values[source] if travels else data.values
             caps = noise.value_caps(raw, groups, policy.value_top_code_quantile)
+            del raw
             true = noise.capped_values(data.values, data.type_codes, caps, policy.value_rounding)
             true_vals = (true, travels)
+        del groups
         sensitive, sens_codes = _sensitive_people(ctx, merged)
         detail_true, detail_released = _event_details(data, policy, source, released_end, true_vals, locations)
         order = ordering.result()
@@ -425,8 +441,12 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
     if true_vals is not None:
         true, travels = true_vals
         released_values = true[source] if travels else true
+        del true
+    # only the released columns go on: the true ones and the sources are done with
+    released_loc = (locations[1], labels) if locations is not None else None
+    del source, true_vals, locations
     events = released_frame(data, policy, order, ev_rank, ids, starts, period_code, period_values, rand_out,
-                            released_end, (locations[1], labels) if locations is not None else None, released_values)
+                            released_end, released_loc, released_values)
     return Noised(events, sensitive, pram, ev_persona, starts, rand_out, sens_codes, order,
                   period_values, detail_true, detail_released)
 

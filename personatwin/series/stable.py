@@ -115,10 +115,7 @@ def candidates(inp: linkage.AttackInputs, domain: Domain, m: int, targets: np.nd
     targets = np.asarray(targets, dtype=np.int64)
     n_personas = int(inp.person_persona.max()) + 1 if len(inp.person_persona) else 0
     known = linkage.known_events(inp, targets, m, rng)
-    row_known, ev_pairs, n_ev_rows = linkage._event_rows(inp, known, m, released)
-    per_qi, qi_pairs, n_rows = linkage._qi_rows(inp, domain, targets, n_ev_rows)
-    pairs = np.concatenate([ev_pairs, qi_pairs]) if len(qi_pairs) else ev_pairs
-    bits = linkage._build_bits(pairs[:, 0], pairs[:, 1], n_rows, n_personas)
+    row_known, per_qi, bits, n_rows = linkage.attack_bits(inp, domain, m, targets, known, n_personas, released)
     zero, ones = n_rows, n_rows + 1
     ev_matrix = np.full((len(targets), max(m, 1)), ones, dtype=np.int64)
     tgt = known[0]

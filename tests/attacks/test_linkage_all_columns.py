@@ -20,6 +20,7 @@ from personatwin.core.policy import policy_for_level
 from personatwin.ingest import synth
 from personatwin.measure import criteria, linkage
 from personatwin.measure.assess import assess
+from personatwin.measure.bitsets import set_released_bits
 from personatwin.protect.prepared import PassContext, prepare
 from personatwin.protect.stages import merge_stage, noise_stage
 from personatwin.validate.validation import validate
@@ -80,8 +81,9 @@ def test_a_matching_amount_is_required_for_a_candidate():
     released event of the period matches no persona."""
     released = linkage.ReleasedCells(periods=np.array([0]), n_periods=1, n_details=2, persona=np.array([0, 1]),
                                      cell=np.array([0, 1]), occurrence=np.array([0, 0]), n_cells=2, m=1)
-    inp = None  # released cells are given: _event_rows needs no inputs
     known = (np.array([0, 1]), np.array([0, 0]), np.array([0, 0]), np.array([1, 1]))
-    rows, pairs, _ = linkage._event_rows(inp, known, 1, released)  # type: ignore[arg-type]
-    matched = {int(p) for r, p in pairs if r == rows[0]}
+    rows, needed = linkage._known_rows(released, known, 1)
+    bits = np.zeros((len(needed), 1), dtype=np.uint64)
+    set_released_bits(bits, released.persona, released.cell, released.occurrence, needed, 1)
+    matched = {p for p in range(2) if int(bits[rows[0], 0]) >> p & 1}
     assert matched == {1}  # detail 1 only exists in persona 1's released event

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from personatwin.core.domains import get_domain
+from personatwin.measure import linkage
 from personatwin.measure.linkage import AttackInputs, simulate
 from personatwin.protect.noise import period_start
 from personatwin.protect.personas import PersonaAttributes
@@ -130,3 +131,110 @@ def test_empty_release() -> None:
     inp = attack_inputs([], [], [], [], [])
     res = run(inp)
     assert (res.mean, res.n_targets) == (0.0, 0)
+
+
+# --- the release's attack cells without release-ordered copies (issue 18: 100M events in memory) ---------------
+
+
+def _a_pass(n_people: int = 2500, seed: int = 4):
+    from personatwin.core.domains import get_domain
+    from personatwin.core.keys import ReleaseKey
+    from personatwin.core.policy import policy_for_level
+    from personatwin.ingest import synth
+    from personatwin.protect.prepared import PassContext, prepare
+    from personatwin.protect.stages import merge_stage, noise_stage
+
+    s = synth.generate("criminal_justice", n_people, seed=seed)
+    ctx = PassContext(prepare(s.people, s.events, get_domain("criminal_justice")), policy_for_level("high"),
+                      ReleaseKey("release-cells-test-key-00000000001"), "2024-01", bucket_people=500)
+    merged = merge_stage(ctx)
+    return ctx, merged, noise_stage(ctx, merged)
+
+
+def test_release_cells_equal_the_cells_of_the_release_ordered_events():
+    import dataclasses
+
+    from personatwin.measure.assess import release_cells
+
+    ctx, merged, noised = _a_pass()
+    data, order = ctx.data, noised.order
+    assert noised.detail_released.max() > 0  # end periods, amounts and locations make details
+    full = linkage.AttackInputs(
+        people=data.people, person_persona=merged.person_persona, attributes=merged.attributes,
+        event_person=data.event_person, event_type_code=data.type_codes, event_date=data.event_day,
+        released_persona=noised.ev_persona[order], released_type_code=data.type_codes[order],
+        released_period=noised.starts[order], precision=ctx.policy.date_precision, released_sorted=True,
+        period_values=noised.period_values, event_detail=noised.detail_true,
+        released_detail=noised.detail_released[order])
+    for m in (1, 3, 6):
+        old, new = linkage.released_cells(full, m), release_cells(data, noised, m)
+        for f in dataclasses.fields(old):
+            a, b = getattr(old, f.name), getattr(new, f.name)
+            if isinstance(a, np.ndarray):
+                np.testing.assert_array_equal(a, b, err_msg=f.name)
+            else:
+                assert a == b, f.name
+    # inputs without the released events refuse to make cells (the attacks must be given them)
+    bare = dataclasses.replace(full, released_persona=None, released_type_code=None, released_period=None,
+                               released_detail=None)
+    with pytest.raises(ValueError, match="hold no released events"):
+        linkage.released_cells(bare, 3)
+    a = linkage.simulate(full, data.domain, 3, 300, np.random.default_rng(5), released=linkage.released_cells(full, 3))
+    b = linkage.simulate(bare, data.domain, 3, 300, np.random.default_rng(5), released=release_cells(data, noised, 3))
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y, err_msg=f.name)
+        else:
+            assert x == y, f.name
+    assert 0 < a.mean < 1
+
+
+def test_first_occurrences_keep_the_first_m_rows_of_each_run():
+    from personatwin.measure.runs import first_occurrences
+
+    rng = np.random.default_rng(1)
+    persona = np.sort(rng.integers(0, 40, 5000))
+    cell = rng.integers(0, 6, 5000)
+    cell = cell[np.lexsort((cell, persona))]  # runs of equal (persona, cell) contiguous
+    key = persona * 6 + cell
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    occ = np.arange(len(key)) - np.maximum.accumulate(np.where(new, np.arange(len(key)), 0))
+    for m in (1, 2, 5, 10_000):
+        keep = occ < m
+        for got, want in zip(first_occurrences(persona, cell, m), (persona[keep], cell[keep], occ[keep])):
+            np.testing.assert_array_equal(got, want)
+    assert all(len(a) == 0 for a in first_occurrences(np.zeros(0, np.int64), np.zeros(0, np.int64), 3))
+    # a run is (persona, cell): the same cell of the next persona starts again at 0
+    np.testing.assert_array_equal(first_occurrences(np.array([1, 1, 1, 2, 2]), np.array([4, 4, 4, 4, 5]), 2)[2],
+                                  [0, 1, 0, 0])
+
+
+def test_released_bits_are_the_bits_of_the_listed_pairs():
+    """``attack_bits`` sets the released occurrences' bits in a compiled pass: the same matrix as listing every
+    (row, persona) pair of an occurrence whose (cell, occurrence) key a known event needs."""
+    from personatwin.measure.assess import release_cells
+
+    ctx, merged, noised = _a_pass(3000, seed=9)
+    cells = release_cells(ctx.data, noised, 3)
+    rng = np.random.default_rng(3)
+    targets = np.sort(rng.choice(ctx.data.n_people, 400, replace=False))
+    inputs = AttackInputs(
+        people=ctx.data.people, person_persona=merged.person_persona, attributes=merged.attributes,
+        event_person=ctx.data.event_person, event_type_code=ctx.data.type_codes, event_date=ctx.data.event_day,
+        released_persona=None, released_type_code=None, released_period=None, precision=ctx.policy.date_precision,
+        released_sorted=True, period_values=noised.period_values, event_detail=noised.detail_true)
+    known = linkage.known_events(inputs, targets, 3, rng)
+    n_personas = int(merged.person_persona.max()) + 1
+    row_known, per_qi, bits, n_rows = linkage.attack_bits(inputs, ctx.data.domain, 3, targets, known, n_personas,
+                                                          cells)
+    _, needed = linkage._known_rows(cells, known, 3)
+    key = cells.cell * 3 + cells.occurrence
+    pos = np.searchsorted(needed, key)
+    ok = pos < len(needed)
+    ok[ok] = needed[pos[ok]] == key[ok]
+    _, qi_pairs, _ = linkage._qi_rows(inputs, ctx.data.domain, targets, len(needed))
+    pairs = np.concatenate([np.column_stack([pos[ok], cells.persona[ok]]), qi_pairs])
+    want = linkage._build_bits(pairs[:, 0], pairs[:, 1], n_rows, n_personas)
+    assert ok.sum() > 1000 and np.array_equal(bits, want)
