@@ -20,6 +20,7 @@ from shard to shard), and orders the rows (persona rank, period, type, outcome, 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +30,13 @@ from personatwin.core.schema import END_DATE, LOCATION, VALUE
 from personatwin.measure.assess import PassCounts, group_codes, pass_counts
 from personatwin.protect import noise
 from personatwin.protect.prepared import PassContext
-from personatwin.protect.row_order import _keyed_order, bucket_ties
+from personatwin.protect.row_order import _keyed_order, row_ties
 from personatwin.protect.stages import (
     Merged,
     Noised,
     _event_details,
     _sensitive_people,
+    _small_int,
     event_location_levels,
     location_table,
     persona_offsets,
@@ -263,11 +265,7 @@ def columns(shard: ShardEvents, s: Settings, res: Resolved, offsets: np.ndarray,
         true_vals = noise.capped_values(shard.values, shard.type_codes, caps, s.rounding)
         rel_vals = noise.capped_values(res.value, shard.type_codes, caps, s.rounding) if s.value_travels \
             else true_vals
-    by_bucket, bounds = grouped(shard.event_bucket, s.n_buckets)
-    ties = np.empty(len(shard.positions), dtype=np.int64)
-    for b in np.flatnonzero(np.diff(bounds)):  # a loop over buckets
-        rows = by_bucket[bounds[b]:bounds[b + 1]]
-        ties[rows] = bucket_ties(len(rows), rngs[int(b)])
+    ties = row_ties(shard.event_bucket, s.n_buckets, rngs.__getitem__)
     counts = pass_counts(shard.event_person, shard.type_codes, shard.event_day, shard.outcome_codes, res.drawn.starts,
                          res.outcome, s.n_types, s.n_outcomes, s.precision, groups, person_persona,
                          int(person_persona.max()) + 1 if len(person_persona) else 0)
@@ -397,6 +395,7 @@ def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None 
                                         shared_groups)
                           for i, h in enumerate(handles)])
     runner.log.add("columns", time.perf_counter() - t0)
+    del drawn, answered, resolved  # the shards' phase states: gone before the release's columns are assembled
     t0 = time.perf_counter()
     out = _assemble(ctx, merged, placed, cols, pram, period_values, labels)
     runner.log.add("assemble", time.perf_counter() - t0)
@@ -410,14 +409,20 @@ def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Colum
     data, policy = ctx.data, ctx.policy
     n = data.n_events
     positions = placed.positions
+    counts = cols[0].counts
+    for c in cols[1:]:
+        counts = counts + c.counts
+    # each shard's columns, handed over: a column goes as soon as it is gathered (100M events: 0.8 GB each)
+    shard_columns = [{f: getattr(c, f) for f in Columns.__dataclass_fields__ if f != "counts"} for c in cols]
+    cols.clear()
 
     def gather(field: str) -> np.ndarray | None:
-        first = getattr(cols[0], field) if cols else None
+        first = shard_columns[0][field] if shard_columns else None
         if first is None:
             return None
         out = np.empty(n, dtype=first.dtype)
-        for pos, c in zip(positions, cols):
-            out[pos] = getattr(c, field)
+        for pos, c in zip(positions, shard_columns):
+            out[pos] = c.pop(field)
         return out
 
     starts, outcome, source = gather("starts"), gather("outcome"), gather("source")
@@ -426,23 +431,30 @@ def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Colum
     assert starts is not None and outcome is not None and source is not None
     ev_persona = merged.person_persona[data.event_person]
     ev_rank = merged.id_rank[ev_persona]
-    period_code = np.searchsorted(period_values, starts.view(np.int64))
+    period_code: np.ndarray = np.searchsorted(period_values, starts.view(np.int64))
+    period_code = period_code.astype(_small_int(len(period_values)))
     # release row order: persona rank, period, type, outcome, then the events' random tie keys
     ties = gather("ties")
     assert ties is not None
     minor = (period_code.astype(np.int64) * len(data.type_names) + data.type_codes) * len(data.outcome_names) \
         + outcome
-    order = _keyed_order(ev_rank.astype(np.int64), minor.astype(np.int64), ties, len(merged.ids))
-    sensitive, sens_codes = _sensitive_people(ctx, merged)
-    locations = (own_loc, rel_loc, len(labels)) if own_loc is not None and rel_loc is not None and labels else None
-    travels = VALUE in set(data.domain.outcome_dependent)
-    detail_true, detail_released = _event_details(data, policy, source, released_end,
-                                                  (true_vals, travels) if true_vals is not None else None, locations)
+    # the sort runs on a thread (a compiled kernel without the GIL) beside the order-free columns, as in
+    # ``noise_stage``
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-order") as pool:
+        ordering = pool.submit(_keyed_order, ev_rank.astype(np.int64), minor.astype(np.int64), ties,
+                               len(merged.ids))
+        del minor, ties
+        sensitive, sens_codes = _sensitive_people(ctx, merged)
+        locations = (own_loc, rel_loc, len(labels)) if own_loc is not None and rel_loc is not None and labels \
+            else None
+        travels = VALUE in set(data.domain.outcome_dependent)
+        detail_true, detail_released = _event_details(data, policy, source, released_end,
+                                                      (true_vals, travels) if true_vals is not None else None,
+                                                      locations)
+        order = ordering.result()
+    del source, own_loc, true_vals, locations  # only the released columns go on
     events = released_frame(data, policy, order, ev_rank, merged.ids, starts, period_code, period_values, outcome,
                             released_end, (rel_loc, labels) if rel_loc is not None and labels is not None else None,
                             rel_vals)
-    counts = cols[0].counts
-    for c in cols[1:]:
-        counts = counts + c.counts
     return Noised(events, sensitive, pram, ev_persona, starts, outcome, sens_codes, order, period_values,
                   detail_true, detail_released, counts)

@@ -11,7 +11,10 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
+
+from personatwin.core.memory import spilled
 
 SCHEDULER_ENV = "PERSONATWIN_DASK_SCHEDULER"  # tls://host:8786; unset: a local cluster of worker processes
 # TLS of a remote scheduler (the event rows travel to its workers): CA, client certificate and its key (PEM files)
@@ -98,15 +101,20 @@ def _second(pair: tuple[Any, float]) -> float:
 
 
 class InProcess:
-    """Shards one after another in this process."""
+    """Shards one after another in this process; with ``spill`` (a folder) each shard's event arrays are written
+    there and read back memory-mapped, so the shards' events live on disk (out of core), paged in by the kernel
+    while their shard runs."""
 
     workers = 1
 
-    def __init__(self) -> None:
+    def __init__(self, spill: str | Path | None = None) -> None:
         self.log = PhaseLog()
+        self.spill = Path(spill) if spill is not None else None
 
     def put(self, shards: Sequence[Any]) -> list[Any]:
-        return list(shards)
+        if self.spill is None:
+            return list(shards)
+        return [spilled(sh, self.spill / f"shard-{i:05d}") for i, sh in enumerate(shards)]
 
     def share(self, obj: Any) -> Any:
         return obj

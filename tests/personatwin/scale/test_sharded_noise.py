@@ -108,6 +108,31 @@ def test_a_pass_and_its_figures_are_the_same_with_a_runner(prepared):
     assert runner._placed is placed
 
 
+def test_out_of_core_shards_on_spilled_data_give_the_same_pass(tmp_path):
+    """Events memory-mapped from files (``prepare_parts(spill=)``), shards too (``InProcess(spill=)``): the
+    same pass as in memory, and the shards' arrays are read-only maps of their files."""
+    from personatwin.core.schema import PERSON_ID
+    from personatwin.protect.prepared import prepare_parts
+
+    s = synth.generate("criminal_justice", 3_000, seed=21)
+    people = s.people.sort_values(PERSON_ID).reset_index(drop=True)
+    cut = people[PERSON_ID].iloc[1_200]
+    parts = [(people[people[PERSON_ID] < cut], s.events[s.events[PERSON_ID] < cut]),
+             (people[people[PERSON_ID] >= cut], s.events[s.events[PERSON_ID] >= cut])]
+    spilled = prepare_parts(parts, get_domain("criminal_justice"), spill=tmp_path / "data")
+    policy, key = policy_for_level("high"), ReleaseKey(KEYS[2])
+    runner = InProcess(spill=tmp_path / "shards")
+    a = protect(PassContext(spilled, policy, key, "2024-04", bucket_people=300, runner=runner))
+    b = protect(PassContext(prepare(s.people, s.events, get_domain("criminal_justice")), policy, key, "2024-04",
+                            bucket_people=300))
+    assert a.events.equals(b.events) and a.personas.equals(b.personas)
+    assert a.figures() == b.figures()
+    shards = runner._placed.handles
+    assert len(shards) == 2 and all(isinstance(sh.event_day, np.memmap) and not sh.event_day.flags.writeable
+                                    for sh in shards)
+    assert len(list((tmp_path / "shards").glob("shard-*/event_day.npy"))) == 2
+
+
 def test_the_released_files_are_byte_identical(tmp_path, monkeypatch):
     """create_safe_personas with and without a runner, written as release folders: the same Parquet, CSV and JSON
     files, the same report, the same manifest (but for its timings)."""
