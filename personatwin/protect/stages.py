@@ -65,7 +65,7 @@ def location_table(data: PreparedData, present: np.ndarray) -> tuple[np.ndarray,
     loc_qi = data.domain.location_qi
     n_names = len(data.location_names) + 1
     if not loc_qi:
-        return np.zeros((1, n_names), dtype=np.int64), ["*"]
+        return np.zeros((1, n_names), dtype=np.int32), ["*"]
     h = data.domain.hierarchy(loc_qi)
     labels: dict[str, int] = {}
     table = np.zeros((int(present.max(initial=0)) + 1, n_names), dtype=np.int64)
@@ -73,7 +73,8 @@ def location_table(data: PreparedData, present: np.ndarray) -> tuple[np.ndarray,
     for lv in present:  # a loop over hierarchy levels
         lab = h.generalize(names, int(lv)).astype(str).to_numpy()
         table[lv] = [labels.setdefault(x, len(labels)) for x in lab]
-    return table, list(labels)
+    # label codes of each event are looked up in it: int32 (100M events' own and released labels: 0.8 GB less)
+    return table.astype(np.int32), list(labels)
 
 
 def _day_keys(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, bool]:

@@ -54,3 +54,33 @@ def test_tuned_process_reuses_freed_large_arrays_instead_of_faulting_in_fresh_pa
 
 def test_opting_out_leaves_the_allocator_alone():
     assert page_faults("tuned", PERSONATWIN_MALLOC_TUNING="0")["applied"] is False
+
+
+RETURNED = """
+import json, sys
+import numpy as np
+from personatwin.core.memory import MMAP_FROM, reuse_freed_memory
+reuse_freed_memory()
+
+def anon_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+
+out = {}
+for name, n in (("small", 10_000_000), ("large", 2 * MMAP_FROM // 8)):  # 80 MB; 512 MB: over MMAP_FROM
+    before = anon_mb()
+    a = np.ones(n)
+    del a
+    out[name] = anon_mb() - before  # what the process keeps of the freed block
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator: Linux only")
+def test_blocks_over_the_mmap_threshold_go_back_to_the_system_when_freed():
+    """A 100M-event release's columns (0.4-0.8 GB) are unmapped at free: a heap of them would keep GBs."""
+    out = subprocess.run([sys.executable, "-c", RETURNED], capture_output=True, text=True, check=True, cwd=PROJECT)
+    kept = json.loads(out.stdout.strip().splitlines()[-1])
+    assert kept["small"] > 60, kept  # kept for reuse (the speed of a 1M-people release)
+    assert kept["large"] < 20, kept  # returned
