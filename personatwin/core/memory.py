@@ -50,15 +50,24 @@ def reuse_freed_memory() -> bool:
     return ok
 
 
+def private_folder(folder: Path) -> Path:
+    """``folder``, made if needed, readable by its owner only (0700): spilled person-level data go there."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)  # an existing folder too
+    return folder
+
+
 def spilled(obj: Any, folder: Path, names: Iterable[str] | None = None) -> Any:
     """A frozen dataclass with its (non-empty, 1-d) arrays -- or only those ``names`` -- written to ``folder`` as
     ``.npy`` files and read back memory-mapped, read-only: out of core, the kernel pages them in while they are
-    read and drops them under pressure. The folder must outlive the object."""
+    read and drops them under pressure. The folder must outlive the object. The files hold person-level data (the
+    events' codes, dates, outcomes): the folder is made readable by its owner only (0700), and belongs on storage
+    kept like the input's."""
     import dataclasses
 
     import numpy as np
 
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     arrays = {}
     for name in names if names is not None else (f.name for f in dataclasses.fields(obj)):
         a = getattr(obj, name)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from personatwin.core.domains import Domain
 from personatwin.core.keys import ReleaseKey
-from personatwin.core.memory import spilled
+from personatwin.core.memory import private_folder, spilled
 from personatwin.core.policy import PrivacyPolicy
 from personatwin.core.schema import (
     END_DATE,
@@ -143,8 +143,10 @@ def prepare_parts(parts: Iterable[tuple[pd.DataFrame, pd.DataFrame]], domain: Do
 
     With ``spill`` (a folder), the event arrays live on disk as read-only memory-mapped ``.npy`` files there,
     each part's as soon as it is prepared: the kernel pages them in and out, so the events never need to fit in
-    memory beside the pass's own arrays (out of core). The folder must outlive the data."""
-    folder = Path(spill) if spill is not None else None
+    memory beside the pass's own arrays (out of core). The folder must outlive the data; it holds person-level
+    codes, dates and outcomes, so it is made readable by its owner only, and belongs on storage kept like the
+    input's."""
+    folder = private_folder(Path(spill)) if spill is not None else None
     pieces: list[PreparedData] = []
     last_id = None
     for i, (people, events) in enumerate(parts):

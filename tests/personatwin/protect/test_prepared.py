@@ -82,6 +82,7 @@ def test_spilled_parts_are_memory_mapped_read_only_and_equal(tmp_path):
         assert isinstance(a, np.memmap) and not a.flags.writeable, name
     # only the whole's files are left: one per event array, the parts' spills removed
     assert sorted(p.name for p in (tmp_path / "spill").iterdir()) == sorted(f"{n}.npy" for n in EVENT_ARRAYS)
+    assert (tmp_path / "spill").stat().st_mode & 0o777 == 0o700  # person-level data: the owner's only
 
 
 def test_a_whole_pass_on_spilled_data_is_the_same_pass(tmp_path):
