@@ -151,6 +151,18 @@ def _a_pass(n_people: int = 2500, seed: int = 4):
     return ctx, merged, noise_stage(ctx, merged)
 
 
+def assert_same_fields(a, b) -> None:
+    """Two dataclass instances field by field, arrays element by element."""
+    import dataclasses
+
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y, err_msg=f.name)
+        else:
+            assert x == y, f.name
+
+
 def test_release_cells_equal_the_cells_of_the_release_ordered_events():
     import dataclasses
 
@@ -167,13 +179,7 @@ def test_release_cells_equal_the_cells_of_the_release_ordered_events():
         period_values=noised.period_values, event_detail=noised.detail_true,
         released_detail=noised.detail_released[order])
     for m in (1, 3, 6):
-        old, new = linkage.released_cells(full, m), release_cells(data, noised, m)
-        for f in dataclasses.fields(old):
-            a, b = getattr(old, f.name), getattr(new, f.name)
-            if isinstance(a, np.ndarray):
-                np.testing.assert_array_equal(a, b, err_msg=f.name)
-            else:
-                assert a == b, f.name
+        assert_same_fields(linkage.released_cells(full, m), release_cells(data, noised, m))
     # inputs without the released events refuse to make cells (the attacks must be given them)
     bare = dataclasses.replace(full, released_persona=None, released_type_code=None, released_period=None,
                                released_detail=None)
@@ -181,12 +187,7 @@ def test_release_cells_equal_the_cells_of_the_release_ordered_events():
         linkage.released_cells(bare, 3)
     a = linkage.simulate(full, data.domain, 3, 300, np.random.default_rng(5), released=linkage.released_cells(full, 3))
     b = linkage.simulate(bare, data.domain, 3, 300, np.random.default_rng(5), released=release_cells(data, noised, 3))
-    for f in dataclasses.fields(a):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if isinstance(x, np.ndarray):
-            np.testing.assert_array_equal(x, y, err_msg=f.name)
-        else:
-            assert x == y, f.name
+    assert_same_fields(a, b)
     assert 0 < a.mean < 1
 
 
