@@ -17,8 +17,11 @@ from personatwin.publish.export import write_internal_folder, write_release_fold
 from tests.advisor.stub_server import Reply, StubServer
 
 KEY = "advisor-test-key-0123456789abcdef0123"
-# high with the target at 0.02 and k at most 10: the loop is refused (best release risk 0.0201)
-REFUSED = dict(privacy_level="high", key=KEY, salt="s", max_k=10, target_risk=0.02, max_iterations=6)
+# high with the target at 0.018 and k at most 10: the loop is refused (best release risk 0.0197; k = 20 gives 0.014).
+# The target was 0.02 against a best of 0.0201 until the libraries installed on 2026-12-01 moved that best to 0.0197
+# (on the code of the session before too): a margin of a tenth now.
+TARGET = 0.018
+REFUSED = dict(privacy_level="high", key=KEY, salt="s", max_k=10, target_risk=TARGET, max_iterations=6)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +39,7 @@ def test_the_rule_based_advisor_helps_a_refused_release_pass_offline(data, tmp_p
     rec = result.advice["recommendation"]
     assert rec["generated_by"] == "rules" and {"field": "k", "value": 20} in rec["accepted"]
     assert rec["tried"].endswith("every target holds; released") and result.policy.k >= 20
-    assert result.release_risk <= 0.02 and result.advice["exchanges"] == []  # nothing left the machine
+    assert result.release_risk <= TARGET and result.advice["exchanges"] == []  # nothing left the machine
     explanation = result.advice["explanation"]
     assert explanation["generated_by"] == "rules" and explanation["text"]
     # internal report only: the published folder never carries the advice
@@ -64,7 +67,7 @@ def test_each_sdk_provider_helps_a_refused_release_pass_through_the_stub(provide
     rec = result.advice["recommendation"]
     assert rec["accepted"] == [{"field": "k", "value": 40}] and result.policy.k >= 40
     assert any("target_risk" in r and "weaken" in r for r in rec["rejected"])  # never lowered: the target holds
-    assert result.policy.target_risk == 0.02 and result.release_risk <= 0.02
+    assert result.policy.target_risk == TARGET and result.release_risk <= TARGET
     assert result.advice["explanation"]["generated_by"] == f"{provider}:stub-model"
     assert [x["outcome"] for x in result.advice["exchanges"]] == ["used", "used"]
     assert len(sent) == 2 and all(str(data.people["person_id"].iloc[0]) not in json.dumps(b) for b in sent)
