@@ -1,8 +1,8 @@
 """Compiled run counting for the linkage attack: the released events among the first m of their (persona, cell).
 
-A kernel so the released events' occurrences cost only the kept rows, not the key, the occurrence and the five
-event-long temporaries of the vectorized form (100M released events: about 5 GB less); numba, so imported only
-where it is used.
+A kernel so the released events' occurrences cost only the kept rows, not a (persona, cell) key, an occurrence
+per event and the temporaries of the vectorized form (100M released events: about 5 GB less); numba, so imported
+only where it is used.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def first_occurrences(persona: np.ndarray, cell: np.ndarray, m: int, order: np.n
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Of rows (taken in ``order`` when given: ``persona[order]``, ``cell[order]`` without gathering them) whose
     equal (persona, cell) pairs are contiguous: the rows among the first ``m`` of their run, as (persona, cell,
-    occurrence) -- what filtering ``run_occurrence(key) < m`` gives, in two passes and no event-long temporary."""
+    occurrence), in release order: each row's place in its run counted while scanning, in two passes (count, then
+    fill) and no event-long temporary."""
     persona = np.ascontiguousarray(persona, dtype=np.int64)
     cell = np.ascontiguousarray(cell, dtype=np.int64)
     rows = np.zeros(0, dtype=np.int64) if order is None else np.ascontiguousarray(order, dtype=np.int64)

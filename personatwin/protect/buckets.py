@@ -19,6 +19,7 @@ import numpy as np
 
 BUCKET_PEOPLE = 20_000  # people per bucket: 1M people make 50 buckets, 10M make 500
 
+
 def n_buckets(n_people: int, bucket_people: int = BUCKET_PEOPLE) -> int:
     """Buckets of a release of ``n_people``: at least one, one more per ``bucket_people`` people."""
     return max(1, math.ceil(n_people / max(1, bucket_people)))

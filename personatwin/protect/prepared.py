@@ -6,6 +6,7 @@ pass then works on these codes.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -167,10 +168,8 @@ def prepare_parts(parts: Iterable[tuple[pd.DataFrame, pd.DataFrame]], domain: Do
     n_parts = len(pieces)
     data = _concatenate(pieces, domain, folder)
     if folder is not None:
-        for i in range(n_parts):
-            for f in (folder / f"part-{i:05d}").glob("*.npy"):
-                f.unlink()
-            (folder / f"part-{i:05d}").rmdir()
+        for i in range(n_parts):  # the parts' copies: the whole's files hold them now
+            shutil.rmtree(folder / f"part-{i:05d}")
     return data
 
 

@@ -441,8 +441,7 @@ def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Colum
     # the sort runs on a thread (a compiled kernel without the GIL) beside the order-free columns, as in
     # ``noise_stage``
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="row-order") as pool:
-        ordering = pool.submit(_keyed_order, ev_rank.astype(np.int64), minor.astype(np.int64), ties,
-                               len(merged.ids))
+        ordering = pool.submit(_keyed_order, np.asarray(ev_rank, dtype=np.int64), minor, ties, len(merged.ids))
         del minor, ties
         sensitive, sens_codes = _sensitive_people(ctx, merged)
         locations = (own_loc, rel_loc, len(labels)) if own_loc is not None and rel_loc is not None and labels \
