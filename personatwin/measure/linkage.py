@@ -63,7 +63,7 @@ class AttackInputs:
     released_type_code: np.ndarray | None
     released_period: np.ndarray | None  # released period start, datetime64[D]
     precision: str
-    released_sorted: bool = False  # released events grouped by persona, then period, then type
+    released_sorted: bool = False  # released events grouped by persona (the release's row order)
     period_values: np.ndarray | None = None  # distinct released period starts (int days), if known
     event_detail: np.ndarray | None = None  # per true event: code of its other columns at released precision
     released_detail: np.ndarray | None = None  # per released event: code of its other columns as released
@@ -185,11 +185,12 @@ def cell_codes(type_code: np.ndarray, period: np.ndarray, detail: np.ndarray, pe
 
 def cells_of(persona: np.ndarray, rcell: np.ndarray, periods: np.ndarray, n_details: int, n_types: int, m: int,
              is_sorted: bool, order: np.ndarray | None = None) -> ReleasedCells:
-    """``ReleasedCells`` from each released event's persona and cell (``is_sorted``: runs of one (persona, cell)
-    are contiguous, as in the release's row order; ``order``: the events are ``persona[order]``, ``rcell[order]``)."""
+    """``ReleasedCells`` from each released event's persona and cell (``is_sorted``: each persona's events are
+    contiguous, as in the release's row order -- its events of one cell need not be, outcomes and details
+    interleave them; ``order``: the events are ``persona[order]``, ``rcell[order]``)."""
     P = max(len(periods), 1)
     n_cells = n_types * P * n_details if len(rcell) else 1
-    if is_sorted:  # runs of one (persona, cell) are contiguous: counted in place, compiled
+    if is_sorted:  # each persona's events contiguous: counted persona by persona, compiled
         from personatwin.measure.runs import first_occurrences  # numba: imported on first use only
 
         return ReleasedCells(periods, P, n_details, *first_occurrences(persona, rcell, m, order), n_cells, m)

@@ -1,4 +1,4 @@
-"""Compiled run counting for the linkage attack: the released events among the first m of their (persona, cell).
+"""Compiled occurrence counting for the linkage attack: each (persona, cell)'s first m released occurrences.
 
 A kernel so the released events' occurrences cost only the kept rows, not a (persona, cell) key, an occurrence
 per event and the temporaries of the vectorized form (100M released events: about 5 GB less); numba, so imported
@@ -15,32 +15,39 @@ from numba import njit
 def _first_occurrences(persona: np.ndarray, cell: np.ndarray, order: np.ndarray, m: int, count_only: bool,
                        out_persona: np.ndarray, out_cell: np.ndarray, out_occ: np.ndarray) -> int:
     kept = 0
-    run = 0
     n = len(order) if len(order) else len(persona)
-    prev_p, prev_c = -1, -1
-    for i in range(n):
-        j = order[i] if len(order) else i
-        p, c = persona[j], cell[j]
-        if i > 0 and p == prev_p and c == prev_c:
-            run += 1
-        else:
-            run = 0
-        prev_p, prev_c = p, c
-        if run < m:
-            if not count_only:
-                out_persona[kept] = p
-                out_cell[kept] = c
-                out_occ[kept] = run
-            kept += 1
+    buf = np.empty(64, dtype=np.int64)  # one persona's cells, grown as needed
+    i = 0
+    while i < n:
+        p = persona[order[i] if len(order) else i]
+        e = i
+        while e < n and persona[order[e] if len(order) else e] == p:
+            e += 1
+        if e - i > len(buf):
+            buf = np.empty(2 * (e - i), dtype=np.int64)
+        for q in range(i, e):
+            buf[q - i] = cell[order[q] if len(order) else q]
+        block = np.sort(buf[: e - i])  # a persona's rows of one cell need not be adjacent (outcome, details)
+        run = 0
+        for q in range(len(block)):
+            run = run + 1 if q > 0 and block[q] == block[q - 1] else 0
+            if run < m:
+                if not count_only:
+                    out_persona[kept] = p
+                    out_cell[kept] = block[q]
+                    out_occ[kept] = run
+                kept += 1
+        i = e
     return kept
 
 
 def first_occurrences(persona: np.ndarray, cell: np.ndarray, m: int, order: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Of rows (taken in ``order`` when given: ``persona[order]``, ``cell[order]`` without gathering them) whose
-    equal (persona, cell) pairs are contiguous: the rows among the first ``m`` of their run, as (persona, cell,
-    occurrence), in release order: each row's place in its run counted while scanning, in two passes (count, then
-    fill) and no event-long temporary."""
+    equal personas are contiguous (the release's row order): for each (persona, cell), its first ``m``
+    occurrences as (persona, cell, occurrence) triples, personas in row order, cells ascending inside each; counted
+    per persona block (its cells sorted in a small buffer), in two passes (count, then fill), no event-long
+    temporary."""
     persona = np.ascontiguousarray(persona, dtype=np.int64)
     cell = np.ascontiguousarray(cell, dtype=np.int64)
     rows = np.zeros(0, dtype=np.int64) if order is None else np.ascontiguousarray(order, dtype=np.int64)
