@@ -75,3 +75,38 @@ def spilled(obj: Any, folder: Path, names: Iterable[str] | None = None) -> Any:
             np.save(folder / f"{name}.npy", a)
             arrays[name] = np.load(folder / f"{name}.npy", mmap_mode="r")
     return dataclasses.replace(obj, **arrays)
+
+
+SPILL_FROM = 2**20  # arrays of at least 1 MB are spilled by ``spilled_tree``; smaller ones stay in memory
+
+
+def spilled_tree(obj: Any, folder: Path) -> Any:
+    """``obj`` (frozen dataclasses, tuples and lists of them, nested) with every 1-d array of at least
+    ``SPILL_FROM`` bytes written to a file of ``folder``, read back memory-mapped read-only, and the file unlinked:
+    the pages stay readable while the object lives and the disk space goes with it (out of core, nothing to clean
+    up). The folder is made 0700 (the arrays are person-level)."""
+    import dataclasses
+    import uuid
+
+    import numpy as np
+
+    def go(o: Any) -> Any:
+        if isinstance(o, np.ndarray):
+            if o.ndim != 1 or o.nbytes < SPILL_FROM or o.dtype.hasobject or isinstance(o, np.memmap):
+                return o
+            path = folder / f"{uuid.uuid4().hex}.npy"
+            np.save(path, o)
+            mapped = np.load(path, mmap_mode="r")
+            path.unlink()
+            return mapped
+        if dataclasses.is_dataclass(o) and not isinstance(o, type):
+            return dataclasses.replace(o, **{f.name: go(getattr(o, f.name)) for f in dataclasses.fields(o)
+                                             if f.init})
+        if isinstance(o, tuple):
+            return tuple(go(x) for x in o)
+        if isinstance(o, list):
+            return [go(x) for x in o]
+        return o
+
+    private_folder(folder)
+    return go(obj)

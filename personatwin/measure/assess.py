@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -99,9 +100,14 @@ class StageClock:
         self._t = now
 
 
+AttackView = Callable[[np.ndarray], tuple[linkage.AttackInputs, linkage.ReleasedCells]]
+
+
 def assess(ctx: PassContext, person_persona: np.ndarray,
-           attrs: PersonaAttributes, noised: Noised, counts: PassCounts | None = None) -> risk.RiskReport:
-    """Every §5 risk metric of this pass (``counts``: its event-level sums, when already made)."""
+           attrs: PersonaAttributes, noised: Noised | None, counts: PassCounts | None = None,
+           attack_view: AttackView | None = None) -> risk.RiskReport:
+    """Every §5 risk metric of this pass (``counts``: its event-level sums, when already made; ``attack_view``: the
+    attacks' inputs and release cells for given targets, when ``noised`` is not in this process: a sharded pass)."""
     data, policy = ctx.data, ctx.policy
     n = data.n_people
     f, n_ec = risk.class_sizes(attrs)
@@ -114,6 +120,7 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
     # l-diversity and t-closeness per sensitive attribute on true values (issue 11): each event type's
     # outcomes, each person-level sensitive column
     if counts is None:
+        assert noised is not None, "a pass without its events in this process gives its counts"
         counts = pass_counts(data.event_person, data.type_codes, data.event_day, data.outcome_codes, noised.starts,
                              noised.outcomes, len(data.type_names), len(data.outcome_names), policy.date_precision,
                              (), person_persona, P)
@@ -131,17 +138,18 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
     l_distinct, l_entropy, t_close = risk.overall_diversity(f for _, f in by_attribute)
     demo, outliers = risk.demographic_concentration(data.people, person_persona, attrs, policy.k)
     m = policy.attacker_knowledge
-    cells = release_cells(data, noised, m)  # shared by both attacks
-    inputs = linkage.AttackInputs(
-        people=data.people, person_persona=person_persona, attributes=attrs, event_person=data.event_person,
-        event_type_code=data.type_codes, event_date=data.event_day, released_persona=None, released_type_code=None,
-        released_period=None, precision=policy.date_precision, released_sorted=True,
-        period_values=noised.period_values, event_detail=noised.detail_true,
-    )
-    link = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, ctx.rng("attack-linkage"),
-                            use_qis=True, released=cells)
-    conc = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, ctx.rng("attack-pattern"),
-                            use_qis=False, released=cells)
+    # each attack's targets first (as ``simulate`` draws them), so a sharded pass is asked for their events only
+    rng_link, rng_conc = ctx.rng("attack-linkage"), ctx.rng("attack-pattern")
+    t_link = linkage.sample_targets(n, policy.linkage_targets, rng_link)
+    t_conc = linkage.sample_targets(n, policy.linkage_targets, rng_conc)
+    if attack_view is None:
+        assert noised is not None, "a pass without its events in this process gives its attack view"
+        attack_view = _noised_view(ctx, person_persona, attrs, noised)
+    inputs, cells = attack_view(np.union1d(t_link, t_conc))  # cells shared by both attacks
+    link = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, rng_link, use_qis=True, released=cells,
+                            targets=t_link)
+    conc = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, rng_conc, use_qis=False,
+                            released=cells, targets=t_conc)
     return risk.RiskReport(
         n_people=n, n_personas=P, n_equivalence_classes=n_ec, k_anonymity=k_anon,
         prosecutor_risk_max=1.0 / k_anon if k_anon else 1.0, records_at_risk=at_risk, records_at_risk_threshold=t,
@@ -154,6 +162,23 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
         persona_single_out_rate=link.single_out, persona_single_out_ci_low=link.single_out_ci_low,
         persona_single_out_ci_high=link.single_out_ci_high,
     )
+
+
+def _noised_view(ctx: PassContext, person_persona: np.ndarray, attrs: PersonaAttributes,
+                 noised: Noised) -> AttackView:
+    """The attacks' inputs over every event of a pass held in this process, and its release's cells."""
+    data = ctx.data
+
+    def view(targets: np.ndarray) -> tuple[linkage.AttackInputs, linkage.ReleasedCells]:
+        inputs = linkage.AttackInputs(
+            people=data.people, person_persona=person_persona, attributes=attrs, event_person=data.event_person,
+            event_type_code=data.type_codes, event_date=data.event_day, released_persona=None,
+            released_type_code=None, released_period=None, precision=ctx.policy.date_precision, released_sorted=True,
+            period_values=noised.period_values, event_detail=noised.detail_true,
+        )
+        return inputs, release_cells(data, noised, ctx.policy.attacker_knowledge)
+
+    return view
 
 
 def release_cells(data: PreparedData, noised: Noised, m: int) -> linkage.ReleasedCells:

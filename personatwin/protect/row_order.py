@@ -55,13 +55,16 @@ def keyed_order_grouped(major: np.ndarray, n_major: int, minor: np.ndarray, rng:
 
 
 @njit(cache=True, nogil=True)
-def _keyed_order(major: np.ndarray, minor: np.ndarray, tie: np.ndarray, n_major: int) -> np.ndarray:
+def _keyed_order(major: np.ndarray, minor: np.ndarray, tie: np.ndarray, n_major: int, top: int = -1) -> np.ndarray:
     """Rows sorted by (major, minor, tie, position): a counting sort by ``major``, then inside each major group one
-    sort of minor and the tie's top bits packed in one 63-bit key (two stable sorts when minors are too wide)."""
+    sort of minor and the tie's top bits packed in one 63-bit key (two stable sorts when minors are too wide).
+    ``top``: the largest minor of the whole release when these rows are a shard of it (the tie bits kept depend on
+    it, so a shard's rows sort as they do among all rows); -1: these rows' largest."""
     out, starts = _by_major(major, np.zeros(0, dtype=np.int64), n_major)
-    hi_minor = 0
-    for r in range(len(minor)):
-        hi_minor = max(hi_minor, minor[r])
+    hi_minor = max(top, 0)
+    if top < 0:
+        for r in range(len(minor)):
+            hi_minor = max(hi_minor, minor[r])
     m_bits = 0
     while (1 << m_bits) <= hi_minor:
         m_bits += 1

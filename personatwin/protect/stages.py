@@ -452,19 +452,32 @@ def noise_stage(ctx: PassContext, merged: Merged) -> Noised:
                   period_values, detail_true, detail_released)
 
 
-def released_frame(data: PreparedData, policy: PrivacyPolicy, order: np.ndarray, ev_rank: np.ndarray,
+@dataclass(frozen=True)
+class EventNames:
+    """What ``released_frame`` needs of the data: the names the codes stand for (a shard's, without its data)."""
+
+    type_names: tuple[str, ...]
+    outcome_names: tuple[str, ...]
+    type_codes: np.ndarray
+
+
+def released_frame(data: PreparedData | EventNames, policy: PrivacyPolicy, order: np.ndarray, ev_rank: np.ndarray,
                    ids: np.ndarray, starts: np.ndarray, period_code: np.ndarray, period_values: np.ndarray,
                    rand_out: np.ndarray, released_end: np.ndarray | None,
-                   locations: tuple[np.ndarray, list[str]] | None, values: np.ndarray | None) -> pd.DataFrame:
+                   locations: tuple[np.ndarray, list[str]] | None, values: np.ndarray | None,
+                   type_codes: np.ndarray | None = None, sorted_ids: np.ndarray | None = None) -> pd.DataFrame:
     """The released events table: each column of the (canonically ordered) events gathered in release row order,
-    categories as the files show them (persona ids sorted, types, periods, outcomes, location labels)."""
+    categories as the files show them (persona ids sorted, types, periods, outcomes, location labels).
+    ``type_codes``: the events' (a shard's), when not all of ``data``'s; ``sorted_ids``: the ids' categories, made."""
     T, n_out = len(data.type_names), len(data.outcome_names)
     period_days = period_values.astype("datetime64[D]")
     released = {
         PERSONA_ID: pd.Categorical.from_codes(_in_release_order(ev_rank, order, len(ids)),
-                                              categories=np.sort(ids.astype(str))),
-        EVENT_TYPE: pd.Categorical.from_codes(_in_release_order(data.type_codes, order, T),
-                                              categories=list(data.type_names)),
+                                              categories=np.sort(ids.astype(str)) if sorted_ids is None
+                                              else sorted_ids),
+        EVENT_TYPE: pd.Categorical.from_codes(
+            _in_release_order(data.type_codes if type_codes is None else type_codes, order, T),
+            categories=list(data.type_names)),
         EVENT_DATE: starts[order].astype("datetime64[s]"),
         EVENT_PERIOD: pd.Categorical.from_codes(
             _in_release_order(period_code, order, len(period_values)),

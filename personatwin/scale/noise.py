@@ -334,10 +334,34 @@ def _item(pair: tuple, i: int):
     return pair[i]
 
 
+@dataclass(frozen=True)
+class Phased:
+    """The four phases run: each shard's released columns (handles, on its runner) and the release-wide parameters."""
+
+    placed: Placed
+    settings: Settings
+    columns: list  # a handle per shard to its ``Columns``
+    pram: noise.PramMatrix
+    period_values: np.ndarray
+    labels: list[str] | None  # location labels, when the release has locations
+
+
 def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None = None,
                         n_shards: int | None = None) -> Noised:
     """``noise_stage`` computed shard by shard on ``runner`` (in this process when None): the same result."""
     runner = runner or InProcess()
+    ph = run_phases(ctx, merged, runner, n_shards)
+    t0 = time.perf_counter()
+    cols = runner.gather(ph.columns)
+    runner.log.add("columns", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    out = _assemble(ctx, merged, ph.placed, cols, ph.pram, ph.period_values, ph.labels)
+    runner.log.add("assemble", time.perf_counter() - t0)
+    return out
+
+
+def run_phases(ctx: PassContext, merged: Merged, runner: Runner, n_shards: int | None = None) -> Phased:
+    """Phases 1-4 on every shard; the shards' columns stay where they were made (handles)."""
     data, policy = ctx.data, ctx.policy
     s = _settings(ctx)
     T, B = s.n_types, s.n_buckets
@@ -389,17 +413,13 @@ def sharded_noise_stage(ctx: PassContext, merged: Merged, runner: Runner | None 
 
     t0 = time.perf_counter()
     shared_groups = runner.share(group_codes(data, merged.person_persona, merged.attributes))
-    cols = runner.gather([runner.submit("columns", i, columns, h, s, runner.submit("state", i, _item, resolved[i], 0),
-                                        shared_offsets, caps, table, shared_levels,
-                                        {int(b): order_draw(int(b)) for b in buckets_of[i]}, shared_persona,
-                                        shared_groups)
-                          for i, h in enumerate(handles)])
+    cols = [runner.submit("columns", i, columns, h, s, runner.submit("state", i, _item, resolved[i], 0),
+                          shared_offsets, caps, table, shared_levels,
+                          {int(b): order_draw(int(b)) for b in buckets_of[i]}, shared_persona, shared_groups)
+            for i, h in enumerate(handles)]
     runner.log.add("columns", time.perf_counter() - t0)
-    del drawn, answered, resolved  # the shards' phase states: gone before the release's columns are assembled
-    t0 = time.perf_counter()
-    out = _assemble(ctx, merged, placed, cols, pram, period_values, labels)
-    runner.log.add("assemble", time.perf_counter() - t0)
-    return out
+    # the shards' phase states go here (before the release's columns are assembled); the columns stay
+    return Phased(placed, s, cols, pram, period_values, labels)
 
 
 def _assemble(ctx: PassContext, merged: Merged, placed: Placed, cols: list[Columns],

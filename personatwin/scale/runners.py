@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from personatwin.core.memory import spilled
+from personatwin.core.memory import spilled, spilled_tree
 
 SCHEDULER_ENV = "PERSONATWIN_DASK_SCHEDULER"  # tls://host:8786; unset: a local cluster of worker processes
 # TLS of a remote scheduler (the event rows travel to its workers): CA, client certificate and its key (PEM files)
@@ -101,9 +101,10 @@ def _second(pair: tuple[Any, float]) -> float:
 
 
 class InProcess:
-    """Shards one after another in this process; with ``spill`` (a folder) each shard's event arrays are written
-    there and read back memory-mapped, so the shards' events live on disk (out of core), paged in by the kernel
-    while their shard runs."""
+    """Shards one after another in this process; with ``spill`` (a folder) each shard's event arrays, and the
+    arrays of every phase's results, are written there and read back memory-mapped, so the shards' events and
+    states live on disk (out of core), paged in by the kernel while their shard runs: the memory a pass holds is
+    one shard's working set beside the coordinator's people-level arrays."""
 
     workers = 1
 
@@ -121,6 +122,8 @@ class InProcess:
 
     def submit(self, phase: str, shard: int, fn: Callable[..., Any], *args: Any) -> Any:
         out, seconds = _timed(fn, *args)
+        if self.spill is not None:
+            out = spilled_tree(out, self.spill / "states")
         self.log.add_shard(phase, shard, seconds)
         return out
 
@@ -191,6 +194,7 @@ class DaskRunner:
                 self.log.add_shard(phase, shard, sec)
             self._times = []
         return out
+
     def close(self) -> None:
         self.client.close()
         if self._cluster is not None:

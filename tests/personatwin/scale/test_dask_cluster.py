@@ -99,3 +99,17 @@ def test_a_tls_scheduler_is_reached_with_the_configured_certificates(ctx, tmp_pa
         with DaskRunner(cluster.scheduler_address) as runner:
             merged = merge_stage(ctx)
             same_noise(noise_stage(ctx, merged), sharded_noise_stage(ctx, merged, runner, n_shards=2))
+
+
+def test_a_sharded_pass_keeps_the_events_on_the_workers(cluster, ctx, tmp_path):
+    """The coordinator-lean pass (``personatwin.scale.release``) on the cluster: the single pass's table and
+    figures, every shard's rows, attack cells and targets' events made on its worker."""
+    from personatwin.scale.release import sharded_pass
+    from tests.personatwin.scale.test_sharded_release import same_pass
+
+    with DaskRunner(cluster.scheduler_address) as runner:
+        got = sharded_pass(ctx, merge_stage(ctx), tmp_path, runner, n_shards=4)
+        meta = runner.log.as_metadata()
+    same_pass(protect(ctx), got)
+    for phase in ("order", "rows", "targets", "cells"):
+        assert set(meta[phase]["per_shard"]) == {"0", "1", "2", "3"}, phase
