@@ -7,17 +7,23 @@
 Each (size, mode) runs in its own process, on ``synth.generate("criminal_justice", n, seed=7)`` (about 10 events
 per person) at privacy level HIGH with the default buckets (20,000 people each). Modes:
 
-* ``single``: the single-process engine (merge, noise, risk, utility in this process);
-* ``sharded-1``: the same pass with the noise stage shard by shard in this process (``InProcess`` runner: one
-  worker; 2 shards; out of core when the data are: each shard's events memory-mapped from its own files);
-* ``sharded-2``: the noise stage on a local Dask distributed cluster of 2 worker processes (one thread each).
+* ``single``: the single-process engine (merge, noise, risk, utility in this process), then its events table
+  written to Parquet as the export writes it;
+* ``sharded-1``: the same pass on shards (``personatwin.scale.release.sharded_pass``: the coordinator holds
+  people-level arrays only; each shard sorts, writes its rows and answers the attacks; the events file is merged
+  from the shards' rows) in this process (``InProcess`` runner: one worker, shards in sequence; a shard per
+  ``--shard-people`` people, at least 2; out of core when the data are: the shards' events and every phase's
+  results memory-mapped from files);
+* ``sharded-2``: the same on a local Dask distributed cluster of 2 worker processes (one thread each).
 
-Per run: seconds per stage (prepare, merge, noise, risk, utility; the sharded noise also per phase and per shard),
+Per run: seconds per stage (prepare, merge, noise, risk, utility, write; the sharded stages also per phase and
+per shard),
 the coordinator's (this process's) peak RSS and peak anonymous memory, overall and per stage (``RssAnon`` sampled
 every 50 ms: with memory-mapped events, RSS also counts the files' pages in the page cache, which the kernel drops
 under pressure; anonymous memory is what must fit), the peak RSS of each Dask worker (``resource.getrusage`` run on
 the workers at the end), the released events' digest and the figures' digest (every mode must give the same
-bytes). Results go to benchmarks/results/scale_out.json.
+bytes: the events digest is taken over the written Parquet file, read back batch by batch). Results go to
+benchmarks/results/scale_out.json.
 
 Sizes of ``--parts-from`` people and more (default 5M) are generated once, before the runs, in parts of 1M people
 (seeds 7, 8, ...; person ids prefixed by the part) written as Parquet files, and each run reads them part by part
@@ -33,6 +39,7 @@ import hashlib
 import json
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,11 +134,20 @@ def read_parts(folder: Path):
         yield pd.read_parquet(path), pd.read_parquet(path.with_name(path.name.replace("people-", "events-")))
 
 
-def run_one(n: int, mode: str, parts: Path | None = None) -> dict:
+def file_digest(path: Path) -> str:
+    """Digest of an events Parquet file's rows (pandas' row hashes, batch by batch: no whole frame in memory)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    h = hashlib.sha256()
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000_000):
+        h.update(pd.util.hash_pandas_object(batch.to_pandas(), index=False).values.tobytes())
+    return h.hexdigest()[:16]
+
+
+def run_one(n: int, mode: str, parts: Path | None = None, shard_people: int = 1_000_000) -> dict:
     """One protection pass at n people in one mode; returns seconds per stage, peak memory and digests."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import pandas as pd
-
     from personatwin.core.domains import get_domain
     from personatwin.core.keys import ReleaseKey
     from personatwin.core.memory import reuse_freed_memory
@@ -141,12 +157,13 @@ def run_one(n: int, mode: str, parts: Path | None = None) -> dict:
     from personatwin.protect.prepared import PassContext, prepare, prepare_parts
     from personatwin.protect.stages import merge_stage
     from personatwin.release.one_pass import noise_of, protection_of
+    from personatwin.scale.release import sharded_pass
     from personatwin.scale.runners import DaskRunner, InProcess
 
     reuse_freed_memory()
     anon = AnonPeak()
     out: dict = {"people": n, "mode": mode, "seconds": {}}
-    spill = Path()
+    work = Path(tempfile.mkdtemp(prefix=f"scale-out-{mode}-", dir=parts))  # spill, shard rows, events file
     if parts is None:
         t = time.perf_counter()
         s = synth.generate("criminal_justice", n, seed=7)
@@ -157,35 +174,48 @@ def run_one(n: int, mode: str, parts: Path | None = None) -> dict:
     else:
         t = time.perf_counter()
         # out of core: the events memory-mapped from files (kept until the process ends)
-        spill = Path(tempfile.mkdtemp(prefix=f"spill-{mode}-", dir=parts))
-        data = prepare_parts(read_parts(parts), get_domain("criminal_justice"), spill=spill)
+        data = prepare_parts(read_parts(parts), get_domain("criminal_justice"), spill=work / "data")
         out["parts"] = len(list(parts.glob("people-*.parquet")))
     out["events"] = data.n_events
     out["seconds"]["prepare"] = time.perf_counter() - t
     out["prepared_peak_rss_mb"] = peak_rss_mb()
     runner = None
-    if mode == "sharded-1":  # out of core when the data are: each shard's events memory-mapped from its files
-        runner = InProcess(spill=spill / "shards" if parts is not None else None)
+    if mode == "sharded-1":  # out of core when the data are: shards' events and states memory-mapped from files
+        runner = InProcess(spill=work / "shards" if parts is not None else None)
     elif mode == "sharded-2":
         t = time.perf_counter()
         runner = DaskRunner(n_workers=2)
         out["seconds"]["cluster_start"] = time.perf_counter() - t
-    ctx = PassContext(data, policy_for_level("high"), ReleaseKey("scale-out-benchmark-key-000000001"), "2024-01",
-                      runner=runner)
+    ctx = PassContext(data, policy_for_level("high"), ReleaseKey("scale-out-benchmark-key-000000001"), "2024-01")
     out["buckets"] = ctx.n_buckets
+    events_path = work / "events.parquet"
     t = time.perf_counter()
     out["stage_peak_anon_mb"] = {"prepare": anon.lap()}
-    clock = StageClock()  # protect(ctx) stage by stage, to read each stage's memory high water
+    clock = StageClock()  # the pass stage by stage, to read each stage's memory high water
     merged = merge_stage(ctx)
     clock.lap("merge")
     out["stage_peak_anon_mb"]["merge"] = anon.lap()
-    noised = noise_of(ctx, merged)
-    clock.lap("noise")
-    out["stage_peak_anon_mb"]["noise"] = anon.lap()
-    result = protection_of(ctx, merged, noised, clock)
-    out["stage_peak_anon_mb"]["risk + utility"] = anon.lap()
+    if runner is None:
+        noised = noise_of(ctx, merged)
+        clock.lap("noise")
+        out["stage_peak_anon_mb"]["noise"] = anon.lap()
+        result = protection_of(ctx, merged, noised, clock)
+        out["stage_peak_anon_mb"]["risk + utility"] = anon.lap()
+        del noised
+        result.events.to_parquet(events_path, index=False)  # as the export writes it
+        clock.lap("write")
+        out["stage_peak_anon_mb"]["write"] = anon.lap()
+        timings, figures_of, risk_of = clock.laps, result.figures(), result.risk.release_risk
+        del result
+    else:
+        n_shards = max(2, -(-n // shard_people))
+        out["shards_n"] = n_shards
+        lean = sharded_pass(ctx, merged, work / "rows", runner, n_shards=n_shards, events_path=events_path,
+                            on_stage=lambda name: out["stage_peak_anon_mb"].__setitem__(name, anon.lap()))
+        timings = {"merge": clock.laps["merge"], **lean.timings}
+        figures_of, risk_of = lean.figures(), lean.risk.release_risk
     out["seconds"]["pass"] = time.perf_counter() - t
-    out["seconds"].update({k: round(v, 3) for k, v in result.timings.items()})
+    out["seconds"].update({k: round(v, 3) for k, v in timings.items()})
     if runner is not None:
         out["shards"] = runner.log.as_metadata()
     if isinstance(runner, DaskRunner):
@@ -193,11 +223,12 @@ def run_one(n: int, mode: str, parts: Path | None = None) -> dict:
         runner.close()
     out["coordinator_peak_rss_mb"] = peak_rss_mb()
     out["coordinator_peak_anon_mb"] = round(anon.stop(), 1)
-    out["events_digest"] = hashlib.sha256(pd.util.hash_pandas_object(result.events, index=False).values
-                                          .tobytes()).hexdigest()[:16]
-    figures = {k: v for k, v in result.figures().items() if isinstance(v, (int, float))}
+    out["events_file_mb"] = round(events_path.stat().st_size / 2**20, 1)
+    out["events_digest"] = file_digest(events_path)
+    figures = {k: v for k, v in figures_of.items() if isinstance(v, (int, float))}
     out["figures_digest"] = hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()[:16]
-    out["release_risk"] = result.risk.release_risk
+    out["release_risk"] = risk_of
+    shutil.rmtree(work, ignore_errors=True)
     return out
 
 
@@ -207,6 +238,7 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--parts-from", type=int, default=5_000_000, help="people from which data are read in parts")
     ap.add_argument("--parts-dir", type=Path, help="keep the parts here (per size) and reuse them in later runs")
+    ap.add_argument("--shard-people", type=int, default=1_000_000, help="people per shard of the sharded modes")
     ap.add_argument("--child", nargs=3, metavar=("N", "MODE", "PARTS"), help=argparse.SUPPRESS)
     ap.add_argument("--write", nargs=2, metavar=("N", "FOLDER"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -215,7 +247,7 @@ def main() -> None:
         return
     if args.child:
         parts = Path(args.child[2]) if args.child[2] else None
-        print(json.dumps(run_one(int(args.child[0]), args.child[1], parts)))
+        print(json.dumps(run_one(int(args.child[0]), args.child[1], parts, args.shard_people)))
         return
     runs = []
     for n in args.sizes:
@@ -235,8 +267,8 @@ def main() -> None:
                        round(time.perf_counter() - t, 1)}
         for mode in args.modes:
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, __file__, "--child", str(n), mode, tmp.name if tmp else ""],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([sys.executable, __file__, "--child", str(n), mode, tmp.name if tmp else "",
+                                   "--shard-people", str(args.shard_people)], capture_output=True, text=True)
             if proc.returncode != 0:
                 runs.append({"people": n, "mode": mode, "failed": proc.stderr.strip().splitlines()[-3:]})
             else:

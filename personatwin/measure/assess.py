@@ -100,7 +100,10 @@ class StageClock:
         self._t = now
 
 
-AttackView = Callable[[np.ndarray], tuple[linkage.AttackInputs, linkage.ReleasedCells]]
+# the attacks' inputs and release cells for their (targets, generator) pairs, the generators as the attacks will
+# use them next (a view may draw their known events from copies to fetch only what they need)
+AttackView = Callable[[list[tuple[np.ndarray, np.random.Generator]]],
+                      tuple[linkage.AttackInputs, linkage.ReleasedCells]]
 
 
 def assess(ctx: PassContext, person_persona: np.ndarray,
@@ -145,7 +148,7 @@ def assess(ctx: PassContext, person_persona: np.ndarray,
     if attack_view is None:
         assert noised is not None, "a pass without its events in this process gives its attack view"
         attack_view = _noised_view(ctx, person_persona, attrs, noised)
-    inputs, cells = attack_view(np.union1d(t_link, t_conc))  # cells shared by both attacks
+    inputs, cells = attack_view([(t_link, rng_link), (t_conc, rng_conc)])  # cells shared by both attacks
     link = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, rng_link, use_qis=True, released=cells,
                             targets=t_link)
     conc = linkage.simulate(inputs, data.domain, m, policy.linkage_targets, rng_conc, use_qis=False,
@@ -169,7 +172,8 @@ def _noised_view(ctx: PassContext, person_persona: np.ndarray, attrs: PersonaAtt
     """The attacks' inputs over every event of a pass held in this process, and its release's cells."""
     data = ctx.data
 
-    def view(targets: np.ndarray) -> tuple[linkage.AttackInputs, linkage.ReleasedCells]:
+    def view(draws: list[tuple[np.ndarray, np.random.Generator]]
+             ) -> tuple[linkage.AttackInputs, linkage.ReleasedCells]:
         inputs = linkage.AttackInputs(
             people=data.people, person_persona=person_persona, attributes=attrs, event_person=data.event_person,
             event_type_code=data.type_codes, event_date=data.event_day, released_persona=None,

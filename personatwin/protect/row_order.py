@@ -112,3 +112,56 @@ def keyed_order_bucketed(major: np.ndarray, n_major: int, minor: np.ndarray, row
     tie = row_ties(row_bucket, n, draw)
     del row_bucket  # the caller's only reference (``stages._row_order``): 100M rows' buckets freed before the sort
     return _keyed_order(np.asarray(major, dtype=np.int64), np.asarray(minor, dtype=np.int64), tie, int(n_major))
+
+
+def sort_keys(minor: np.ndarray, tie: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The keys below the rank that ``_keyed_order`` sorts rows by (``top``: the release's largest minor): minor
+    and the tie's top bits packed in one key (None second), or minor and the whole tie when minors are wide."""
+    t_bits = 63 - int(top).bit_length()
+    if t_bits >= 24:
+        key = np.left_shift(np.asarray(minor, dtype=np.int64), t_bits)
+        key |= np.right_shift(np.asarray(tie, dtype=np.int64), 63 - t_bits)
+        return key, None
+    return np.asarray(minor, dtype=np.int64), np.asarray(tie, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _merge_runs(rank: np.ndarray, key: np.ndarray, key2: np.ndarray, position: np.ndarray,
+                bounds: np.ndarray) -> np.ndarray:
+    n_runs = len(bounds) - 1
+    heads = bounds[:-1].copy()
+    out = np.empty(bounds[-1], dtype=np.int64)
+    wide = len(key2) > 0
+    for i in range(len(out)):
+        best = -1
+        for s in range(n_runs):
+            h = heads[s]
+            if h >= bounds[s + 1]:
+                continue
+            if best < 0:
+                best = s
+                continue
+            b = heads[best]
+            if rank[h] != rank[b]:
+                less = rank[h] < rank[b]
+            elif key[h] != key[b]:
+                less = key[h] < key[b]
+            elif wide and key2[h] != key2[b]:
+                less = key2[h] < key2[b]
+            else:
+                less = position[h] < position[b]
+            if less:
+                best = s
+        out[i] = heads[best]
+        heads[best] += 1
+    return out
+
+
+def merge_runs(rank: np.ndarray, key: np.ndarray, key2: np.ndarray | None, position: np.ndarray,
+               bounds: np.ndarray) -> np.ndarray:
+    """The order of rows given as runs (``bounds``: each run's start, then the end), each run sorted by (rank, key,
+    key2, position) as ``sort_keys`` makes them: the runs merged (shards' rows into the release's order; linear in
+    the rows times the runs, no sort)."""
+    return _merge_runs(np.asarray(rank, dtype=np.int64), np.asarray(key, dtype=np.int64),
+                       np.zeros(0, dtype=np.int64) if key2 is None else np.asarray(key2, dtype=np.int64),
+                       np.asarray(position, dtype=np.int64), np.asarray(bounds, dtype=np.int64))

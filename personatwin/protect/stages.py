@@ -465,16 +465,18 @@ def released_frame(data: PreparedData | EventNames, policy: PrivacyPolicy, order
                    ids: np.ndarray, starts: np.ndarray, period_code: np.ndarray, period_values: np.ndarray,
                    rand_out: np.ndarray, released_end: np.ndarray | None,
                    locations: tuple[np.ndarray, list[str]] | None, values: np.ndarray | None,
-                   type_codes: np.ndarray | None = None, sorted_ids: np.ndarray | None = None) -> pd.DataFrame:
+                   type_codes: np.ndarray | None = None, sorted_ids: pd.CategoricalDtype | None = None
+                   ) -> pd.DataFrame:
     """The released events table: each column of the (canonically ordered) events gathered in release row order,
     categories as the files show them (persona ids sorted, types, periods, outcomes, location labels).
-    ``type_codes``: the events' (a shard's), when not all of ``data``'s; ``sorted_ids``: the ids' categories, made."""
+    ``type_codes``: the events' (a shard's), when not all of ``data``'s; ``sorted_ids``: the ids' categories, made
+    once for tables written a chunk at a time."""
     T, n_out = len(data.type_names), len(data.outcome_names)
     period_days = period_values.astype("datetime64[D]")
+    id_codes = _in_release_order(ev_rank, order, len(ids))
     released = {
-        PERSONA_ID: pd.Categorical.from_codes(_in_release_order(ev_rank, order, len(ids)),
-                                              categories=np.sort(ids.astype(str)) if sorted_ids is None
-                                              else sorted_ids),
+        PERSONA_ID: pd.Categorical.from_codes(id_codes, categories=np.sort(ids.astype(str))) if sorted_ids is None
+        else pd.Categorical.from_codes(id_codes, dtype=sorted_ids),
         EVENT_TYPE: pd.Categorical.from_codes(
             _in_release_order(data.type_codes if type_codes is None else type_codes, order, T),
             categories=list(data.type_names)),

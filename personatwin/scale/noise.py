@@ -20,6 +20,7 @@ from shard to shard), and orders the rows (persona rank, period, type, outcome, 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -285,20 +286,22 @@ def _slice(a: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
     return None if a is None else a[rows]
 
 
-def split_events(ctx: PassContext, plan_for: int) -> tuple[list[ShardEvents], ShardPlan]:
+def split_events(ctx: PassContext, plan_for: int) -> tuple[Iterator[ShardEvents], ShardPlan]:
     """The release's events cut into shards of whole buckets (each event in its person's bucket): the same shards
-    for every pass of the release."""
+    for every pass of the release, made one at a time as they are taken (a runner that spills them holds one)."""
     data = ctx.data
     event_bucket = ctx.person_buckets()[data.event_person]
     plan = plan_shards(np.bincount(event_bucket, minlength=ctx.n_buckets), plan_for)
     by_shard, bounds = grouped(plan.shard_of[event_bucket], plan.n_shards)
-    shards = []
-    for i in range(plan.n_shards):
-        rows = by_shard[bounds[i]:bounds[i + 1]]  # ascending: canonical order kept
-        shards.append(ShardEvents(rows, data.event_person[rows], event_bucket[rows], data.event_day[rows],
-                                  data.type_codes[rows], data.outcome_codes[rows], _slice(data.end_day, rows),
-                                  _slice(data.location_codes, rows), _slice(data.values, rows)))
-    return shards, plan
+
+    def shards() -> Iterator[ShardEvents]:
+        for i in range(plan.n_shards):
+            rows = by_shard[bounds[i]:bounds[i + 1]]  # ascending: canonical order kept
+            yield ShardEvents(rows, data.event_person[rows], event_bucket[rows], data.event_day[rows],
+                              data.type_codes[rows], data.outcome_codes[rows], _slice(data.end_day, rows),
+                              _slice(data.location_codes, rows), _slice(data.values, rows))
+
+    return shards(), plan
 
 
 @dataclass
@@ -322,10 +325,18 @@ def placed_shards(ctx: PassContext, runner: Runner, n_shards: int) -> Placed:
     shards, plan = split_events(ctx, n_shards)
     T, B = len(ctx.data.type_names), ctx.n_buckets
     per_bucket_type = np.zeros(B * T, dtype=np.int64)
-    for sh in shards:
-        per_bucket_type += np.bincount(sh.event_bucket * T + sh.type_codes, minlength=B * T)
-    placed = Placed(ctx.data, tag, runner.put(shards), plan, per_bucket_type.reshape(B, T),
-                    [sh.positions for sh in shards])
+    positions: list[np.ndarray] = []
+
+    def counted() -> Iterator[ShardEvents]:  # each shard's counts and positions taken as it goes to the runner
+        for sh in shards:
+            per_bucket_type[:] += np.bincount(sh.event_bucket * T + sh.type_codes, minlength=B * T)
+            positions.append(sh.positions)
+            yield sh
+
+    handles = runner.put(counted())
+    if all(isinstance(h, ShardEvents) for h in handles):  # held here (spilled or not): their positions, not a copy
+        positions = [h.positions for h in handles]
+    placed = Placed(ctx.data, tag, handles, plan, per_bucket_type.reshape(B, T), positions)
     runner._placed = placed  # type: ignore[attr-defined]
     return placed
 

@@ -16,7 +16,9 @@ people-level arrays (one shard at a time with ``InProcess(spill=...)``).
 
 from __future__ import annotations
 
+import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,24 +31,25 @@ from personatwin.measure import linkage, risk, utility
 from personatwin.measure.assess import PassCounts, assess, measure
 from personatwin.protect import noise
 from personatwin.protect.prepared import PassContext
-from personatwin.protect.row_order import _keyed_order
+from personatwin.protect.row_order import _keyed_order, merge_runs, sort_keys
 from personatwin.protect.stages import EventNames, Merged, _sensitive_people, _small_int, released_frame
 from personatwin.scale.noise import Columns, Settings, ShardEvents, run_phases
 from personatwin.scale.runners import InProcess, Runner
 
 # the released columns a shard writes, in release order (``None`` columns are absent)
-ROW_FIELDS = ("rank", "minor", "tie", "position", "type", "starts", "period", "end", "outcome", "location", "values")
+ROW_FIELDS = ("rank", "key", "key2", "position", "type", "starts", "period", "end", "outcome", "location", "values")
 
 
 @dataclass(frozen=True)
 class Ordered:
     """A shard's rows in the release's order: local event indices, each event's persona rank, period code and sort
-    key below the rank (``_minor``)."""
+    keys below the rank (``row_order.sort_keys``: what the shards' rows are merged by)."""
 
     order: np.ndarray
     ev_rank: np.ndarray
     period_code: np.ndarray
-    minor: np.ndarray
+    key: np.ndarray
+    key2: np.ndarray | None
 
 
 def _period_codes(cols: Columns, period_values: np.ndarray) -> np.ndarray:
@@ -76,8 +79,9 @@ def shard_order(shard: ShardEvents, s: Settings, cols: Columns, period_values: n
     period_code = _period_codes(cols, period_values)
     ev_rank = np.asarray(id_rank[person_persona[shard.event_person]], dtype=np.int64)
     minor = _minor(shard, s, cols, period_code)
-    order = _keyed_order(ev_rank, minor, np.asarray(cols.ties, dtype=np.int64), len(id_rank), top)
-    return Ordered(order, ev_rank, period_code, minor)
+    tie = np.asarray(cols.ties, dtype=np.int64)
+    order = _keyed_order(ev_rank, minor, tie, len(id_rank), top)
+    return Ordered(order, ev_rank, period_code, *sort_keys(minor, tie, top))
 
 
 def write_rows(shard: ShardEvents, cols: Columns, ordered: Ordered, folder: str) -> int:
@@ -85,13 +89,16 @@ def write_rows(shard: ShardEvents, cols: Columns, ordered: Ordered, folder: str)
     are the release's, not yet checked); returns the number of rows."""
     out = private_folder(Path(folder))
     o = ordered.order
-    columns = {"rank": ordered.ev_rank, "minor": ordered.minor, "tie": cols.ties, "position": shard.positions,
+    columns = {"rank": ordered.ev_rank, "key": ordered.key, "key2": ordered.key2, "position": shard.positions,
                "type": shard.type_codes, "starts": cols.starts, "period": ordered.period_code,
                "outcome": cols.outcome, "end": cols.released_end, "location": cols.released_location,
                "values": cols.released_values}
     for name, a in columns.items():  # one release-ordered copy at a time
         if a is not None:
-            np.save(out / f"{name}.npy", np.asarray(a)[o])
+            rows = np.asarray(a)[o]
+            if name in ("rank", "position") and len(rows) and rows.max() < 2**31:
+                rows = rows.astype(np.int32)  # half the bytes
+            np.save(out / f"{name}.npy", rows)
     return len(o)
 
 
@@ -104,23 +111,12 @@ class TableSpec:
     period_values: np.ndarray
     labels: list[str] | None
     sorted_ids: np.ndarray
-    top: int  # the release's largest minor key (the tie bits its sort keeps)
-
-
-def merge_order(rank: np.ndarray, minor: np.ndarray, tie: np.ndarray, position: np.ndarray, top: int) -> np.ndarray:
-    """The order ``row_order._keyed_order`` gives rows from several shards (a persona's rows may be in several):
-    by rank, then minor and the tie's top bits in one key (or minor, then the whole tie, when minors are wide), then
-    canonical position."""
-    t_bits = 63 - int(top).bit_length()
-    if t_bits >= 24:
-        key = (minor << t_bits) | (tie >> (63 - t_bits))
-        return np.lexsort((position, key, rank))
-    return np.lexsort((position, tie, minor, rank))
+    id_type: pd.CategoricalDtype  # the persona ids' categories, validated once for every chunk
 
 
 def _chunk_frame(spec: TableSpec, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     """The events table of one chunk of persona ranks from each shard's rows of those ranks (each in release
-    order), merged in the release's row order (``merge_order``)."""
+    order), merged in the release's row order (``row_order.merge_runs``: the single sort's keys)."""
     def cat(name: str) -> np.ndarray | None:
         got = [p[name] for p in parts if name in p]
         return np.concatenate(got) if got else None
@@ -131,12 +127,13 @@ def _chunk_frame(spec: TableSpec, parts: list[dict[str, np.ndarray]]) -> pd.Data
         return got
 
     rank = need("rank")
-    order = merge_order(rank, need("minor"), need("tie"), need("position"), spec.top)
+    bounds = np.concatenate(([0], np.cumsum([len(p["rank"]) for p in parts])))
+    order = merge_runs(rank, need("key"), cat("key2"), need("position"), bounds)
     loc = cat("location")
     return released_frame(spec.names, spec.policy, order, rank, spec.sorted_ids, need("starts"), need("period"),
                           spec.period_values, need("outcome"), cat("end"),
                           (loc, spec.labels) if loc is not None and spec.labels is not None else None, cat("values"),
-                          type_codes=need("type"), sorted_ids=spec.sorted_ids)
+                          type_codes=need("type"), sorted_ids=spec.id_type)
 
 
 def merge_rows(folders: list[Path], spec: TableSpec, path: Path | None, chunk_ranks: int = 250_000
@@ -264,37 +261,42 @@ class DetailDictionary:
         return cls(values, np.unique(key))
 
 
-def attack_cells(shard: ShardEvents, s: Settings, cols: Columns, ordered: Ordered, person_persona: np.ndarray,
-                 periods: np.ndarray, dictionary: DetailDictionary, candidates: np.ndarray, m: int,
-                 labelled: bool, precision: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The shard's released (persona, cell, occurrence) triples among the first m of their (persona, cell), read
-    in release order (``linkage.cells_of``), kept where the cell is one of ``candidates`` (the cells of the
-    targets' events): all the attacks' bitsets need."""
+def attack_counts(shard: ShardEvents, s: Settings, cols: Columns, person_persona: np.ndarray, periods: np.ndarray,
+                  dictionary: DetailDictionary, wanted: np.ndarray, m: int, labelled: bool,
+                  precision: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shard's released events per (persona, cell), for the cells the attackers' known events have
+    (``wanted``, sorted): (persona, cell, count capped at m). Counts add up across shards (a persona's rows may be
+    in several); no row order is needed."""
     detail = dictionary.codes(_details(shard, cols, precision, None, True, labelled))
     rcell = linkage.cell_codes(np.asarray(shard.type_codes), linkage.days(np.asarray(cols.starts)), detail, periods,
                                dictionary.size + 1)
     del detail
-    ev_persona = person_persona[shard.event_person]
-    got = linkage.cells_of(ev_persona, rcell, periods, dictionary.size + 1, s.n_types, m, True, order=ordered.order)
-    at = np.searchsorted(candidates, got.cell)
-    keep = np.flatnonzero(candidates[np.minimum(at, max(len(candidates) - 1, 0))] == got.cell) if len(candidates) \
-        else np.zeros(0, dtype=np.int64)
-    return got.persona[keep], got.cell[keep], got.occurrence[keep]
+    at = np.searchsorted(wanted, rcell)
+    rows = np.flatnonzero(wanted[np.minimum(at, len(wanted) - 1)] == rcell) if len(wanted) else \
+        np.zeros(0, dtype=np.int64)
+    key = person_persona[np.asarray(shard.event_person)[rows]].astype(np.int64) * len(wanted) + at[rows]
+    pairs, count = np.unique(key, return_counts=True)
+    return pairs // max(len(wanted), 1), wanted[pairs % max(len(wanted), 1)], np.minimum(count, m)
 
 
-def across_shards(triples: list[tuple[np.ndarray, np.ndarray, np.ndarray]], m: int
+def across_shards(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], m: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The shards' (persona, cell, occurrence) triples as the whole release's: a persona's rows may be in several
-    shards, each counting its own; renumbered over all, the first m of each (persona, cell) kept."""
-    persona = np.concatenate([t[0] for t in triples]) if triples else np.zeros(0, dtype=np.int64)
-    cell = np.concatenate([t[1] for t in triples]) if triples else np.zeros(0, dtype=np.int64)
+    """The shards' (persona, cell, count) as the whole release's (persona, cell, occurrence) triples: counts added
+    over shards, the first m occurrences of each (persona, cell) kept (``linkage.ReleasedCells``)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    persona = np.concatenate([q[0] for q in parts])
+    cell = np.concatenate([q[1] for q in parts])
+    count = np.concatenate([q[2] for q in parts])
     order = np.lexsort((cell, persona))
-    persona, cell = persona[order], cell[order]
+    persona, cell, count = persona[order], cell[order], count[order]
     new = np.ones(len(persona), dtype=bool)
     new[1:] = (persona[1:] != persona[:-1]) | (cell[1:] != cell[:-1])
-    occurrence = np.arange(len(persona)) - np.maximum.accumulate(np.where(new, np.arange(len(persona)), 0))
-    keep = occurrence < m
-    return persona[keep], cell[keep], occurrence[keep]
+    starts = np.flatnonzero(new)
+    total = np.minimum(np.add.reduceat(count, starts), m) if len(starts) else np.zeros(0, dtype=np.int64)
+    persona, cell = np.repeat(persona[starts], total), np.repeat(cell[starts], total)
+    first = np.repeat(np.cumsum(total) - total, total)
+    return persona, cell, np.arange(len(persona)) - first
 
 
 @dataclass(frozen=True)
@@ -314,11 +316,17 @@ class ShardedPass:
 
 
 def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner | None = None,
-                 n_shards: int | None = None, events_path: Path | None = None) -> ShardedPass:
+                 n_shards: int | None = None, events_path: Path | None = None,
+                 on_stage: Callable[[str], None] | None = None) -> ShardedPass:
     """The noise, risk and utility stages of a pass on shards, the coordinator holding people-level arrays only:
     the same figures and events table as the single-process pass. The shards write their rows under ``folder``
     (0700; on storage the workers share); the table goes to ``events_path`` (Parquet), or is returned as a frame
-    when None."""
+    when None. ``on_stage(name)`` is called as each stage ends (benchmarks read memory there)."""
+    def done(name: str, since: float) -> None:
+        timings[name] = time.perf_counter() - since
+        if on_stage is not None:
+            on_stage(name)
+
     if ctx.n_buckets < 2:
         raise ValueError("a sharded pass needs a release of at least two buckets (PassContext.n_buckets); run "
                          "the single-process pass on this one")
@@ -343,14 +351,16 @@ def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner 
     written = runner.gather([runner.submit("rows", i, write_rows, h, cols[i], ordered[i], str(folders[i]))
                              for i, h in enumerate(handles)])
     sensitive, sens_codes = _sensitive_people(ctx, merged)
-    timings["noise"] = time.perf_counter() - t0
+    done("noise", t0)
 
     t0 = time.perf_counter()
     labelled = bool(ph.labels)
     periods = np.asarray(ph.period_values, dtype=np.int64)
     m = policy.attacker_knowledge
 
-    def view(targets: np.ndarray) -> tuple[linkage.AttackInputs, linkage.ReleasedCells]:
+    def view(draws: list[tuple[np.ndarray, np.random.Generator]]
+             ) -> tuple[linkage.AttackInputs, linkage.ReleasedCells]:
+        targets = np.unique(np.concatenate([t for t, _ in draws])) if draws else np.zeros(0, dtype=np.int64)
         got = runner.gather([runner.submit("targets", i, target_events, h, cols[i], targets, policy.date_precision,
                                            labelled) for i, h in enumerate(handles)])
         position = np.concatenate([g.position for g in got])
@@ -358,35 +368,38 @@ def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner 
         n_details = len(got[0].details) if got else 0
         details = tuple(np.concatenate([g.details[j] for g in got])[order] for j in range(n_details))
         dictionary = DetailDictionary.of(details)
-        true_detail = dictionary.codes(details)
-        ev_type = np.concatenate([g.type for g in got])[order]
-        ev_day = np.concatenate([g.day for g in got])[order]
-        candidates = np.unique(linkage.cell_codes(ev_type, noise.period_start(ev_day, policy.date_precision)
-                                                  .view(np.int64), true_detail, periods, dictionary.size + 1))
-        triples = runner.gather([runner.submit("cells", i, attack_cells, h, s, cols[i], ordered[i], shared_persona,
-                                               periods, dictionary, candidates, m, labelled, policy.date_precision)
-                                 for i, h in enumerate(handles)])
         D = dictionary.size + 1
-        cells = linkage.ReleasedCells(periods, max(len(periods), 1), D, *across_shards(triples, m),
-                                      s.n_types * max(len(periods), 1) * D, m)
         inputs = linkage.AttackInputs(
             people=data.people, person_persona=merged.person_persona, attributes=merged.attributes,
-            event_person=np.concatenate([g.person for g in got])[order], event_type_code=ev_type, event_date=ev_day,
-            released_persona=None, released_type_code=None, released_period=None, precision=policy.date_precision,
-            released_sorted=True, period_values=ph.period_values, event_detail=true_detail)
+            event_person=np.concatenate([g.person for g in got])[order],
+            event_type_code=np.concatenate([g.type for g in got])[order],
+            event_date=np.concatenate([g.day for g in got])[order], released_persona=None, released_type_code=None,
+            released_period=None, precision=policy.date_precision, released_sorted=True,
+            period_values=ph.period_values, event_detail=dictionary.codes(details))
+        # the cells the attackers will know: each attack's known events, drawn from a copy of its generator (the
+        # attack then draws the same ones)
+        known = [linkage.known_events(inputs, t, m, copy.deepcopy(rng)) for t, rng in draws]
+        wanted = np.unique(np.concatenate([linkage.cell_codes(k[1], np.asarray(k[2], dtype=np.int64), k[3], periods, D)
+                                           for k in known])) if known else np.zeros(0, dtype=np.int64)
+        parts = runner.gather([runner.submit("cells", i, attack_counts, h, s, cols[i], shared_persona, periods,
+                                             dictionary, wanted, m, labelled, policy.date_precision)
+                               for i, h in enumerate(handles)])
+        cells = linkage.ReleasedCells(periods, max(len(periods), 1), D, *across_shards(parts, m),
+                                      s.n_types * max(len(periods), 1) * D, m)
         return inputs, cells
 
     risk_report = assess(ctx, merged.person_persona, merged.attributes, None, counts, attack_view=view)
-    timings["risk"] = time.perf_counter() - t0
+    done("risk", t0)
     t0 = time.perf_counter()
     util = measure(data, policy, merged.person_persona, merged.attributes, ph.pram, merged.grouping, counts)
-    timings["utility"] = time.perf_counter() - t0
+    done("utility", t0)
 
     t0 = time.perf_counter()
+    sorted_ids = np.sort(merged.ids.astype(str))
     spec = TableSpec(EventNames(data.type_names, data.outcome_names, np.zeros(0, dtype=np.int8)), policy,
-                     ph.period_values, ph.labels, np.sort(merged.ids.astype(str)), top)
+                     ph.period_values, ph.labels, sorted_ids, pd.CategoricalDtype(sorted_ids))
     events = merge_rows(folders, spec, events_path)
-    timings["write"] = time.perf_counter() - t0
+    done("write", t0)
     del sens_codes
     return ShardedPass(risk_report, util, ph.pram, sensitive, events if events_path is None else events_path,
                        int(sum(written)), timings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,7 +55,7 @@ class Runner(Protocol):
     workers: int
     log: PhaseLog
 
-    def put(self, shards: Sequence[Any]) -> list[Any]: ...
+    def put(self, shards: Iterable[Any]) -> list[Any]: ...
 
     def share(self, obj: Any) -> Any: ...
 
@@ -112,7 +112,8 @@ class InProcess:
         self.log = PhaseLog()
         self.spill = Path(spill) if spill is not None else None
 
-    def put(self, shards: Sequence[Any]) -> list[Any]:
+    def put(self, shards: Iterable[Any]) -> list[Any]:
+        """The shards, taken one at a time (spilled: each written and mapped before the next is made)."""
         if self.spill is None:
             return list(shards)
         return [spilled(sh, self.spill / f"shard-{i:05d}") for i, sh in enumerate(shards)]
@@ -165,7 +166,7 @@ class DaskRunner:
             return max(1, self._seen_workers)
         return max(1, len(self._worker_names()))
 
-    def put(self, shards: Sequence[Any]) -> list[Any]:
+    def put(self, shards: Iterable[Any]) -> list[Any]:
         """Each shard's data to one worker, round robin, held there for every phase (waits up to
         ``WORKER_WAIT`` seconds for a first worker of a cluster still starting)."""
         names = self._worker_names()

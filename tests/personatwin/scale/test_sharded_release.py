@@ -102,13 +102,13 @@ def test_one_bucket_is_refused_with_a_reason(prepared, tmp_path):
 
 
 def test_occurrences_counted_across_shards():
-    """A persona's rows in two shards: its occurrences of a cell add up (capped at m), as over the whole release."""
-    a = (np.array([7, 7, 8]), np.array([3, 3, 3]), np.array([0, 1, 0]))
-    b = (np.array([7, 8]), np.array([3, 4]), np.array([0, 0]))
+    """A persona's rows in two shards: its counts of a cell add up (capped at m), as over the whole release."""
+    a = (np.array([7, 8]), np.array([3, 3]), np.array([2, 1]))
+    b = (np.array([8, 7]), np.array([4, 3]), np.array([1, 1]))
     persona, cell, occ = across_shards([a, b], 3)
     assert sorted(zip(persona.tolist(), cell.tolist(), occ.tolist())) == [(7, 3, 0), (7, 3, 1), (7, 3, 2),
                                                                             (8, 3, 0), (8, 4, 0)]
-    assert len(across_shards([a, b], 2)[0]) == 4
+    assert len(across_shards([a, b], 2)[0]) == 4 and all(len(x) == 0 for x in across_shards([], 3))
 
 
 def test_detail_dictionary_codes_equal_tuples_equally():
