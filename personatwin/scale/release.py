@@ -136,7 +136,7 @@ def _chunk_frame(spec: TableSpec, parts: list[dict[str, np.ndarray]]) -> pd.Data
                           type_codes=need("type"), sorted_ids=spec.id_type)
 
 
-def merge_rows(folders: list[Path], spec: TableSpec, path: Path | None, chunk_ranks: int = 250_000
+def merge_rows(folders: list[Path], spec: TableSpec, path: Path | None, chunk_ranks: int = 100_000
                ) -> pd.DataFrame | int:
     """The release's events table from the shards' written rows, merged by persona rank a chunk of ranks at a
     time: written to ``path`` (Parquet, one row group per chunk; returns the row count), or returned when
