@@ -82,9 +82,9 @@ SPILL_FROM = 2**20  # arrays of at least 1 MB are spilled by ``spilled_tree``; s
 
 def spilled_tree(obj: Any, folder: Path) -> Any:
     """``obj`` (frozen dataclasses, tuples and lists of them, nested) with every array of at least ``SPILL_FROM``
-    bytes (e.g. a shard's per-persona count tables, 0.5 GB each at 10M people) written to a file of ``folder``, read back memory-mapped read-only, and the file unlinked:
-    the pages stay readable while the object lives and the disk space goes with it (out of core, nothing to clean
-    up). The folder is made 0700 (the arrays are person-level)."""
+    bytes (e.g. a shard's per-persona count tables, 0.5 GB each at 10M people) written to a file of ``folder``, read
+    back memory-mapped read-only, and the file unlinked: the pages stay readable while the object lives and the disk
+    space goes with it (out of core, nothing to clean up). The folder is made 0700 (the arrays are person-level)."""
     import dataclasses
     import uuid
 

@@ -17,6 +17,7 @@ people-level arrays (one shard at a time with ``InProcess(spill=...)``).
 from __future__ import annotations
 
 import copy
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -320,8 +321,9 @@ def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner 
                  on_stage: Callable[[str], None] | None = None) -> ShardedPass:
     """The noise, risk and utility stages of a pass on shards, the coordinator holding people-level arrays only:
     the same figures and events table as the single-process pass. The shards write their rows under ``folder``
-    (0700; on storage the workers share); the table goes to ``events_path`` (Parquet), or is returned as a frame
-    when None. ``on_stage(name)`` is called as each stage ends (benchmarks read memory there)."""
+    (0700; on storage the workers share; removed once merged: they hold each row's source event); the table goes to
+    ``events_path`` (Parquet), or is returned as a frame when None. ``on_stage(name)`` is called as each stage ends
+    (benchmarks read memory there)."""
     def done(name: str, since: float) -> None:
         timings[name] = time.perf_counter() - since
         if on_stage is not None:
@@ -398,7 +400,11 @@ def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner 
     sorted_ids = np.sort(merged.ids.astype(str))
     spec = TableSpec(EventNames(data.type_names, data.outcome_names, np.zeros(0, dtype=np.int8)), policy,
                      ph.period_values, ph.labels, sorted_ids, pd.CategoricalDtype(sorted_ids))
-    events = merge_rows(folders, spec, events_path)
+    try:
+        events = merge_rows(folders, spec, events_path)
+    finally:  # the shards' rows carry each row's source event (its canonical position): never left behind
+        for f in folders:
+            shutil.rmtree(f, ignore_errors=True)
     done("write", t0)
     del sens_codes
     return ShardedPass(risk_report, util, ph.pram, sensitive, events if events_path is None else events_path,

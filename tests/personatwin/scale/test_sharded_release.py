@@ -69,15 +69,21 @@ def test_the_events_file_written_from_the_shards_is_the_single_table(prepared, t
     runner = InProcess(spill=tmp_path / "spill")
     path = tmp_path / "events.parquet"
     original = release.merge_rows
-    monkeypatch.setattr(release, "merge_rows", lambda folders, spec, p: original(folders, spec, p, chunk_ranks=97))
+    seen: list[int] = []
+
+    def merge(folders, spec, p):
+        seen.extend(stat.S_IMODE(f.stat().st_mode) for f in folders)
+        return original(folders, spec, p, chunk_ranks=97)
+
+    monkeypatch.setattr(release, "merge_rows", merge)
     got = sharded_pass(ctx, merged, tmp_path / "rows", runner, n_shards=3, events_path=path)
     assert got.events == path
     same_pass(single, got, tmp_path)
     import pyarrow.parquet as pq
 
     assert pq.ParquetFile(path).num_row_groups > 3  # written a chunk at a time
-    folders = sorted((tmp_path / "rows").glob("rows-*"))
-    assert len(folders) == 3 and all(stat.S_IMODE(f.stat().st_mode) == 0o700 for f in folders)
+    # the shards' rows (each with its source event's position) were the owner's only, and are gone once merged
+    assert seen == [0o700] * 3 and not list((tmp_path / "rows").glob("rows-*"))
     assert stat.S_IMODE((tmp_path / "spill" / "states").stat().st_mode) == 0o700
     assert not list((tmp_path / "spill" / "states").iterdir())  # the states' files are unlinked once mapped
 
