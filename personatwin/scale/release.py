@@ -3,12 +3,12 @@
 After the noise stage's four phases (``personatwin.scale.noise``) each shard keeps its released columns and:
 
 - ``shard_order``: sorts its rows by the release's key (persona rank, period, type, outcome, tie key): the
-  release's row order restricted to the shard (a persona's rows are all in one shard);
-- ``write_rows``: writes its released columns in that order to a folder (``.npy``); ``merge_rows`` then writes
-  the release's events table from the shards' folders chunk by chunk of persona ranks: the single-process table;
+  release's row order restricted to the shard (a persona's members, so its rows, may be in several shards);
+- ``write_rows``: writes its released columns in that order to a folder (``.npy``); ``merge_rows`` then merges
+  the shards' sorted runs into the release's events table, chunk by chunk of persona ranks: the single-process table;
 - ``target_events``: gives the events of the attacks' targets (a few thousand people) as a source record shows
-  them, and ``attack_cells`` the released (persona, cell, occurrence) triples whose cell one of those events has:
-  from these the coordinator runs both linkage attacks exactly as on the whole release.
+  them, and ``attack_counts`` its released events per (persona, cell) in the cells the attackers know: added up
+  over shards, the coordinator runs both linkage attacks on them exactly as on the whole release.
 
 So the coordinator never holds an event-level array; peak memory is the largest shard's working set beside the
 people-level arrays (one shard at a time with ``InProcess(spill=...)``).
