@@ -44,8 +44,16 @@ def _publish(ledger: Ledger, people, events, policy, published: dict):
     return outcome
 
 
-def test_a_correction_that_the_difference_would_name_is_redrawn_with_a_fresh_nonce(tmp_path, month):
+def test_a_correction_that_the_difference_would_name_is_redrawn_with_a_fresh_nonce(tmp_path, month, monkeypatch):
     people, events = month
+    # the nonce is secrets.token_hex in a release; fixed here so the test draws the same release every run (about
+    # 1 in 15 random nonces gives a redraw whose unbiased rates miss the 2 pp utility gate: then nothing is released,
+    # as it should, but this test is about the differencing check)
+    from types import SimpleNamespace
+
+    from personatwin.series import publication
+
+    monkeypatch.setattr(publication, "secrets", SimpleNamespace(token_hex=lambda n=8: "0123456789abcdef"[: 2 * n]))
     # l = 1 leaves the grouping untouched by outcomes, so a correction under the same randomness changes
     # only the corrected event's persona: the finding of issue 12 (57% of corrections named uniquely)
     policy = policy_for_level("medium", l_diversity=1, max_t_closeness=None)
