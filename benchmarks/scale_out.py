@@ -14,6 +14,7 @@ per person) at privacy level HIGH with the default buckets (20,000 people each).
   from the shards' rows) in this process (``InProcess`` runner: one worker, shards in sequence; a shard per
   ``--shard-people`` people, at least 2; out of core when the data are: the shards' events and every phase's
   results memory-mapped from files);
+* ``sharded-2t``: the same in this process with the shards' phases on 2 threads (``InProcess(threads=2)``);
 * ``sharded-2``: the same on a local Dask distributed cluster of 2 worker processes (one thread each).
 
 Per run: seconds per stage (prepare, merge, noise, risk, utility, write; the sharded stages also per phase and
@@ -47,7 +48,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("results")
-MODES = ("single", "sharded-1", "sharded-2")
+MODES = ("single", "sharded-1", "sharded-2t", "sharded-2")
 
 
 def peak_rss_mb() -> float:
@@ -184,8 +185,9 @@ def run_one(n: int, mode: str, parts: Path | None = None, shard_people: int = 1_
     out["events"] = data.n_events
     out["seconds"]["prepare"] = time.perf_counter() - t
     out["prepared_peak_rss_mb"] = peak_rss_mb()
-    if mode == "sharded-1":  # out of core when the data are: shards' events and states memory-mapped from files
-        runner = InProcess(spill=work / "shards" if parts is not None else None)
+    if mode in ("sharded-1", "sharded-2t"):  # out of core when the data are: shards' events and states on disk
+        runner = InProcess(spill=work / "shards" if parts is not None else None, threads=2 if mode == "sharded-2t"
+                           else 1)
     ctx = PassContext(data, policy_for_level("high"), ReleaseKey("scale-out-benchmark-key-000000001"), "2024-01")
     out["buckets"] = ctx.n_buckets
     events_path = work / "events.parquet"
@@ -220,6 +222,7 @@ def run_one(n: int, mode: str, parts: Path | None = None, shard_people: int = 1_
         out["shards"] = runner.log.as_metadata()
     if isinstance(runner, DaskRunner):
         out["worker_peak_rss_mb"] = sorted(runner.client.run(_worker_peak_mb).values())
+    if runner is not None:
         runner.close()
     out["coordinator_peak_rss_mb"] = peak_rss_mb()
     out["coordinator_peak_anon_mb"] = round(anon.stop(), 1)

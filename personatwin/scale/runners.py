@@ -8,8 +8,10 @@ the coordinator: shards receive the generators of their buckets, already drawn f
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -101,16 +103,18 @@ def _second(pair: tuple[Any, float]) -> float:
 
 
 class InProcess:
-    """Shards one after another in this process; with ``spill`` (a folder) each shard's event arrays, and the
+    """Shards in this process: one after another, or on ``threads`` threads (the phases are array work that mostly
+    runs without the GIL: two threads use two cores). With ``spill`` (a folder) each shard's event arrays, and the
     arrays of every phase's results, are written there and read back memory-mapped, so the shards' events and
     states live on disk (out of core), paged in by the kernel while their shard runs: the memory a pass holds is
-    one shard's working set beside the coordinator's people-level arrays."""
+    the running shards' working sets beside the coordinator's people-level arrays."""
 
-    workers = 1
-
-    def __init__(self, spill: str | Path | None = None) -> None:
+    def __init__(self, spill: str | Path | None = None, threads: int = 1) -> None:
         self.log = PhaseLog()
         self.spill = Path(spill) if spill is not None else None
+        self.workers = max(1, int(threads))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="shard") if self.workers > 1 else None
+        self._lock = threading.Lock()
 
     def put(self, shards: Iterable[Any]) -> list[Any]:
         """The shards, taken one at a time (spilled: each written and mapped before the next is made)."""
@@ -121,15 +125,27 @@ class InProcess:
     def share(self, obj: Any) -> Any:
         return obj
 
-    def submit(self, phase: str, shard: int, fn: Callable[..., Any], *args: Any) -> Any:
-        out, seconds = _timed(fn, *args)
+    def _run(self, phase: str, shard: int, fn: Callable[..., Any], *args: Any) -> Any:
+        # a task's arguments made by other tasks were submitted before it: with a FIFO pool they are done or
+        # running, never queued behind it (no deadlock)
+        out, seconds = _timed(fn, *(a.result() if isinstance(a, Future) else a for a in args))
         if self.spill is not None:
             out = spilled_tree(out, self.spill / "states")
-        self.log.add_shard(phase, shard, seconds)
+        with self._lock:
+            self.log.add_shard(phase, shard, seconds)
         return out
 
+    def submit(self, phase: str, shard: int, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._pool is None:
+            return self._run(phase, shard, fn, *args)
+        return self._pool.submit(self._run, phase, shard, fn, *args)
+
     def gather(self, handles: Sequence[Any]) -> list[Any]:
-        return list(handles)
+        return [h.result() if isinstance(h, Future) else h for h in handles]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 class DaskRunner:

@@ -69,9 +69,10 @@ def test_noise_shard_by_shard_is_the_single_process_noise(prepared, n, key):
     merged = merge_stage(ctx)
     single = noise_stage(ctx, merged)
     whole = counts_of(ctx, merged, single)  # the pass's event-level sums, counted in one piece
-    for shards in (2, 3):
-        runner = InProcess()
+    for shards, threads in ((2, 1), (3, 1), (3, 2)):
+        runner = InProcess(threads=threads)
         sharded = sharded_noise_stage(ctx, merged, runner, n_shards=shards)
+        runner.close()
         same_noise(single, sharded)
         assert set(runner.log.shards["draw"]) == set(range(shards))  # every shard drew its own buckets
         same_counts(whole, sharded.counts)  # the shards' sums add up to them

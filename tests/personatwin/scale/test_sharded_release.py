@@ -55,8 +55,10 @@ def test_a_sharded_pass_is_the_single_process_pass(prepared, n, key, tmp_path):
     ctx = PassContext(prepared[n], policy_for_level("high"), ReleaseKey(key), "2024-01", bucket_people=n // 8)
     single = protect(ctx)
     merged = merge_stage(ctx)
-    for shards in (2, 5):
-        same_pass(single, sharded_pass(ctx, merged, tmp_path / f"rows-{shards}", InProcess(), n_shards=shards))
+    for shards, threads in ((2, 1), (5, 1), (5, 2)):
+        runner = InProcess(threads=threads)
+        same_pass(single, sharded_pass(ctx, merged, tmp_path / f"rows-{shards}-{threads}", runner, n_shards=shards))
+        runner.close()
 
 
 def test_the_events_file_written_from_the_shards_is_the_single_table(prepared, tmp_path, monkeypatch):
@@ -153,3 +155,16 @@ def test_the_coordinator_reads_no_event_array_once_the_shards_are_placed(prepare
     placed.data = blind  # the same shards, for a context whose data no longer hold the events
     got = sharded_pass(replace(ctx, data=blind), merged, tmp_path, runner, n_shards=3)
     same_pass(single, got)
+
+
+def test_shards_on_threads_out_of_core_give_the_same_pass(prepared, tmp_path):
+    """Two threads running the shards' phases (spilled, out of core): the same pass, every shard's phases timed."""
+    ctx = PassContext(prepared[SIZES[-1]], policy_for_level("high"), ReleaseKey(KEYS[0]), "2024-05", bucket_people=500)
+    single = protect(ctx)
+    runner = InProcess(spill=tmp_path / "spill", threads=2)
+    try:
+        got = sharded_pass(ctx, merge_stage(ctx), tmp_path / "rows", runner, n_shards=6)
+    finally:
+        runner.close()
+    same_pass(single, got)
+    assert runner.workers == 2 and set(runner.log.shards["cells"]) == set(range(6))
