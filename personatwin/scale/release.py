@@ -233,17 +233,21 @@ class DetailDictionary:
     def size(self) -> int:
         return len(self.keys)
 
-    def codes(self, columns: tuple[np.ndarray, ...]) -> np.ndarray:
-        n = len(columns[0]) if columns else 0
-        if not self.values:
-            return np.zeros(n, dtype=np.int64)
-        key = np.zeros(n, dtype=np.int64)
+    def _tuple_keys(self, columns: tuple[np.ndarray, ...]) -> np.ndarray:
+        """Each row's tuple as a mixed-radix key over the columns' values (a value not among them: the last digit)."""
+        key = np.zeros(len(columns[0]), dtype=np.int64)
         for vals, col in zip(self.values, columns):
             at = np.searchsorted(vals, col)
             found = at < len(vals)
             found[found] = vals[at[found]] == col[found]
             key *= len(vals) + 1
             key += np.where(found, at, len(vals))
+        return key
+
+    def codes(self, columns: tuple[np.ndarray, ...]) -> np.ndarray:
+        if not self.values:
+            return np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
+        key = self._tuple_keys(columns)
         at = np.searchsorted(self.keys, key)
         found = at < len(self.keys)
         found[found] = self.keys[at[found]] == key[found]
@@ -255,14 +259,10 @@ class DetailDictionary:
         if not columns:
             return cls((), np.zeros(1, dtype=np.int64))  # no detail column: every event's code 0
         values = tuple(np.unique(c) for c in columns)
-        key = np.zeros(len(columns[0]), dtype=np.int64)
-        for vals, col in zip(values, columns):
-            key *= len(vals) + 1
-            key += np.searchsorted(vals, col)
-        return cls(values, np.unique(key))
+        return cls(values, np.unique(cls(values, np.zeros(0, dtype=np.int64))._tuple_keys(columns)))
 
 
-def attack_counts(shard: ShardEvents, s: Settings, cols: Columns, person_persona: np.ndarray, periods: np.ndarray,
+def attack_counts(shard: ShardEvents, cols: Columns, person_persona: np.ndarray, periods: np.ndarray,
                   dictionary: DetailDictionary, wanted: np.ndarray, m: int, labelled: bool,
                   precision: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The shard's released events per (persona, cell), for the cells the attackers' known events have
@@ -352,7 +352,7 @@ def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner 
     folders = [folder / f"rows-{i:05d}" for i in range(len(handles))]
     written = runner.gather([runner.submit("rows", i, write_rows, h, cols[i], ordered[i], str(folders[i]))
                              for i, h in enumerate(handles)])
-    sensitive, sens_codes = _sensitive_people(ctx, merged)
+    sensitive, _ = _sensitive_people(ctx, merged)
     done("noise", t0)
 
     t0 = time.perf_counter()
@@ -383,7 +383,7 @@ def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner 
         known = [linkage.known_events(inputs, t, m, copy.deepcopy(rng)) for t, rng in draws]
         wanted = np.unique(np.concatenate([linkage.cell_codes(k[1], np.asarray(k[2], dtype=np.int64), k[3], periods, D)
                                            for k in known])) if known else np.zeros(0, dtype=np.int64)
-        parts = runner.gather([runner.submit("cells", i, attack_counts, h, s, cols[i], shared_persona, periods,
+        parts = runner.gather([runner.submit("cells", i, attack_counts, h, cols[i], shared_persona, periods,
                                              dictionary, wanted, m, labelled, policy.date_precision)
                                for i, h in enumerate(handles)])
         cells = linkage.ReleasedCells(periods, max(len(periods), 1), D, *across_shards(parts, m),
@@ -406,7 +406,6 @@ def sharded_pass(ctx: PassContext, merged: Merged, folder: Path, runner: Runner 
         for f in folders:
             shutil.rmtree(f, ignore_errors=True)
     done("write", t0)
-    del sens_codes
     return ShardedPass(risk_report, util, ph.pram, sensitive, events if events_path is None else events_path,
                        int(sum(written)), timings)
 
